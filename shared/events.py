@@ -1,0 +1,94 @@
+"""The chain events Kith ingests: one typed model per kind, shared by ingestion and every consumer.
+
+Amounts, token ids and other uint256 values are Python ints in the model and decimal strings in
+DynamoDB, because a DynamoDB Number holds only 38 significant digits and a uint256 needs 78.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Standard(StrEnum):
+    ERC20 = "erc20"
+    ERC721 = "erc721"
+    ERC1155 = "erc1155"
+    GOVERNOR = "governor"
+    LENDING_POOL = "lending-pool"
+
+
+class EventBase(BaseModel):
+    """Where an event sits on the chain. (chain_id, block_number, log_index, sub_index, tx_hash) is its identity."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chain_id: int
+    block_number: int
+    block_hash: str
+    block_time: int  # unix seconds
+    tx_hash: str
+    log_index: int
+    # One log can carry several events (an ERC-1155 TransferBatch); sub_index tells them apart.
+    sub_index: int = 0
+    contract: str  # lower-case 0x address of the emitting contract
+    standard: Standard
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.chain_id}:{self.block_number}:{self.log_index}:{self.sub_index}:{self.tx_hash}"
+
+
+class TokenTransfer(EventBase):
+    kind: Literal["transfer"] = "transfer"
+    from_address: str
+    to_address: str
+    token_id: int | None = None  # ERC-721 and ERC-1155
+    amount: int  # raw uint256; 1 for an ERC-721 transfer
+    decimals: int | None = None  # token metadata, read tolerantly at ingest; None when the token has none
+    symbol: str | None = None
+
+
+class VoteCast(EventBase):
+    kind: Literal["vote"] = "vote"
+    voter: str
+    proposal_id: int
+    support: int
+    weight: int
+    reason: str = ""
+
+
+LendingAction = Literal[
+    "supply",
+    "withdraw",
+    "borrow",
+    "repay",
+    "liquidation",
+    "collateral_enabled",
+    "collateral_disabled",
+    "reserve_data_updated",
+]
+
+
+class LendingEvent(EventBase):
+    """An Aave-v3-shaped pool event. `user` is the wallet whose position changes."""
+
+    kind: Literal["lending"] = "lending"
+    action: LendingAction
+    reserve: str  # the asset
+    user: str
+    amount: int = 0
+    # liquidation: the debt asset is `reserve`, collateral is `collateral_asset`, `liquidator` repaid
+    collateral_asset: str | None = None
+    liquidated_collateral: int = 0
+    liquidator: str | None = None
+    # reserve_data_updated: the rates, ray (1e27) precision
+    liquidity_rate: int = 0
+    variable_borrow_rate: int = 0
+
+
+ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent, Field(discriminator="kind")]
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

@@ -1,0 +1,132 @@
+"""Configuration, validated once when a function starts.
+
+Every function reads its environment through these pydantic models, so a missing or malformed
+variable fails at cold start with the variable's name, not deep inside a request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from shared.events import Standard
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+class TrackedContract(BaseModel):
+    address: str
+    standard: Standard
+    start_block: int = 0
+    label: str = ""
+
+    @field_validator("address")
+    @classmethod
+    def _lower_hex_address(cls, value: str) -> str:
+        if not (value.startswith("0x") and len(value) == 42):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        int(value, 16)
+        return value.lower()
+
+
+class ChainConfig(BaseModel):
+    chain_id: int
+    name: str = ""
+    # Locally the URL itself; in AWS the name of an SSM parameter holding it (rpc_url_parameter).
+    rpc_url: str = ""
+    rpc_url_parameter: str = ""
+    contracts: list[TrackedContract] = Field(default_factory=list)
+    confirmations: int = Field(default=0, ge=0)
+    use_finalized_tag: bool = False
+    max_range: int = Field(default=2000, ge=1)
+    initial_range: int = Field(default=500, ge=1)
+    reorg_window: int = Field(default=64, ge=2, le=256)
+
+    @model_validator(mode="after")
+    def _needs_an_rpc(self) -> ChainConfig:
+        if not self.rpc_url and not self.rpc_url_parameter:
+            raise ValueError(f"chain {self.chain_id}: set rpc_url (local) or rpc_url_parameter (SSM name)")
+        return self
+
+    @property
+    def start_block(self) -> int:
+        return min((c.start_block for c in self.contracts), default=0)
+
+
+class ScoreSettings(BaseModel):
+    """Engagement score defaults (design.md section 6). The formula lives in shared.scoring."""
+
+    version: int = 1
+    half_life_days_activity: float = 30.0
+    half_life_days_governance: float = 90.0
+    weight_transfer: float = 1.0
+    weight_nft: float = 2.0
+    weight_vote: float = 5.0
+    weight_lending: float = 2.0
+
+
+class LabelSettings(BaseModel):
+    whale_top_fraction: float = 0.01
+    whale_supply_share: float = 0.01
+    diamond_hands_days: int = 155
+    new_holder_days: int = 7
+    collector_min_nfts: int = 5
+    dormant_days: int = 30
+    at_risk_p_alive: float = 0.5
+
+
+class Settings(BaseModel):
+    events_table: str = ""
+    app_table: str = ""
+    idempotency_table: str = ""
+    backfill_queue_url: str = ""
+    sends_queue_url: str = ""
+    event_bus_name: str = ""
+    chains: list[ChainConfig] = Field(default_factory=list)
+    score: ScoreSettings = Field(default_factory=ScoreSettings)
+    labels: LabelSettings = Field(default_factory=LabelSettings)
+
+    def chain(self, chain_id: int) -> ChainConfig:
+        for chain in self.chains:
+            if chain.chain_id == chain_id:
+                return chain
+        raise ConfigError(f"chain {chain_id} is not configured: add it to KITH_CHAINS")
+
+
+_ENV_FIELDS = {
+    "events_table": "EVENTS_TABLE",
+    "app_table": "APP_TABLE",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "backfill_queue_url": "BACKFILL_QUEUE_URL",
+    "sends_queue_url": "SENDS_QUEUE_URL",
+    "event_bus_name": "EVENT_BUS_NAME",
+}
+_JSON_FIELDS = {"chains": "KITH_CHAINS", "score": "KITH_SCORE", "labels": "KITH_LABELS"}
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {field: env[var] for field, var in _ENV_FIELDS.items() if env.get(var)}
+    for field, var in _JSON_FIELDS.items():
+        if env.get(var):
+            try:
+                raw[field] = json.loads(env[var])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{var} is not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {where}: {first['msg']}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()

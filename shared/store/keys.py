@@ -1,0 +1,140 @@
+"""Every DynamoDB key shape Kith uses, and nothing else.
+
+Access patterns, written down first (design.md section 4):
+
+Events table (pk, sk)
+  E1  put one event idempotently ............ pk=EVT#<chain>#<block:012>  sk=<log:06>#<sub:04>#<tx>
+  E2  all events of one block (rollback) .... Query pk=EVT#<chain>#<block:012>
+
+App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
+  A1  chain cursor + recent block hashes .... pk=CHAIN#<chain>           sk=CURSOR
+  A2  token metadata cache .................. pk=TOKEN#<chain>#<addr>    sk=META
+  A3  backfill job status / ranges .......... pk=BACKFILL#<job>          sk=STATUS | RANGE#<from:012>
+  A4  wallet profile (cross-chain) .......... pk=WALLET#<addr>           sk=PROFILE
+  A5  wallet holdings per token ............. pk=WALLET#<addr>           sk=HOLD#<chain>#<contract>
+  A6  wallets by score (top-N, paged) ....... gsi1pk=SCORE#<shard>        gsi1sk=<score key>
+  A7  holders of a token by balance ......... gsi2pk=HOLDERS#<chain>#<contract>  gsi2sk=<balance:078>
+  A8  event applied to profiles (once) ...... pk=APPLIED#<event id>      sk=APPLIED
+  A9  wallets whose churn date is due ....... gsi3pk=DUE#<shard>          gsi3sk=<due unix:012>#<addr>
+  A10 API keys by hash; list keys ........... pk=APIKEY#<sha256>         sk=KEY ; gsi1pk=APIKEYS gsi1sk=<key id>
+  A11 wallet timeline ....................... pk=WALLET#<addr>           sk=ACT#<time:012>#<event id>
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+PK: Final = "pk"
+SK: Final = "sk"
+GSI1: Final = "gsi1"
+GSI2: Final = "gsi2"
+GSI3: Final = "gsi3"
+
+SCORE_SHARDS: Final = 4
+DUE_SHARDS: Final = 4
+UINT256_DIGITS: Final = 78
+
+
+def _pad(number: int, width: int) -> str:
+    return f"{number:0{width}d}"
+
+
+# ---- Events table ------------------------------------------------------------------------------
+
+
+def event_pk(chain_id: int, block_number: int) -> str:
+    return f"EVT#{chain_id}#{_pad(block_number, 12)}"
+
+
+def event_sk(log_index: int, sub_index: int, tx_hash: str) -> str:
+    return f"{_pad(log_index, 6)}#{_pad(sub_index, 4)}#{tx_hash.lower()}"
+
+
+# ---- App table: ingestion ----------------------------------------------------------------------
+
+
+def cursor_key(chain_id: int) -> dict[str, str]:
+    return {PK: f"CHAIN#{chain_id}", SK: "CURSOR"}
+
+
+def token_meta_key(chain_id: int, contract: str) -> dict[str, str]:
+    return {PK: f"TOKEN#{chain_id}#{contract.lower()}", SK: "META"}
+
+
+def backfill_status_key(job_id: str) -> dict[str, str]:
+    return {PK: f"BACKFILL#{job_id}", SK: "STATUS"}
+
+
+def backfill_range_key(job_id: str, from_block: int) -> dict[str, str]:
+    return {PK: f"BACKFILL#{job_id}", SK: f"RANGE#{_pad(from_block, 12)}"}
+
+
+# ---- App table: wallets ------------------------------------------------------------------------
+
+
+def wallet_pk(address: str) -> str:
+    return f"WALLET#{address.lower()}"
+
+
+def profile_key(address: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: "PROFILE"}
+
+
+HOLDING_PREFIX: Final = "HOLD#"
+ACTIVITY_PREFIX: Final = "ACT#"
+
+
+def holding_key(address: str, chain_id: int, contract: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: f"{HOLDING_PREFIX}{chain_id}#{contract.lower()}"}
+
+
+def activity_key(address: str, block_time: int, event_id: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}"}
+
+
+def applied_key(event_id: str) -> dict[str, str]:
+    return {PK: f"APPLIED#{event_id}", SK: "APPLIED"}
+
+
+def _shard(text: str, shards: int) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:2], "big") % shards
+
+
+def score_gsi(address: str, score_key: str) -> dict[str, str]:
+    return {"gsi1pk": score_partition(_shard(address, SCORE_SHARDS)), "gsi1sk": score_key}
+
+
+def score_partition(shard: int) -> str:
+    return f"SCORE#{shard}"
+
+
+def holders_gsi(chain_id: int, contract: str, balance: int) -> dict[str, str]:
+    return {"gsi2pk": holders_partition(chain_id, contract), "gsi2sk": _pad(balance, UINT256_DIGITS)}
+
+
+def holders_partition(chain_id: int, contract: str) -> str:
+    return f"HOLDERS#{chain_id}#{contract.lower()}"
+
+
+def due_gsi(address: str, due_unix: int) -> dict[str, str]:
+    return {"gsi3pk": due_partition(_shard(address, DUE_SHARDS)), "gsi3sk": f"{_pad(due_unix, 12)}#{address}"}
+
+
+def due_partition(shard: int) -> str:
+    return f"DUE#{shard}"
+
+
+def due_upper_bound(now_unix: int) -> str:
+    return f"{_pad(now_unix, 12)}#~"
+
+
+# ---- App table: API keys -----------------------------------------------------------------------
+
+
+def api_key_key(secret_hash: str) -> dict[str, str]:
+    return {PK: f"APIKEY#{secret_hash}", SK: "KEY"}
+
+
+def api_key_list_gsi(key_id: str) -> dict[str, str]:
+    return {"gsi1pk": "APIKEYS", "gsi1sk": key_id}
