@@ -1,0 +1,132 @@
+"""DynamoDB access shared by every function: clients, typed (de)serialisation, and retried batch writes.
+
+Clients honour AWS_ENDPOINT_URL, so the same code talks to moto locally and to DynamoDB in AWS.
+Request counting hooks into botocore's event system, so benchmarks and tests count real requests.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_BOTO_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32)
+
+BATCH_WRITE_LIMIT = 25
+
+
+class RequestCounter:
+    """Counts AWS requests by operation name, across every client this module hands out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def record(self, operation: str) -> None:
+        with self._lock:
+            self.counts[operation] += 1
+
+    def total(self, prefix: str = "") -> int:
+        with self._lock:
+            return sum(v for k, v in self.counts.items() if k.startswith(prefix))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+
+REQUESTS = RequestCounter()
+
+
+def _count_request(model: Any, **_: Any) -> None:
+    service = model.service_model.service_name
+    REQUESTS.record(f"{service}:{model.name}")
+
+
+@lru_cache(maxsize=8)
+def client(service: str) -> Any:
+    made = boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+    made.meta.events.register("before-call", _count_request)
+    return made
+
+
+def reset_clients() -> None:
+    """Forget cached clients (the local cloud calls this when it points functions elsewhere)."""
+    client.cache_clear()
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values to DynamoDB's typed JSON; floats become Decimals, None values are dropped."""
+    return {k: _serializer.serialize(_to_dynamo_value(v)) for k, v in values.items() if v is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo_value(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _to_dynamo_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo_value(v) for v in value]
+    return value
+
+
+def _from_dynamo_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo_value(v) for v in value]
+    if isinstance(value, set):
+        return {_from_dynamo_value(v) for v in value}
+    return value
+
+
+class BatchWriteError(RuntimeError):
+    pass
+
+
+def batch_write(
+    table: str,
+    puts: Iterable[Mapping[str, Any]] = (),
+    deletes: Iterable[Mapping[str, Any]] = (),
+    max_attempts: int = 8,
+) -> int:
+    """Write typed items in batches of 25, retrying UnprocessedItems with jittered exponential backoff.
+
+    Returns the number of BatchWriteItem requests made. Raises BatchWriteError when items are
+    still unprocessed after `max_attempts`, so the caller never advances past a partial write.
+    """
+    requests_list: list[dict[str, Any]] = [{"PutRequest": {"Item": dict(item)}} for item in puts]
+    requests_list += [{"DeleteRequest": {"Key": dict(key)}} for key in deletes]
+    dynamodb = client("dynamodb")
+    made = 0
+    for start in range(0, len(requests_list), BATCH_WRITE_LIMIT):
+        pending = requests_list[start : start + BATCH_WRITE_LIMIT]
+        for attempt in range(max_attempts):
+            response = dynamodb.batch_write_item(RequestItems={table: pending})
+            made += 1
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+            if not pending:
+                break
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+        else:
+            raise BatchWriteError(f"{len(pending)} items still unprocessed in {table} after {max_attempts} attempts")
+    return made
