@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from infra.localcloud.anvil import Anvil, free_port  # noqa: E402
 from infra.localcloud.template import Template, deploy_data_resources, load_template  # noqa: E402
 
 _stack_numbers = itertools.count(1)
+# moto's server logs every request through werkzeug; that drowns the output of a failing test
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def _count_request(model: Any, **_: Any) -> None:
 
 @lru_cache(maxsize=8)
 def client(service: str) -> Any:
-    made = boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+    made = boto3.session.Session().client(service, config=_BOTO_CONFIG)
     made.meta.events.register("before-call", _count_request)
     return made
 

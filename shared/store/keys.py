@@ -17,7 +17,8 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A8  event applied to profiles (once) ...... pk=APPLIED#<event id>      sk=APPLIED
   A9  wallets whose churn date is due ....... gsi3pk=DUE#<shard>          gsi3sk=<due unix:012>#<addr>
   A10 API keys by hash; list keys ........... pk=APIKEY#<sha256>         sk=KEY ; gsi1pk=APIKEYS gsi1sk=<key id>
-  A11 wallet timeline ....................... pk=WALLET#<addr>           sk=ACT#<time:012>#<event id>
+  A11 wallet timeline ....................... pk=WALLET#<addr>           sk=ACT#<time:012>#<event id>#<direction>
+  A12 cursor signing key (per deployment) .. pk=CONFIG                 sk=CURSOR_SIGNING_KEY
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def holding_key(address: str, chain_id: int, contract: str) -> dict[str, str]:
     return {PK: wallet_pk(address), SK: f"{HOLDING_PREFIX}{chain_id}#{contract.lower()}"}
 
 
-def activity_key(address: str, block_time: int, event_id: str) -> dict[str, str]:
-    return {PK: wallet_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}"}
+def activity_key(address: str, block_time: int, event_id: str, direction: str) -> dict[str, str]:
+    # direction keeps a self-transfer's two sides apart
+    return {PK: wallet_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}#{direction}"}
 
 
 def applied_key(event_id: str) -> dict[str, str]:
@@ -138,3 +140,10 @@ def api_key_key(secret_hash: str) -> dict[str, str]:
 
 def api_key_list_gsi(key_id: str) -> dict[str, str]:
     return {"gsi1pk": "APIKEYS", "gsi1sk": key_id}
+
+
+# ---- App table: configuration ------------------------------------------------------------------
+
+
+def cursor_signing_key() -> dict[str, str]:
+    return {PK: "CONFIG", SK: "CURSOR_SIGNING_KEY"}

@@ -1,0 +1,66 @@
+# Kith: `make run` starts the local cloud with a simulated community; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: help run test lint format bench reset build deploy clean deps
+
+help:
+	@echo "make run     start the local cloud (anvil chains, moto, every function) and serve the API"
+	@echo "make test    install what is needed, lint, and run the whole suite"
+	@echo "make lint    ruff, mypy and cfn-lint"
+	@echo "make bench   run every bench/*.py (each prints one JSON line last)"
+	@echo "make reset   delete the local state folder .state/"
+	@echo "make build / make deploy   sam build / sam deploy --guided (needs the AWS SAM CLI)"
+
+$(STAMP_PY): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null || \
+	  { echo "error: Kith needs Python 3.11 (found: $$($(PYTHON) --version 2>&1)); install it and run make again" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check ".[dev]"
+	@touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	@command -v node >/dev/null || { echo "error: node is not installed; install Node.js 18+ and npm, then run make again" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "error: npm is not installed; install npm (it ships with Node.js), then run make again" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(STAMP_PY) $(STAMP_NODE)
+
+run: deps
+	$(PY) -m infra.localcloud run $(ARGS)
+
+lint: $(STAMP_PY)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared functions infra
+	$(VENV)/bin/cfn-lint template.yaml
+
+format: $(STAMP_PY)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: deps lint
+	$(PY) -m pytest -q
+
+bench: deps
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
+
+reset:
+	rm -rf .state
+
+build:
+	@command -v sam >/dev/null || { echo "error: the AWS SAM CLI is not installed: pip install aws-sam-cli" >&2; exit 1; }
+	sam build
+
+deploy: build
+	sam deploy --guided
+
+clean:
+	rm -rf .state .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,91 @@
+"""The API application: one APIGatewayRestResolver, one router per resource, errors mapped in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from shared import auth
+from shared.api.errors import ApiError, Forbidden, NotFound
+from shared.api.routes import keys as keys_routes
+from shared.api.routes import wallets as wallets_routes
+
+TITLE = "Kith API"
+VERSION = "0.1.0"
+DESCRIPTION = (
+    "Know your on-chain community: wallets ranked by engagement, profiles with explained scores, "
+    "labels and churn states. Every route needs `Authorization: Bearer <key>`; a key's scopes "
+    "(read < write < admin) decide which methods it may call."
+)
+OPENAPI_META: dict[str, Any] = {
+    "title": TITLE,
+    "version": VERSION,
+    "description": DESCRIPTION,
+    "security_schemes": {"bearer": HTTPBearer(description="a Kith API key: kith_<id>_<secret>")},
+    "security": [{"bearer": []}],
+}
+
+logger = Logger(child=True)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def build_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    app.include_router(wallets_routes.router)
+    app.include_router(keys_routes.router)
+    app.enable_swagger(path="/docs", **OPENAPI_META)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document() -> Response[Any]:
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=app.get_openapi_json_schema(**OPENAPI_META),
+        )
+
+    app.use(middlewares=[_require_scope])
+
+    @app.exception_handler(ApiError)
+    def domain_error(error: ApiError) -> Response[Any]:
+        return _json(error.status, error.body())
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response[Any]:
+        first = error.errors()[0]
+        location = [str(p) for p in first.get("loc", ())]
+        field = location[-1] if location else None
+        return _json(422, {"error": "validation_failed", "field": field, "message": first.get("msg", "invalid")})
+
+    @app.not_found
+    def route_not_found(_: Exception) -> Response[Any]:
+        return _json(404, NotFound(f"no route {app.current_event.http_method} {app.current_event.path}").body())
+
+    @app.exception_handler(Exception)
+    def internal_error(error: Exception) -> Response[Any]:
+        logger.exception("unhandled error")
+        request_id = app.current_event.request_context.request_id
+        return _json(
+            500,
+            {"error": "internal", "field": None, "message": f"internal error; quote request id {request_id}"},
+        )
+
+    return app
+
+
+def _require_scope(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
+    """Defence in depth: the authorizer's policy already enforces scopes at the gateway."""
+    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    granted = [auth.Scope(s) for s in str(context.get("scopes", "")).split(",") if s in auth.Scope.__members__.values()]
+    needed = auth.required_scope(app.current_event.http_method, app.current_event.path)
+    if not auth.scope_allows(granted, needed):
+        raise Forbidden(f"this key lacks the `{needed}` scope; ask an admin for a key that has it", "Authorization")
+    result: Response[Any] = next_middleware(app)
+    return result

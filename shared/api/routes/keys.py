@@ -1,0 +1,33 @@
+"""/keys: API keys and their scopes (admin only; the authorizer already denies other keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from shared import auth
+from shared.api.errors import NotFound
+from shared.api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList
+
+router = Router()
+
+
+@router.post("/keys", summary="Create an API key", tags=["keys"])
+def create_key(body: KeyCreate) -> tuple[KeyCreated, int]:
+    key_id, secret = auth.create_api_key(body.name, [str(s) for s in body.scopes])
+    return KeyCreated(key_id=key_id, name=body.name, scopes=body.scopes, secret=secret), 201
+
+
+@router.get("/keys", summary="List API keys (never their secrets)", tags=["keys"])
+def list_keys() -> KeyList:
+    return KeyList(items=[KeyInfo(**k.model_dump()) for k in auth.list_api_keys()])
+
+
+@router.delete("/keys/<key_id>", summary="Revoke an API key", tags=["keys"])
+def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]) -> KeyInfo:
+    revoked = auth.revoke_api_key(key_id)
+    if revoked is None:
+        raise NotFound(f"no API key with id {key_id}", "key_id")
+    return KeyInfo(**revoked.model_dump())

@@ -1,0 +1,299 @@
+"""Wallet profiles as a pure fold over chain events.
+
+Everything here is free of DynamoDB and Lambda. The store applies events with the same functions,
+and the property test compares it with `fold`, the reference over the final set of events.
+
+Two kinds of fields:
+- reversible ones (balances, ids, counts, volumes, active days, votes, lending sums, the score) take
+  an event back exactly with sign=-1, in any order;
+- order-dependent ones (holding since, exited at, last in/out, first seen, last active, last vote)
+  are recomputed by `replay` from the wallet's activities whenever an event arrives out of order or
+  is rolled back. In order, `replay` of one more activity equals one incremental step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shared import scoring
+from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, Standard, TokenTransfer, VoteCast
+from shared.settings import ScoreSettings
+
+DAY = 86_400
+Direction = Literal["in", "out", "vote", "lending"]
+Position = tuple[int, int, int, int]  # chain, block, log index, sub index
+
+
+class Activity(BaseModel):
+    """One wallet's side of one event: what the timeline shows and what `replay` folds."""
+
+    event_id: str
+    chain_id: int
+    block_number: int
+    log_index: int
+    sub_index: int
+    block_time: int
+    tx_hash: str
+    contract: str
+    standard: Standard
+    direction: Direction
+    amount: int = 0
+    token_id: int | None = None
+    counterparty: str | None = None
+    detail: str = ""  # lending action or vote support
+
+    @property
+    def position(self) -> Position:
+        return (self.chain_id, self.block_number, self.log_index, self.sub_index)
+
+
+class Holding(BaseModel):
+    chain_id: int
+    contract: str
+    standard: Standard
+    symbol: str | None = None
+    decimals: int | None = None
+    balance: int = 0
+    token_ids: list[int] = Field(default_factory=list)  # ERC-721 ids held, sorted
+    id_balances: dict[str, int] = Field(default_factory=dict)  # ERC-1155 id -> amount
+    in_count: int = 0
+    out_count: int = 0
+    in_volume: int = 0
+    out_volume: int = 0
+    # order-dependent
+    first_in_time: int | None = None
+    last_in_time: int | None = None
+    last_out_time: int | None = None
+    holding_since: int | None = None
+    exited_at: int | None = None
+    last_position: Position | None = None
+
+    @property
+    def adjusted_balance(self) -> float:
+        return self.balance / 10 ** (self.decimals or 0) if self.standard == Standard.ERC20 else float(self.balance)
+
+
+class LendingPosition(BaseModel):
+    supplied: int = 0
+    borrowed: int = 0
+    liquidated_debt: int = 0
+    liquidated_collateral: int = 0
+
+
+class WalletProfile(BaseModel):
+    address: str
+    active_days: dict[str, int] = Field(default_factory=dict)  # unix day -> events that day
+    chains: dict[str, int] = Field(default_factory=dict)  # chain id -> events
+    transfers_in: int = 0
+    transfers_out: int = 0
+    votes: int = 0
+    liquidations: int = 0
+    lending: dict[str, LendingPosition] = Field(default_factory=dict)  # "<chain>:<pool>:<reserve>"
+    score: scoring.ScoreState = Field(default_factory=scoring.ScoreState)
+    # order-dependent
+    first_seen: int | None = None
+    last_active: int | None = None
+    last_vote: int | None = None
+    last_position: Position | None = None
+
+    @property
+    def distinct_active_days(self) -> int:
+        return sum(1 for n in self.active_days.values() if n > 0)
+
+
+def activities_of(event: ChainEvent) -> list[tuple[str, Activity]]:
+    """The (wallet, activity) pairs one event creates. The zero address is no wallet."""
+    base = {
+        "event_id": event.event_id,
+        "chain_id": event.chain_id,
+        "block_number": event.block_number,
+        "log_index": event.log_index,
+        "sub_index": event.sub_index,
+        "block_time": event.block_time,
+        "tx_hash": event.tx_hash,
+        "contract": event.contract,
+        "standard": event.standard,
+    }
+    pairs: list[tuple[str, Activity]] = []
+    if isinstance(event, TokenTransfer):
+        common = {**base, "amount": event.amount, "token_id": event.token_id}
+        if event.from_address != ZERO_ADDRESS:
+            pairs.append((event.from_address, Activity(**common, direction="out", counterparty=event.to_address)))
+        if event.to_address != ZERO_ADDRESS:
+            pairs.append((event.to_address, Activity(**common, direction="in", counterparty=event.from_address)))
+    elif isinstance(event, VoteCast):
+        pairs.append((event.voter, Activity(**base, direction="vote", amount=event.weight, detail=str(event.support))))
+    elif isinstance(event, LendingEvent) and event.action != "reserve_data_updated":
+        pairs.append((event.user, Activity(**base, direction="lending", amount=event.amount, detail=event.action)))
+    return pairs
+
+
+def _score_component(activity: Activity, decimals: int | None) -> tuple[str, float]:
+    if activity.direction == "vote":
+        return "vote", 1.0
+    if activity.direction == "lending":
+        return "lending", activity.amount / 10**18
+    if activity.standard in (Standard.ERC721, Standard.ERC1155):
+        return "nft", float(activity.amount)
+    component = "transfer_out" if activity.direction == "out" else "transfer_in"
+    return component, activity.amount / 10 ** (decimals or 0)
+
+
+def apply_to_profile(
+    profile: WalletProfile, activity: Activity, event: ChainEvent, settings: ScoreSettings, sign: int
+) -> None:
+    """The reversible part of one activity, in place; sign=-1 takes it back exactly."""
+    day = str(activity.block_time // DAY)
+    profile.active_days[day] = profile.active_days.get(day, 0) + sign
+    if profile.active_days[day] <= 0:
+        del profile.active_days[day]
+    chain = str(activity.chain_id)
+    profile.chains[chain] = profile.chains.get(chain, 0) + sign
+    if profile.chains[chain] <= 0:
+        del profile.chains[chain]
+    if activity.direction == "in":
+        profile.transfers_in += sign
+    elif activity.direction == "out":
+        profile.transfers_out += sign
+    elif activity.direction == "vote":
+        profile.votes += sign
+    elif isinstance(event, LendingEvent):
+        _apply_lending(profile, event, sign)
+    decimals = event.decimals if isinstance(event, TokenTransfer) else None
+    component, size = _score_component(activity, decimals)
+    scoring.add(profile.score, component, size, activity.block_time, settings, sign)
+
+
+def _apply_lending(profile: WalletProfile, event: LendingEvent, sign: int) -> None:
+    key = f"{event.chain_id}:{event.contract}:{event.reserve}"
+    position = profile.lending.setdefault(key, LendingPosition())
+    if event.action == "supply":
+        position.supplied += sign * event.amount
+    elif event.action == "withdraw":
+        position.supplied -= sign * event.amount
+    elif event.action == "borrow":
+        position.borrowed += sign * event.amount
+    elif event.action == "repay":
+        position.borrowed -= sign * event.amount
+    elif event.action == "liquidation":
+        position.borrowed -= sign * event.amount
+        position.liquidated_debt += sign * event.amount
+        profile.liquidations += sign
+        if event.collateral_asset:
+            collateral_key = f"{event.chain_id}:{event.contract}:{event.collateral_asset}"
+            collateral = profile.lending.setdefault(collateral_key, LendingPosition())
+            collateral.supplied -= sign * event.liquidated_collateral
+            collateral.liquidated_collateral += sign * event.liquidated_collateral
+    profile.lending = {k: v for k, v in profile.lending.items() if v != LendingPosition()}
+
+
+def new_holding(event: TokenTransfer) -> Holding:
+    return Holding(
+        chain_id=event.chain_id,
+        contract=event.contract,
+        standard=event.standard,
+        symbol=event.symbol,
+        decimals=event.decimals,
+    )
+
+
+def apply_to_holding(holding: Holding, activity: Activity, sign: int) -> None:
+    """The reversible part of a transfer on one holding, in place."""
+    incoming = (activity.direction == "in") == (sign > 0)
+    delta = activity.amount if incoming else -activity.amount
+    holding.balance += delta
+    if holding.standard == Standard.ERC721 and activity.token_id is not None:
+        ids = set(holding.token_ids)
+        if incoming:
+            ids.add(activity.token_id)
+        else:
+            ids.discard(activity.token_id)
+        holding.token_ids = sorted(ids)
+    elif holding.standard == Standard.ERC1155 and activity.token_id is not None:
+        key = str(activity.token_id)
+        holding.id_balances[key] = holding.id_balances.get(key, 0) + delta
+        if holding.id_balances[key] == 0:
+            del holding.id_balances[key]
+    if activity.direction == "in":
+        holding.in_count += sign
+        holding.in_volume += sign * activity.amount
+    else:
+        holding.out_count += sign
+        holding.out_volume += sign * activity.amount
+
+
+def step_holding_times(holding: Holding, activity: Activity, balance_before: int) -> None:
+    """The order-dependent part of one transfer, applied in chain order."""
+    t = activity.block_time
+    if activity.direction == "in":
+        holding.first_in_time = holding.first_in_time if holding.first_in_time is not None else t
+        holding.last_in_time = t
+    else:
+        holding.last_out_time = t
+    if balance_before <= 0 < holding.balance:
+        holding.holding_since = t
+        holding.exited_at = None
+    elif balance_before > 0 >= holding.balance:
+        holding.holding_since = None
+        holding.exited_at = t
+    holding.last_position = activity.position
+
+
+def step_profile_times(profile: WalletProfile, activity: Activity) -> None:
+    t = activity.block_time
+    profile.first_seen = t if profile.first_seen is None else min(profile.first_seen, t)
+    profile.last_active = t if profile.last_active is None else max(profile.last_active, t)
+    if activity.direction == "vote":
+        profile.last_vote = t if profile.last_vote is None else max(profile.last_vote, t)
+    if profile.last_position is None or activity.position > profile.last_position:
+        profile.last_position = activity.position
+
+
+def replay_holding_times(holding: Holding, activities: Iterable[Activity]) -> None:
+    """Recompute the order-dependent fields of a holding from all of its activities, in chain order."""
+    holding.first_in_time = holding.last_in_time = holding.last_out_time = None
+    holding.holding_since = holding.exited_at = None
+    holding.last_position = None
+    balance = 0
+    for activity in sorted(activities, key=lambda a: a.position):
+        before = balance
+        balance += activity.amount if activity.direction == "in" else -activity.amount
+        saved = holding.balance
+        holding.balance = balance
+        step_holding_times(holding, activity, before)
+        holding.balance = saved
+
+
+def replay_profile_times(profile: WalletProfile, activities: Iterable[Activity]) -> None:
+    profile.first_seen = profile.last_active = profile.last_vote = None
+    profile.last_position = None
+    for activity in activities:
+        step_profile_times(profile, activity)
+
+
+@dataclass
+class FoldResult:
+    profiles: dict[str, WalletProfile] = field(default_factory=dict)
+    holdings: dict[tuple[str, int, str], Holding] = field(default_factory=dict)
+
+
+def fold(events: Iterable[ChainEvent], settings: ScoreSettings) -> FoldResult:
+    """The reference: profiles and holdings computed from scratch over a set of events."""
+    result = FoldResult()
+    ordered = sorted(events, key=lambda e: (e.chain_id, e.block_number, e.log_index, e.sub_index))
+    for event in ordered:
+        for wallet, activity in activities_of(event):
+            profile = result.profiles.setdefault(wallet, WalletProfile(address=wallet))
+            apply_to_profile(profile, activity, event, settings, +1)
+            step_profile_times(profile, activity)
+            if isinstance(event, TokenTransfer):
+                key = (wallet, event.chain_id, event.contract)
+                holding = result.holdings.setdefault(key, new_holding(event))
+                before = holding.balance
+                apply_to_holding(holding, activity, +1)
+                step_holding_times(holding, activity, before)
+    return result
