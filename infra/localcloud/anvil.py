@@ -73,12 +73,17 @@ class Anvil:
         home.mkdir(parents=True, exist_ok=True)
         args = [
             str(anvil_binary()),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
             "--prune-history",
-            "--gas-limit", str(self.gas_limit),
-            "--accounts", "10",
+            "--gas-limit",
+            str(self.gas_limit),
+            "--accounts",
+            "10",
             "--silent",
         ]
         if self.block_time:

@@ -95,6 +95,7 @@ def _apply_once(event: ChainEvent, sign: int, settings: Settings) -> bool:
 
     pairs = activities_of(event)
     touched = _load(pairs, event, table)
+    held_before = {hkey: holding.balance > 0 for hkey, (holding, _) in touched.holdings.items()}
     replay_profiles: set[str] = set()
     replay_holdings: set[tuple[str, int, str]] = set()
     for wallet, activity in pairs:
@@ -134,6 +135,9 @@ def _apply_once(event: ChainEvent, sign: int, settings: Settings) -> bool:
         writes.append(_profile_write(table, profile, loaded, settings, now))
     for (_wallet, _chain, _contract), (holding, loaded) in touched.holdings.items():
         writes.append(_holding_write(table, _wallet, holding, loaded))
+    holder_delta = sum(int(h.balance > 0) - int(held_before[k]) for k, (h, _) in touched.holdings.items())
+    if holder_delta and isinstance(event, TokenTransfer):
+        writes.append(_holder_count_write(table, event, holder_delta))
     for wallet, activity in pairs:
         akey = dynamo.to_item(keys.activity_key(wallet, activity.block_time, activity.event_id, activity.direction))
         if sign > 0:
@@ -283,6 +287,26 @@ def _holding_write(table: str, wallet: str, holding: Holding, loaded: _Loaded) -
     )
     item["doc"] = {"S": holding.model_dump_json()}
     return _guarded(table, loaded, item)
+
+
+def _holder_count_write(table: str, event: TokenTransfer, delta: int) -> dict[str, Any]:
+    """Holders per token, for the whale label's top-1% cut; ADD commutes, so no version check is needed."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": dynamo.to_item(keys.token_stats_key(event.chain_id, event.contract)),
+            "UpdateExpression": "ADD holders :d",
+            "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+        }
+    }
+
+
+def holder_count(chain_id: int, contract: str, settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    response = dynamo.client("dynamodb").get_item(
+        TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
+    )
+    return int(response.get("Item", {}).get("holders", {}).get("N", "0"))
 
 
 def _marker_write(table: str, marker_key: dict[str, str], event: ChainEvent, sign: int) -> dict[str, Any]:

@@ -19,6 +19,14 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A10 API keys by hash; list keys ........... pk=APIKEY#<sha256>         sk=KEY ; gsi1pk=APIKEYS gsi1sk=<key id>
   A11 wallet timeline ....................... pk=WALLET#<addr>           sk=ACT#<time:012>#<event id>#<direction>
   A12 cursor signing key (per deployment) .. pk=CONFIG                 sk=CURSOR_SIGNING_KEY
+  A13 token holder count .................... pk=TOKEN#<chain>#<addr>    sk=STATS
+  A14 wallet state (churn, labels, due) ..... pk=WALLET#<addr>           sk=STATE  (carries A9 keys)
+  A15 segment definition, current/history ... pk=SEGMENT#<id>            sk=DEF | DEF#v<version:06>
+  A16 all segment definitions ............... gsi1pk=SEGMENTS            gsi1sk=<id>   (on sk=DEF)
+  A17 segment members, paged ................ pk=SEGMENT#<id>            sk=MEMBER#<addr>
+  A18 segments of a wallet .................. gsi2pk=MEMBEROF#<addr>     gsi2sk=<segment id>   (on MEMBER items)
+  A19 churn model parameters ................ pk=CONFIG                  sk=CHURN_MODEL | CHURN_MODEL#v<version:06>
+  A20 segment evaluation progress ........... pk=SEGMENT#<id>            sk=EVAL#<version:06>
 """
 
 from __future__ import annotations
@@ -63,6 +71,10 @@ def token_meta_key(chain_id: int, contract: str) -> dict[str, str]:
     return {PK: f"TOKEN#{chain_id}#{contract.lower()}", SK: "META"}
 
 
+def token_stats_key(chain_id: int, contract: str) -> dict[str, str]:
+    return {PK: f"TOKEN#{chain_id}#{contract.lower()}", SK: "STATS"}
+
+
 def backfill_status_key(job_id: str) -> dict[str, str]:
     return {PK: f"BACKFILL#{job_id}", SK: "STATUS"}
 
@@ -93,6 +105,10 @@ def holding_key(address: str, chain_id: int, contract: str) -> dict[str, str]:
 def activity_key(address: str, block_time: int, event_id: str, direction: str) -> dict[str, str]:
     # direction keeps a self-transfer's two sides apart
     return {PK: wallet_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}#{direction}"}
+
+
+def wallet_state_key(address: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: "STATE"}
 
 
 def applied_key(event_id: str) -> dict[str, str]:
@@ -147,3 +163,36 @@ def api_key_list_gsi(key_id: str) -> dict[str, str]:
 
 def cursor_signing_key() -> dict[str, str]:
     return {PK: "CONFIG", SK: "CURSOR_SIGNING_KEY"}
+
+
+def churn_model_key(version: int | None = None) -> dict[str, str]:
+    return {PK: "CONFIG", SK: "CHURN_MODEL" if version is None else f"CHURN_MODEL#v{_pad(version, 6)}"}
+
+
+# ---- App table: segments -----------------------------------------------------------------------
+
+MEMBER_PREFIX: Final = "MEMBER#"
+
+
+def segment_pk(segment_id: str) -> str:
+    return f"SEGMENT#{segment_id}"
+
+
+def segment_def_key(segment_id: str, version: int | None = None) -> dict[str, str]:
+    return {PK: segment_pk(segment_id), SK: "DEF" if version is None else f"DEF#v{_pad(version, 6)}"}
+
+
+def segment_list_gsi(segment_id: str) -> dict[str, str]:
+    return {"gsi1pk": "SEGMENTS", "gsi1sk": segment_id}
+
+
+def member_key(segment_id: str, address: str) -> dict[str, str]:
+    return {PK: segment_pk(segment_id), SK: f"{MEMBER_PREFIX}{address.lower()}"}
+
+
+def member_of_gsi(address: str, segment_id: str) -> dict[str, str]:
+    return {"gsi2pk": f"MEMBEROF#{address.lower()}", "gsi2sk": segment_id}
+
+
+def segment_eval_key(segment_id: str, version: int) -> dict[str, str]:
+    return {PK: segment_pk(segment_id), SK: f"EVAL#{_pad(version, 6)}"}

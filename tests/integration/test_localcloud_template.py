@@ -1,0 +1,72 @@
+"""The real template.yaml: every function, mapping, schedule and authorizer is discovered from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.localcloud.functions import Resolver, discover_functions
+from infra.localcloud.gateway import discover_apis
+from infra.localcloud.runner import discover_event_sources
+from infra.localcloud.template import ROOT, Template, deploy_data_resources
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_real_template_is_discovered_completely(moto_endpoint: str, template: Template) -> None:
+    # Given the real template deployed into moto
+    physical = deploy_data_resources(template, moto_endpoint, stack_name="lc-real-template")
+    resolver = Resolver(template, physical, moto_endpoint, stack_name="lc-real-template")
+
+    # Then every serverless function is found, with its folder, handler and resolved environment
+    functions = discover_functions(template, resolver)
+    expected = {
+        k for k, v in template.sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == expected
+    assert {"IngestFunction", "BackfillFunction", "ProfilesFunction", "AuthorizerFunction", "ApiFunction"} <= expected
+    for logical, spec in functions.items():
+        code_uri = template.sam["Resources"][logical]["Properties"]["CodeUri"]
+        assert spec.code_dir == (ROOT / code_uri).resolve()
+        assert spec.handler == template.sam["Resources"][logical]["Properties"]["Handler"]
+        env = spec.environment
+        assert env["EVENTS_TABLE"] == physical["EventsTable"]
+        assert env["APP_TABLE"] == physical["AppTable"]
+        assert env["BACKFILL_QUEUE_URL"].startswith(f"{moto_endpoint}/123456789012/")
+        assert env["EVENT_BUS_NAME"] == "lc-real-template-kith"
+        assert env["KITH_CHAINS"] == "[]"
+        assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    assert functions["IngestFunction"].timeout == 50
+    assert functions["IngestFunction"].reserved_concurrency == 1
+    assert functions["ApiFunction"].memory == 512
+
+    # and every event source, with the settings the template gives it
+    sources = discover_event_sources(template, resolver)
+    rules = [k for k, v in template.cfn["Resources"].items() if v["Type"] == "AWS::Events::Rule"]
+    mappings = [k for k, v in template.cfn["Resources"].items() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert sorted(s.logical_id for s in sources.schedules) == sorted(rules)
+    assert sorted([*(s.logical_id for s in sources.streams), *(q.logical_id for q in sources.queues)]) == sorted(
+        mappings
+    )
+    ingest = next(s for s in sources.schedules if s.function == "IngestFunction")
+    assert ingest.expression == "rate(1 minute)" and ingest.interval == 60
+    profiles = next(s for s in sources.streams if s.function == "ProfilesFunction")
+    assert profiles.table == "EventsTable" and "/stream/" in profiles.stream_arn
+    assert profiles.batch_size == 100 and profiles.batching_window == 1
+    assert profiles.bisect_on_error and profiles.report_batch_item_failures
+    assert profiles.maximum_retry_attempts == 5 and profiles.maximum_record_age == 86400
+    assert profiles.on_failure_url is not None and profiles.on_failure_url.endswith(
+        physical["ProfilesFailureQueue"].rsplit("/", 1)[1]
+    )
+    assert profiles.filters == ({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "EVT#"}]}}}},)
+    backfill = next(q for q in sources.queues if q.function == "BackfillFunction")
+    assert backfill.queue == "BackfillQueue" and backfill.batch_size == 1
+    assert backfill.report_batch_item_failures and backfill.maximum_concurrency == 4
+
+    # and the API: one proxy route to the API function behind the REQUEST authorizer
+    (api,) = discover_apis(template, resolver)
+    assert api.stage == "v1"
+    (route,) = api.routes
+    assert (route.resource, route.method, route.function) == ("/{proxy+}", "ANY", "ApiFunction")
+    assert route.authorizer is not None
+    assert route.authorizer.function == "AuthorizerFunction" and route.authorizer.kind == "request"
+    assert route.authorizer.identity_headers == ("Authorization",) and route.authorizer.ttl == 60
