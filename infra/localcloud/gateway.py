@@ -83,6 +83,8 @@ class ApiSpec:
     stage: str
     stage_variables: dict[str, str] = field(default_factory=dict)
     routes: list[RouteSpec] = field(default_factory=list)
+    # x-amazon-apigateway-gateway-responses: the template's own bodies for 401, 403, 5xx...
+    gateway_responses: dict[str, Any] = field(default_factory=dict)
 
 
 def _function_in_uri(resolver: Resolver, uri: Any) -> str:
@@ -148,7 +150,13 @@ def discover_apis(template: Template, resolver: Resolver) -> list[ApiSpec]:
                 variables = {k: str(v) for k, v in resolver.resolve(props.get("Variables", {})).items()}
         authorizers = _authorizers(resolver, swagger)
         default_security = swagger.get("security")
-        api = ApiSpec(logical_id=logical, api_id=api_id(logical), stage=stage, stage_variables=variables)
+        api = ApiSpec(
+            logical_id=logical,
+            api_id=api_id(logical),
+            stage=stage,
+            stage_variables=variables,
+            gateway_responses=dict(swagger.get("x-amazon-apigateway-gateway-responses") or {}),
+        )
         for path, operations in swagger.get("paths", {}).items():
             for key, operation in operations.items():
                 method = "ANY" if key == _ANY else key.upper()
@@ -226,6 +234,34 @@ class Reply:
 def _error(status: int, message: str | None, error_type: str) -> Reply:
     body = json.dumps({"message": message}).encode()
     return Reply(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body)
+
+
+# API Gateway's gateway-response type for each error it raises itself
+_RESPONSE_TYPES = {
+    "UnauthorizedException": "UNAUTHORIZED",
+    "AccessDeniedException": "ACCESS_DENIED",
+    "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
+    "AuthorizerConfigurationException": "AUTHORIZER_CONFIGURATION_ERROR",
+    "IntegrationTimeout": "INTEGRATION_TIMEOUT",
+    "InternalServerErrorException": "INTEGRATION_FAILURE",
+}
+
+
+def gateway_reply(api: ApiSpec, status: int, message: str | None, error_type: str) -> Reply:
+    """The template's gateway response for this error when it declares one, else API Gateway's default."""
+    kind = _RESPONSE_TYPES.get(error_type, "")
+    fallback = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+    declared = api.gateway_responses.get(kind) or api.gateway_responses.get(fallback)
+    if not declared:
+        return _error(status, message, error_type)
+    template = (declared.get("responseTemplates") or {}).get("application/json")
+    body = (
+        template.replace("$context.requestId", str(uuid.uuid4())).encode()
+        if template
+        else json.dumps({"message": message}).encode()
+    )
+    code = int(declared.get("statusCode", status))
+    return Reply(code, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body)
 
 
 def _stringify_context(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,19 +349,17 @@ class Gateway:
                 return route, {k: unquote(v) for k, v in match.groupdict().items()}
         return None
 
-    def handle(
-        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, client_ip: str
-    ) -> Reply:
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, client_ip: str) -> Reply:
         started = time.monotonic()
         split = urlsplit(raw_path)
         path = split.path or "/"
         stage_prefix = f"/{self.api.stage}"
         if path == stage_prefix or path.startswith(stage_prefix + "/"):
-            path = path[len(stage_prefix):] or "/"
+            path = path[len(stage_prefix) :] or "/"
         found = self._route(method, path)
         if found is None:
             # what API Gateway answers for a path or method the API does not define
-            return _error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+            return gateway_reply(self.api, 403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         route, path_parameters = found
         request_id = str(uuid.uuid4())
         single_headers: dict[str, str] = {}
@@ -422,13 +456,13 @@ class Gateway:
         try:
             response = self.host.invoke(route.function, event)
         except FunctionTimeout:
-            return _error(504, "Endpoint request timed out", "IntegrationTimeout")
+            return gateway_reply(self.api, 504, "Endpoint request timed out", "IntegrationTimeout")
         except FunctionError:
-            return _error(502, "Internal server error", "InternalServerErrorException")
+            return gateway_reply(self.api, 502, "Internal server error", "InternalServerErrorException")
         reply = _proxy_reply(response)
         if reply is None:
             log.warning("%s returned a malformed proxy response: %r", route.function, response)
-            return _error(502, "Internal server error", "InternalServerErrorException")
+            return gateway_reply(self.api, 502, "Internal server error", "InternalServerErrorException")
         reply.headers += [
             ("x-amzn-RequestId", request_id),
             ("x-amz-apigw-id", request_context["extendedRequestId"]),
@@ -449,11 +483,11 @@ class Gateway:
         for name in authorizer.identity_headers:
             value = _header(headers, name)
             if not value:
-                return _error(401, "Unauthorized", "UnauthorizedException")
+                return gateway_reply(self.api, 401, "Unauthorized", "UnauthorizedException")
             identity.append(value)
         for name in authorizer.identity_query:
             if not query.get(name):
-                return _error(401, "Unauthorized", "UnauthorizedException")
+                return gateway_reply(self.api, 401, "Unauthorized", "UnauthorizedException")
             identity.append(query[name])
         key = (authorizer.name, tuple(identity))
         cached: _Cached | None = None
@@ -465,7 +499,9 @@ class Gateway:
         if cached is None:
             if authorizer.kind == "token":
                 event: dict[str, Any] = {
-                    "type": "TOKEN", "authorizationToken": identity[0] if identity else "", "methodArn": method_arn
+                    "type": "TOKEN",
+                    "authorizationToken": identity[0] if identity else "",
+                    "methodArn": method_arn,
                 }
             else:
                 event = request_event
@@ -474,19 +510,19 @@ class Gateway:
                 result = self.host.invoke(authorizer.function, event)
             except FunctionError as exc:
                 if str(exc.cause) == "Unauthorized":
-                    return _error(401, "Unauthorized", "UnauthorizedException")
-                return _error(500, None, "AuthorizerConfigurationException")
+                    return gateway_reply(self.api, 401, "Unauthorized", "UnauthorizedException")
+                return gateway_reply(self.api, 500, None, "AuthorizerConfigurationException")
             if (
                 not isinstance(result, dict)
                 or not isinstance(result.get("policyDocument"), dict)
                 or "principalId" not in result
             ):
                 log.warning("authorizer %s returned no principalId/policyDocument: %r", authorizer.name, result)
-                return _error(500, None, "AuthorizerConfigurationException")
+                return gateway_reply(self.api, 500, None, "AuthorizerConfigurationException")
             context = result.get("context") or {}
             if not isinstance(context, dict) or any(isinstance(v, dict | list) for v in context.values()):
                 # API Gateway accepts only string, number and boolean context values
-                return _error(500, None, "AuthorizerConfigurationException")
+                return gateway_reply(self.api, 500, None, "AuthorizerConfigurationException")
             cached = _Cached(
                 policy=result["policyDocument"],
                 principal=str(result["principalId"]),
@@ -499,11 +535,16 @@ class Gateway:
         # a cached policy is evaluated against this request's method ARN, exactly as API Gateway does
         decision = evaluate_policy(cached.policy, method_arn)
         if decision == "Deny":
-            return _error(
-                403, "User is not authorized to access this resource with an explicit deny", "AccessDeniedException"
+            return gateway_reply(
+                self.api,
+                403,
+                "User is not authorized to access this resource with an explicit deny",
+                "AccessDeniedException",
             )
         if decision is None:
-            return _error(403, "User is not authorized to access this resource", "AccessDeniedException")
+            return gateway_reply(
+                self.api, 403, "User is not authorized to access this resource", "AccessDeniedException"
+            )
         return {
             **_stringify_context(cached.context),
             "principalId": cached.principal,

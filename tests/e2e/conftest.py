@@ -1,0 +1,37 @@
+"""One local cloud (two anvil chains with a small simulated community, moto, every function, the
+gateway) for the whole e2e session, reached over HTTP only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.localcloud.anvil import free_port, port_is_free
+from infra.localcloud.main import LocalCloud, LocalCloudConfig
+
+
+def _anvil_port_pair() -> int:
+    for _ in range(50):
+        port = free_port()
+        if port_is_free(port + 1):
+            return port
+    raise RuntimeError("no two adjacent free ports for the anvil chains")
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    state: Path = tmp_path_factory.mktemp("kith-e2e") / ".state"
+    config = LocalCloudConfig(
+        state_dir=state,
+        api_port=free_port(),
+        moto_port=free_port(),
+        anvil_port=_anvil_port_pair(),
+        wallets=120,
+        days=60,
+        seed=11,
+    )
+    with LocalCloud(config) as running:
+        running.catch_up(timeout=600)
+        yield running
