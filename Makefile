@@ -28,7 +28,8 @@ $(STAMP_PY): pyproject.toml
 $(STAMP_NODE): package.json package-lock.json
 	@command -v node >/dev/null || { echo "error: node is not installed; install Node.js 18+ and npm, then run make again" >&2; exit 1; }
 	@command -v npm >/dev/null || { echo "error: npm is not installed; install npm (it ships with Node.js), then run make again" >&2; exit 1; }
-	npm ci --no-audit --no-fund --loglevel=error
+	@# npm ci would refuse this lock: it records only the anvil binary package for this platform
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: $(STAMP_PY) $(STAMP_NODE)

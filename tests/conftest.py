@@ -17,8 +17,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "KithTest")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-from infra.localcloud.anvil import Anvil, free_port  # noqa: E402
-from infra.localcloud.template import Template, deploy_data_resources, load_template  # noqa: E402
+from infra.localcloud.anvil import Anvil, free_port
+from infra.localcloud.template import Template, deploy_data_resources, load_template
 
 _stack_numbers = itertools.count(1)
 # moto's server logs every request through werkzeug; that drowns the output of a failing test
@@ -29,6 +29,9 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from infra.localcloud import moto_patches
+
+    moto_patches.apply()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -7,11 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.profiles.store import apply_change
-from shared.profiles.stream import change_of
+from shared.profiles.stream import apply_images, change_of
 
 logger = Logger()
 tracer = Tracer()
@@ -19,16 +20,24 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-@tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
     images = record.raw_event["dynamodb"]
-    old, new = change_of(images.get("OldImage"), images.get("NewImage"))
-    apply_change(old, new)
-    metrics.add_metric(name="RollbacksApplied" if new is None else "EventsApplied", unit=MetricUnit.Count, value=1)
+    apply_change(*change_of(images.get("OldImage"), images.get("NewImage")))
 
 
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = event["Records"]
+    try:
+        applied = apply_images((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records)
+        metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=applied)
+        return {"batchItemFailures": []}
+    except Exception:
+        # every write is idempotent, so redoing the batch record by record is safe, and it isolates
+        # a poison record for ReportBatchItemFailures
+        logger.exception("batch fast path failed; applying record by record")
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )

@@ -57,6 +57,10 @@ class Anvil:
     block_time: int | None = None
     gas_limit: int = 30_000_000
     state_file: Path | None = None
+    # a bare --prune-history keeps no past states, and anvil_reorg and eth_call at past blocks need some
+    prune_history: int = 1024
+    # unix time of the first block; the simulator plays its history forward from here
+    genesis_timestamp: int | None = None
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
@@ -80,6 +84,7 @@ class Anvil:
             "--chain-id",
             str(self.chain_id),
             "--prune-history",
+            str(self.prune_history),
             "--gas-limit",
             str(self.gas_limit),
             "--accounts",
@@ -88,6 +93,8 @@ class Anvil:
         ]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
+        if self.genesis_timestamp is not None:
+            args += ["--timestamp", str(self.genesis_timestamp)]
         if self.state_file is not None:
             args += ["--state", str(self.state_file)]
         args += self.extra_args

@@ -110,7 +110,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(str(arg))
             if key == "Fn::GetAtt":
@@ -259,9 +259,7 @@ def function_arn(function_name: str, region: str = REGION) -> str:
 
 def aws_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
     """A client bound explicitly to moto, so it never depends on whichever environment is swapped in."""
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
-    )
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
     return session.client(service, endpoint_url=endpoint_url)
 
 
@@ -290,9 +288,7 @@ class FunctionSpec:
         return self.handler.rsplit(".", 1)[1]
 
 
-def discover_functions(
-    template: Template, resolver: Resolver, base_dir: Path | None = None
-) -> dict[str, FunctionSpec]:
+def discover_functions(template: Template, resolver: Resolver, base_dir: Path | None = None) -> dict[str, FunctionSpec]:
     """Every AWS::Serverless::Function, with the translated (Globals-merged) settings and environment.
 
     CodeUri is relative to `base_dir`: the folder of the template, as for `sam build` (the repository
@@ -310,9 +306,9 @@ def discover_functions(
         variables = props.get("Environment", {}).get("Variables", {})
         environment = {k: _env_string(resolver.resolve(v)) for k, v in variables.items()}
         name = resolver.function_name(logical)
-        code_uri = sam_resource["Properties"].get("CodeUri") or template.sam.get("Globals", {}).get(
-            "Function", {}
-        ).get("CodeUri")
+        code_uri = sam_resource["Properties"].get("CodeUri") or template.sam.get("Globals", {}).get("Function", {}).get(
+            "CodeUri"
+        )
         if not isinstance(code_uri, str):
             raise TemplateError(f"{logical}: CodeUri must be a local folder for the local cloud")
         reserved = props.get("ReservedConcurrentExecutions")
@@ -482,16 +478,17 @@ class FunctionHost:
                     self.stats.errors[logical_id] += 1
                     log.warning(
                         "function %s failed: %s: %s\n%s",
-                        logical_id, type(exc).__name__, exc, traceback.format_exc(),
+                        logical_id,
+                        type(exc).__name__,
+                        exc,
+                        traceback.format_exc(),
                     )
                     raise FunctionError(logical_id, exc) from exc
                 elapsed = time.monotonic() - started
                 if elapsed > spec.timeout:
                     self.stats.errors[logical_id] += 1
                     log.warning("function %s ran %.1f s, past its %d s timeout", logical_id, elapsed, spec.timeout)
-                    raise FunctionTimeout(
-                        logical_id, TimeoutError(f"Task timed out after {spec.timeout:.2f} seconds")
-                    )
+                    raise FunctionTimeout(logical_id, TimeoutError(f"Task timed out after {spec.timeout:.2f} seconds"))
                 return result
         finally:
             with self._in_flight_lock:

@@ -163,8 +163,8 @@ class LocalCloudConfig:
     api_port: int = 8080
     moto_port: int = 4566
     anvil_port: int = 8545
-    wallets: int = 200
-    days: int = 120
+    wallets: int = 2000
+    days: int = 180
     seed: int = 7
     simulate: bool = True
     speed: float = 1.0
@@ -209,9 +209,7 @@ def check_prerequisites(config: LocalCloudConfig) -> None:
 def check_state(state_dir: Path) -> None:
     def corrupted(why: str) -> LocalCloudError:
         rel = state_dir.relative_to(ROOT) if state_dir.is_relative_to(ROOT) else state_dir
-        return LocalCloudError(
-            f"the state folder {rel}/ is corrupted ({why}): run `make reset` and try again"
-        )
+        return LocalCloudError(f"the state folder {rel}/ is corrupted ({why}): run `make reset` and try again")
 
     if state_dir.exists() and not state_dir.is_dir():
         raise corrupted("it is a file, not a folder")
@@ -241,8 +239,12 @@ def chains_config(deployment: Any) -> str:
             if standard is None:
                 continue
             contracts.append(
-                {"address": address, "standard": standard, "start_block": int(chain.get("start_block", 0)),
-                 "label": role}
+                {
+                    "address": address,
+                    "standard": standard,
+                    "start_block": int(chain.get("start_block", 0)),
+                    "label": role,
+                }
             )
         chains.append(
             {
@@ -259,9 +261,16 @@ def _standard_of(role: str) -> str | None:
     """The simulator names contracts by role; Kith tracks them by token standard."""
     lowered = role.lower()
     for needle, standard in (
-        ("erc1155", "erc1155"), ("items", "erc1155"), ("erc721", "erc721"), ("collection", "erc721"),
-        ("nft", "erc721"), ("governor", "governor"), ("lending", "lending-pool"), ("pool", "lending-pool"),
-        ("erc20", "erc20"), ("token", "erc20"),
+        ("erc1155", "erc1155"),
+        ("items", "erc1155"),
+        ("erc721", "erc721"),
+        ("collection", "erc721"),
+        ("nft", "erc721"),
+        ("governor", "governor"),
+        ("lending", "lending-pool"),
+        ("pool", "lending-pool"),
+        ("erc20", "erc20"),
+        ("token", "erc20"),
     ):
         if needle in lowered:
             return standard
@@ -271,9 +280,9 @@ def _standard_of(role: str) -> str | None:
 class LocalCloud:
     """moto + anvil chains + the simulated community + the app, for `make run` and e2e tests.
 
-        with LocalCloud(LocalCloudConfig(api_port=0, moto_port=free_port(), ...)) as cloud:
-            cloud.drain()
-            requests.get(f"{cloud.url}/wallets", headers={"Authorization": f"Bearer {cloud.admin_key}"})
+    with LocalCloud(LocalCloudConfig(api_port=0, moto_port=free_port(), ...)) as cloud:
+        cloud.drain()
+        requests.get(f"{cloud.url}/wallets", headers={"Authorization": f"Bearer {cloud.admin_key}"})
     """
 
     def __init__(self, config: LocalCloudConfig, progress: Callable[[str], None] | None = None) -> None:
@@ -318,7 +327,9 @@ class LocalCloud:
         check_prerequisites(config)
         # moto accepts any credentials; boto3 in this process must still find some
         for name, value in (
-            ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
         ):
             os.environ.setdefault(name, value)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -330,6 +341,9 @@ class LocalCloud:
         self.progress("starting moto")
         from moto.server import ThreadedMotoServer
 
+        from infra.localcloud import moto_patches
+
+        moto_patches.apply()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=config.moto_port, verbose=False)
         self.moto.start()
         self._start_chains()
@@ -371,11 +385,15 @@ class LocalCloud:
         chains_dir.mkdir(parents=True, exist_ok=True)
         for offset, chain_id in enumerate(CHAIN_IDS):
             self.progress(f"starting anvil chain {chain_id}")
+            state_file = chains_dir / f"{chain_id}.json"
             anvil = Anvil(
                 chain_id=chain_id,
                 port=self.config.anvil_port + offset,
                 state_dir=chains_dir,
-                state_file=chains_dir / f"{chain_id}.json",
+                state_file=state_file,
+                # a new chain starts far enough in the past that the simulated history ends about now,
+                # so ages, dormancy and decayed scores read true against the wall clock
+                genesis_timestamp=None if state_file.exists() else int(time.time()) - (self.config.days + 2) * 86_400,
             )
             try:
                 anvil.start()
@@ -431,9 +449,9 @@ class LocalCloud:
             if url is None:
                 return False
             chain["rpc_url"] = url
-            head = requests.post(
-                url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}, timeout=5
-            ).json()["result"]
+            head = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}, timeout=5).json()[
+                "result"
+            ]
             if int(head, 16) < int(chain.get("head_block", 0)):
                 return False
         saved.write_text(json.dumps(data, indent=2))
@@ -483,9 +501,11 @@ class LocalCloud:
         assert self.app is not None
         with contextlib.suppress(Exception):
             table = self.app.physical["AppTable"]
-            item = self.app.client("dynamodb").get_item(
-                TableName=table, Key={"pk": {"S": f"CHAIN#{chain_id}"}, "sk": {"S": "CURSOR"}}
-            ).get("Item")
+            item = (
+                self.app.client("dynamodb")
+                .get_item(TableName=table, Key={"pk": {"S": f"CHAIN#{chain_id}"}, "sk": {"S": "CURSOR"}})
+                .get("Item")
+            )
             if item:
                 for name in ("last_block", "cursor", "block"):
                     if name in item and "N" in item[name]:
@@ -657,8 +677,13 @@ def run(args: argparse.Namespace) -> int:
             last[0] = ""
 
     config = LocalCloudConfig.from_environment(
-        api_port=args.port, wallets=args.wallets, days=args.days, seed=args.seed, state_dir=state_dir,
-        speed=args.speed, log_to_files=True,
+        api_port=args.port,
+        wallets=args.wallets,
+        days=args.days,
+        seed=args.seed,
+        state_dir=state_dir,
+        speed=args.speed,
+        log_to_files=True,
     )
     cloud = LocalCloud(config, progress=show)
     stop = threading.Event()
@@ -690,8 +715,8 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m infra.localcloud", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="start the local cloud with a simulated community")
-    run_cmd.add_argument("--wallets", type=int, default=200)
-    run_cmd.add_argument("--days", type=int, default=120)
+    run_cmd.add_argument("--wallets", type=int, default=2000)
+    run_cmd.add_argument("--days", type=int, default=180)
     run_cmd.add_argument("--seed", type=int, default=7)
     run_cmd.add_argument("--port", type=int, default=None, help="API port (default 8080 or KITH_API_PORT)")
     run_cmd.add_argument("--speed", type=float, default=1.0, help="divide schedule intervals by this")

@@ -133,7 +133,7 @@ def _match_one(matcher: Any, value: Any) -> bool:
         if matcher is None:
             return value is None
         return _equal(matcher, value)
-    (op, arg), = matcher.items()
+    ((op, arg),) = matcher.items()
     if op == "prefix":
         if isinstance(arg, dict):  # {"prefix": {"equals-ignore-case": "x"}}
             needle = str(arg.get("equals-ignore-case", ""))
@@ -198,7 +198,7 @@ def _validate_matcher(matcher: Any) -> None:
         return
     if len(matcher) != 1:
         raise FilterError(f"a matcher object has exactly one operator: {matcher!r}")
-    (op, arg), = matcher.items()
+    ((op, arg),) = matcher.items()
     if op not in _SUPPORTED:
         raise FilterError(f"unsupported filter operator {op!r}")
     if op == "numeric":
@@ -312,8 +312,7 @@ def discover_event_sources(template: Template, resolver: Resolver) -> EventSourc
                         logical_id=logical,
                         function=_function_of(resolver, target["Arn"]),
                         expression=expression,
-                        rule_arn=f"arn:aws:events:{resolver.region}:{ACCOUNT_ID}:rule/"
-                        f"{resolver.stack_name}-{logical}",
+                        rule_arn=f"arn:aws:events:{resolver.region}:{ACCOUNT_ID}:rule/{resolver.stack_name}-{logical}",
                         input=None if raw_input is None else json.loads(str(resolver.resolve(raw_input))),
                         enabled=str(resolver.resolve(props.get("State", "ENABLED"))) == "ENABLED",
                     )
@@ -392,8 +391,10 @@ def queue_url_of_arn(resolver: Resolver, arn: str) -> str:
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_MONTHS = {m: i for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)
+}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 
 
@@ -460,13 +461,9 @@ def next_cron_time(expression: str, after: dt.datetime) -> dt.datetime:
     for offset in range(0, 366 * 5):
         current = start_day + dt.timedelta(days=offset)
         aws_weekday = (current.weekday() + 1) % 7 + 1  # AWS counts SUN=1 ... SAT=7
-        if (months is not None and current.month not in months) or (
-            years is not None and current.year not in years
-        ):
+        if (months is not None and current.month not in months) or (years is not None and current.year not in years):
             continue
-        if (days is not None and current.day not in days) or (
-            weekdays is not None and aws_weekday not in weekdays
-        ):
+        if (days is not None and current.day not in days) or (weekdays is not None and aws_weekday not in weekdays):
             continue
         for hour in sorted(hours):
             for minute in sorted(minutes):
@@ -580,9 +577,7 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _failed_index(
-    response: Any, identifiers: list[str], report_failures: bool
-) -> int | None:
+def _failed_index(response: Any, identifiers: list[str], report_failures: bool) -> int | None:
     """Where a batch failed: None for success, 0 for the whole batch, k for 'retry from record k'."""
     if not report_failures or not isinstance(response, dict) or "batchItemFailures" not in response:
         return None
@@ -653,8 +648,8 @@ class StreamPoller(_Poller):
         if self.iterators:
             return
         stream = self.client.describe_stream(StreamArn=self.spec.stream_arn)["StreamDescription"]
-        position = self.spec.starting_position if self.spec.starting_position in ("TRIM_HORIZON", "LATEST") else (
-            "LATEST"
+        position = (
+            self.spec.starting_position if self.spec.starting_position in ("TRIM_HORIZON", "LATEST") else ("LATEST")
         )
         for shard in stream.get("Shards", []):
             response = self.client.get_shard_iterator(
@@ -766,7 +761,11 @@ class StreamPoller(_Poller):
         first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
         log.warning(
             "%s: %s; %d record(s) %s..%s leave the stream%s",
-            self.spec.logical_id, condition, len(records), first["SequenceNumber"], last["SequenceNumber"],
+            self.spec.logical_id,
+            condition,
+            len(records),
+            first["SequenceNumber"],
+            last["SequenceNumber"],
             " for the on-failure destination" if self.spec.on_failure_url else " (no on-failure destination)",
         )
         if self.spec.on_failure_url is None:
@@ -815,7 +814,10 @@ class QueuePoller(_Poller):
             # AWS refuses such a mapping: a message would reappear while its first delivery still runs
             log.warning(
                 "%s: the queue's visibility timeout (%.0f s) is shorter than %s's timeout (%d s)",
-                spec.logical_id, self.visibility_timeout, spec.function, timeout,
+                spec.logical_id,
+                self.visibility_timeout,
+                spec.function,
+                timeout,
             )
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:

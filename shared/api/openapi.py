@@ -23,7 +23,9 @@ def main(argv: list[str]) -> int:
     current = document()
     if "--check" in argv:
         if not COMMITTED.exists() or COMMITTED.read_text() != current:
-            print("error: infra/openapi.json is stale; run `python -m shared.api.openapi` and commit it", file=sys.stderr)
+            print(
+                "error: infra/openapi.json is stale; run `python -m shared.api.openapi` and commit it", file=sys.stderr
+            )
             return 1
         return 0
     COMMITTED.write_text(current)

@@ -297,3 +297,57 @@ def fold(events: Iterable[ChainEvent], settings: ScoreSettings) -> FoldResult:
                 apply_to_holding(holding, activity, +1)
                 step_holding_times(holding, activity, before)
     return result
+
+
+def _delta(activity: Activity) -> int:
+    return activity.amount if activity.direction == "in" else -activity.amount
+
+
+def replay_holding_window(holding: Holding, stored: Holding, window: list[Activity], window_start: int) -> bool:
+    """Recompute holding_since / exited_at after an out-of-order arrival, from the activities at or after
+    `window_start` only (the arrival's time). `holding` already carries the new balance; `stored` is the
+    holding as it was. The state just before the window is read off `stored` when it can be: a holding
+    run that began before the window and lasts until now, or an exit before the window with no run since.
+    Returns False when that is not enough to know (a zero crossing hides inside the window); the caller
+    then replays the holding's whole history.
+    """
+    balance = holding.balance - sum(_delta(a) for a in window)
+    if balance > 0:
+        if stored.holding_since is None or stored.holding_since >= window_start:
+            return False
+        since, exited = stored.holding_since, None
+    else:
+        # not holding before the window: its last exit must predate the window and no run may follow it
+        if stored.holding_since is not None:
+            return False
+        if stored.exited_at is not None and stored.exited_at >= window_start:
+            return False
+        since, exited = None, stored.exited_at
+    return _replay_window(holding, balance, since, exited, window)
+
+
+def _replay_window(
+    holding: Holding, balance: int, since: int | None, exited: int | None, window: list[Activity]
+) -> bool:
+    for activity in sorted(window, key=lambda a: a.position):
+        before = balance
+        balance += _delta(activity)
+        if before <= 0 < balance:
+            since, exited = activity.block_time, None
+        elif before > 0 >= balance:
+            since, exited = None, activity.block_time
+        if activity.direction == "in":
+            holding.first_in_time = (
+                activity.block_time
+                if holding.first_in_time is None
+                else min(holding.first_in_time, activity.block_time)
+            )
+            holding.last_in_time = max(holding.last_in_time or activity.block_time, activity.block_time)
+        else:
+            holding.last_out_time = max(holding.last_out_time or activity.block_time, activity.block_time)
+        if holding.last_position is None or activity.position > holding.last_position:
+            holding.last_position = activity.position
+    if balance != holding.balance:
+        return False
+    holding.holding_since, holding.exited_at = since, exited
+    return True

@@ -27,6 +27,7 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A18 segments of a wallet .................. gsi2pk=MEMBEROF#<addr>     gsi2sk=<segment id>   (on MEMBER items)
   A19 churn model parameters ................ pk=CONFIG                  sk=CHURN_MODEL | CHURN_MODEL#v<version:06>
   A20 segment evaluation progress ........... pk=SEGMENT#<id>            sk=EVAL#<version:06>
+  A21 wallet tags ........................... pk=WALLET#<addr>           sk=TAG#<tag>
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def profile_key(address: str) -> dict[str, str]:
 
 
 HOLDING_PREFIX: Final = "HOLD#"
+TAG_PREFIX: Final = "TAG#"
 ACTIVITY_PREFIX: Final = "ACT#"
 
 
@@ -105,6 +107,10 @@ def holding_key(address: str, chain_id: int, contract: str) -> dict[str, str]:
 def activity_key(address: str, block_time: int, event_id: str, direction: str) -> dict[str, str]:
     # direction keeps a self-transfer's two sides apart
     return {PK: wallet_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}#{direction}"}
+
+
+def tag_key(address: str, tag: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: f"{TAG_PREFIX}{tag}"}
 
 
 def wallet_state_key(address: str) -> dict[str, str]:

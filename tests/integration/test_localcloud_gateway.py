@@ -28,7 +28,10 @@ def app(moto_endpoint: str) -> Iterator[LocalApp]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     template = load_template(FIXTURES / "template.yaml")
     local = LocalApp(
-        template, moto_endpoint, stack_name=f"lc-gateway-{next(_stacks)}", base_dir=FIXTURES,
+        template,
+        moto_endpoint,
+        stack_name=f"lc-gateway-{next(_stacks)}",
+        base_dir=FIXTURES,
         schedules_enabled=False,
     )
     with local:
@@ -67,8 +70,10 @@ def test_allowed_request_reaches_the_handler_as_a_v1_proxy_event(app: LocalApp) 
     headers = {"Authorization": "Bearer allow", "X-Trace": "t-1", "Content-Type": "application/json"}
     # When posting with a query string and a body
     response = requests.post(
-        f"{app.url}/wallets/0xAbC/tags?limit=5&tag=a&tag=b", headers=headers,
-        data=json.dumps({"tag": "whale"}), timeout=10,
+        f"{app.url}/wallets/0xAbC/tags?limit=5&tag=a&tag=b",
+        headers=headers,
+        data=json.dumps({"tag": "whale"}),
+        timeout=10,
     )
     # Then the handler's response comes back as is
     assert response.status_code == 201
@@ -153,10 +158,20 @@ def test_policy_evaluation() -> None:
         "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:*"}]
     }
     assert evaluate_policy(allow_all, arn) == "Allow"
-    mixed = {"Statement": [
-        {"Effect": "Allow", "Action": ["execute-api:*"], "Resource": ["arn:aws:execute-api:us-east-1:*:abc/*/GET/*"]},
-        {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:us-east-1:*:abc/*/*/keys*"},
-    ]}
+    mixed = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["execute-api:*"],
+                "Resource": ["arn:aws:execute-api:us-east-1:*:abc/*/GET/*"],
+            },
+            {
+                "Effect": "Deny",
+                "Action": "execute-api:Invoke",
+                "Resource": "arn:aws:execute-api:us-east-1:*:abc/*/*/keys*",
+            },
+        ]
+    }
     assert evaluate_policy(mixed, arn) == "Allow"
     assert evaluate_policy(mixed, arn.replace("wallets/0x1", "keys")) == "Deny"
     assert evaluate_policy(mixed, arn.replace("/GET/", "/POST/")) is None

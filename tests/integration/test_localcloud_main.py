@@ -46,11 +46,19 @@ def test_a_busy_port_stops_the_run_with_one_line(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = {**os.environ, "KITH_MOTO_PORT": str(port), "KITH_API_PORT": str(free_port()),
-               "KITH_ANVIL_PORT": str(_two_free_ports())}
+        env = {
+            **os.environ,
+            "KITH_MOTO_PORT": str(port),
+            "KITH_API_PORT": str(free_port()),
+            "KITH_ANVIL_PORT": str(_two_free_ports()),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "infra.localcloud", "run", "--state-dir", str(tmp_path / ".state")],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 1
     lines = [line for line in result.stdout.splitlines() if line.strip()]
@@ -58,11 +66,23 @@ def test_a_busy_port_stops_the_run_with_one_line(tmp_path: Path) -> None:
 
 
 def test_chains_config_maps_simulator_roles_to_standards() -> None:
-    deployment = {"chains": [{
-        "chain_id": 31337, "rpc_url": "http://127.0.0.1:8545", "start_block": 3, "head_block": 90,
-        "contracts": {"token": "0x" + "1" * 40, "collection": "0x" + "2" * 40, "items": "0x" + "3" * 40,
-                      "governor": "0x" + "4" * 40, "lending_pool": "0x" + "5" * 40},
-    }]}
+    deployment = {
+        "chains": [
+            {
+                "chain_id": 31337,
+                "rpc_url": "http://127.0.0.1:8545",
+                "start_block": 3,
+                "head_block": 90,
+                "contracts": {
+                    "token": "0x" + "1" * 40,
+                    "collection": "0x" + "2" * 40,
+                    "items": "0x" + "3" * 40,
+                    "governor": "0x" + "4" * 40,
+                    "lending_pool": "0x" + "5" * 40,
+                },
+            }
+        ]
+    }
     from shared.settings import ChainConfig
 
     (chain,) = [ChainConfig.model_validate(c) for c in json.loads(chains_config(deployment))]
@@ -75,8 +95,11 @@ def test_the_local_cloud_starts_serves_and_stops_without_orphans(tmp_path: Path)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # Given the real template, without the community simulation
     config = LocalCloudConfig(
-        state_dir=tmp_path / ".state", api_port=free_port(), moto_port=free_port(),
-        anvil_port=_two_free_ports(), simulate=False,
+        state_dir=tmp_path / ".state",
+        api_port=free_port(),
+        moto_port=free_port(),
+        anvil_port=_two_free_ports(),
+        simulate=False,
     )
     cloud = LocalCloud(config)
     # When it starts
@@ -84,14 +107,16 @@ def test_the_local_cloud_starts_serves_and_stops_without_orphans(tmp_path: Path)
         # Then moto, both chains and the API answer
         assert [a.chain_id for a in cloud.anvils] == [31337, 31338]
         for anvil in cloud.anvils:
-            assert requests.post(anvil.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
-                                 timeout=5).json()["result"]
+            assert requests.post(
+                anvil.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=5
+            ).json()["result"]
         assert requests.get(f"{cloud.url}/wallets", timeout=10).status_code == 401
         # and the bootstrapped admin key passes the real authorizer
         assert cloud.admin_key.startswith("kith_")
         assert (config.state_dir / "admin-key").read_text().strip() == cloud.admin_key
-        answer = requests.get(f"{cloud.url}/wallets", headers={"Authorization": f"Bearer {cloud.admin_key}"},
-                              timeout=30)
+        answer = requests.get(
+            f"{cloud.url}/wallets", headers={"Authorization": f"Bearer {cloud.admin_key}"}, timeout=30
+        )
         assert answer.status_code not in (401, 403)
         cloud.drain(60, include_retries=True)
         processes = [a.process for a in cloud.anvils]

@@ -64,13 +64,17 @@ def queue_messages(app: LocalApp, queue: str, wait: float = 5.0) -> list[dict[st
 
 def test_filter_criteria_drop_records_that_match_no_pattern(app: LocalApp) -> None:
     # Given records of which only some match one of the mapping's two patterns
-    put(app, "FilterTable", [
-        {"pk": {"S": "KEEP#1"}, "value": {"S": "a"}},
-        {"pk": {"S": "DROP#1"}, "value": {"S": "b"}},
-        {"pk": {"S": "BIG#1"}, "n": {"N": "150"}, "kind": {"S": "ok"}},
-        {"pk": {"S": "BIG#2"}, "n": {"N": "150"}, "kind": {"S": "skip"}},
-        {"pk": {"S": "SMALL#1"}, "n": {"N": "5"}, "kind": {"S": "ok"}},
-    ])
+    put(
+        app,
+        "FilterTable",
+        [
+            {"pk": {"S": "KEEP#1"}, "value": {"S": "a"}},
+            {"pk": {"S": "DROP#1"}, "value": {"S": "b"}},
+            {"pk": {"S": "BIG#1"}, "n": {"N": "150"}, "kind": {"S": "ok"}},
+            {"pk": {"S": "BIG#2"}, "n": {"N": "150"}, "kind": {"S": "skip"}},
+            {"pk": {"S": "SMALL#1"}, "n": {"N": "5"}, "kind": {"S": "ok"}},
+        ],
+    )
     # When the pipeline drains
     app.drain(20)
     # Then only the matching records were delivered, in order
@@ -87,7 +91,13 @@ def test_filter_criteria_drop_records_that_match_no_pattern(app: LocalApp) -> No
 def test_stream_records_have_the_lambda_shape(app: LocalApp) -> None:
     record = module(app, "FilteredFunction").DELIVERIES[0][0]
     assert set(record) == {
-        "eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb", "eventSourceARN"
+        "eventID",
+        "eventName",
+        "eventVersion",
+        "eventSource",
+        "awsRegion",
+        "dynamodb",
+        "eventSourceARN",
     }
     assert record["eventVersion"] == "1.1"
     assert record["eventSource"] == "aws:dynamodb"
@@ -104,9 +114,9 @@ def test_stream_records_have_the_lambda_shape(app: LocalApp) -> None:
 
 def test_report_batch_item_failures_retries_from_the_first_failed_record(app: LocalApp) -> None:
     # Given a batch in which the third record fails once
-    put(app, "PartialTable", [
-        {"pk": {"S": f"P{i}"}, "value": {"S": "fail-once" if i == 2 else "ok"}} for i in range(5)
-    ])
+    put(
+        app, "PartialTable", [{"pk": {"S": f"P{i}"}, "value": {"S": "fail-once" if i == 2 else "ok"}} for i in range(5)]
+    )
     # When it is delivered
     app.drain(20)
     # Then the retry starts at the failed record, and the records before it are not redelivered
@@ -118,9 +128,7 @@ def test_report_batch_item_failures_retries_from_the_first_failed_record(app: Lo
 
 def test_bisect_isolates_a_poison_record_and_sends_it_to_the_on_failure_queue(app: LocalApp) -> None:
     # Given eight records, one of them poison
-    put(app, "BisectTable", [
-        {"pk": {"S": f"B{i}"}, "value": {"S": "poison" if i == 5 else "ok"}} for i in range(8)
-    ])
+    put(app, "BisectTable", [{"pk": {"S": f"B{i}"}, "value": {"S": "poison" if i == 5 else "ok"}} for i in range(8)])
     # When the pipeline drains
     app.drain(30)
     # Then every good record succeeded exactly once, and the poison one alone went to the destination
@@ -132,7 +140,9 @@ def test_bisect_isolates_a_poison_record_and_sends_it_to_the_on_failure_queue(ap
     bisect = [f for f in failures if f["DDBStreamBatchInfo"]["batchSize"] == 1]
     assert len(bisect) == 1
     poison_seq = next(
-        r["dynamodb"]["SequenceNumber"] for b in handler.DELIVERIES for r in b
+        r["dynamodb"]["SequenceNumber"]
+        for b in handler.DELIVERIES
+        for r in b
         if r["dynamodb"]["Keys"]["pk"]["S"] == "B5"
     )
     info = bisect[0]["DDBStreamBatchInfo"]
@@ -144,9 +154,7 @@ def test_bisect_isolates_a_poison_record_and_sends_it_to_the_on_failure_queue(ap
 
 def test_exhausted_retries_send_the_whole_batch_metadata_on(app: LocalApp) -> None:
     # Given a batch with a poison record and no bisection, two retries allowed
-    put(app, "ExhaustTable", [
-        {"pk": {"S": f"X{i}"}, "value": {"S": "poison" if i == 1 else "ok"}} for i in range(3)
-    ])
+    put(app, "ExhaustTable", [{"pk": {"S": f"X{i}"}, "value": {"S": "poison" if i == 1 else "ok"}} for i in range(3)])
     # When it drains
     app.drain(30)
     # Then the function saw the batch three times (1 + 2 retries), then the stream moved on
@@ -169,7 +177,8 @@ def test_sqs_partial_failures_come_back_and_then_land_in_the_dlq(app: LocalApp) 
     url = sqs.get_queue_url(QueueName=app.physical["WorkQueue"].rsplit("/", 1)[1])["QueueUrl"]
     for body in ["good-1", "bad", "good-2"]:
         sqs.send_message(
-            QueueUrl=url, MessageBody=body,
+            QueueUrl=url,
+            MessageBody=body,
             MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}},
         )
     # When the pipeline drains (retries included)
@@ -187,7 +196,10 @@ def test_sqs_partial_failures_come_back_and_then_land_in_the_dlq(app: LocalApp) 
     assert record["eventSource"] == "aws:sqs" and record["awsRegion"] == "us-east-1"
     assert record["eventSourceARN"].startswith("arn:aws:sqs:us-east-1:123456789012:")
     assert record["messageAttributes"]["kind"] == {
-        "stringValue": "test", "stringListValues": [], "binaryListValues": [], "dataType": "String"
+        "stringValue": "test",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
     }
     assert {"ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(
         record["attributes"]
@@ -224,13 +236,17 @@ def test_handler_errors_are_logged_and_the_runner_keeps_going(app: LocalApp) -> 
 
 
 def test_filter_patterns_cover_lambda_operators() -> None:
-    patterns = parse_filters({"Filters": [
-        {"Pattern": json.dumps({"a": [{"exists": False}], "b": [{"suffix": ".eth"}]})},
-        {"Pattern": json.dumps({"c": [None, {"equals-ignore-case": "YES"}]})},
-        {"Pattern": json.dumps({"d": {"e": [{"numeric": [">", 1, "<=", 5]}]}})},
-        {"Pattern": json.dumps({"f": [{"anything-but": {"prefix": "x"}}]})},
-        {"Pattern": json.dumps({"$or": [{"g": [1]}, {"h": [True]}]})},
-    ]})
+    patterns = parse_filters(
+        {
+            "Filters": [
+                {"Pattern": json.dumps({"a": [{"exists": False}], "b": [{"suffix": ".eth"}]})},
+                {"Pattern": json.dumps({"c": [None, {"equals-ignore-case": "YES"}]})},
+                {"Pattern": json.dumps({"d": {"e": [{"numeric": [">", 1, "<=", 5]}]}})},
+                {"Pattern": json.dumps({"f": [{"anything-but": {"prefix": "x"}}]})},
+                {"Pattern": json.dumps({"$or": [{"g": [1]}, {"h": [True]}]})},
+            ]
+        }
+    )
     assert matches_any(patterns, {"b": "vitalik.eth"})
     assert not matches_any(patterns, {"a": 1, "b": "vitalik.eth"})
     assert matches_any(patterns, {"c": None}) and matches_any(patterns, {"c": "yes"})

@@ -19,9 +19,7 @@ def test_the_real_template_is_discovered_completely(moto_endpoint: str, template
 
     # Then every serverless function is found, with its folder, handler and resolved environment
     functions = discover_functions(template, resolver)
-    expected = {
-        k for k, v in template.sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
-    }
+    expected = {k for k, v in template.sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert set(functions) == expected
     assert {"IngestFunction", "BackfillFunction", "ProfilesFunction", "AuthorizerFunction", "ApiFunction"} <= expected
     for logical, spec in functions.items():

@@ -16,6 +16,7 @@ next entry. Kinds:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -59,10 +60,8 @@ class FaultProxy:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(answer)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -135,7 +134,10 @@ class FaultProxy:
                     error = {"code": -32005, "message": "query returned more than 10000 results"}
                 else:
                     suggested = first + (last - first) // 3
-                    error = {"code": -32602, "message": f"this block range should work: [{hex(first)}, {hex(suggested)}]"}
+                    error = {
+                        "code": -32602,
+                        "message": f"this block range should work: [{hex(first)}, {hex(suggested)}]",
+                    }
                 return 200, json.dumps({"jsonrpc": "2.0", "id": payload["id"], "error": error}).encode()
         if fault == "internal":
             self._note(fault)

@@ -1,0 +1,120 @@
+"""Keep moto's DynamoDB fast enough for a community of thousands, without changing its semantics.
+
+moto 5.2 deep-copies every table a TransactWriteItems touches, before every transaction, so it can
+roll back: the cost grows with the table, and at a few thousand wallets one transaction costs
+100+ ms. DynamoDB itself evaluates every condition against the state before the transaction and
+then applies all writes or none. This patch does exactly that: it checks every condition first,
+raises TransactionCanceledException with no side effect if one fails, and only then writes. If a
+write itself raises (a malformed update, which the conditions cannot foresee), the touched items
+are restored from a copy of just those items.
+
+It patches the in-process moto backend, so it applies to ThreadedMotoServer (the local cloud and
+the test fixtures), not to a separate `moto_server` process.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+_APPLIED = False
+
+
+def apply() -> None:
+    global _APPLIED
+    if _APPLIED:
+        return
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        seen: set[tuple[str, str]] = set()
+        planned: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = []
+        errors: list[Any] = []
+        failed = False
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            op_type, op = next(iter(entry.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise MockValidationException("Unsupported transaction operation")
+            table_name = op["TableName"]
+            table = self.get_table(table_name)
+            if op_type == "Put":
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            identity = (str(table_name), str(dict(sorted(key.items()))))
+            if identity in seen:
+                raise MultipleTransactionsException()
+            seen.add(identity)
+            current = self.get_item(table_name, key)
+            original: dict[str, Any] | None = None
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original = current.to_json()["Attributes"]
+                    errors.append(
+                        ("ConditionalCheckFailed", str(ConditionalCheckFailed(item=original).message), original)
+                    )
+                    failed = True
+                    continue
+            errors.append((None, None, None))
+            planned.append((op_type, op, table_name, key))
+        if failed:
+            raise TransactionCanceledException(errors)
+
+        backups = [(name, key, copy.deepcopy(self.get_item(name, key))) for _, _, name, key in planned]
+        try:
+            for op_type, op, table_name, key in planned:
+                names = op.get("ExpressionAttributeNames") or {}
+                values = op.get("ExpressionAttributeValues") or {}
+                if op_type == "Put":
+                    self.put_item(
+                        table_name, op["Item"], expression_attribute_names=names, expression_attribute_values=values
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        table_name, key, expression_attribute_names=names, expression_attribute_values=values
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+        except Exception:
+            for table_name, key, item in backups:
+                table = self.get_table(table_name)
+                if item is None:
+                    hash_value = key[table.hash_key_attr]
+                    range_value = key.get(table.range_key_attr) if table.range_key_attr else None
+                    from moto.dynamodb.models.dynamo_type import DynamoType
+
+                    table.delete_item(
+                        DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None
+                    )
+                else:
+                    table.put_item(item.to_json()["Attributes"])
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _APPLIED = True

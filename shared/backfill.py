@@ -1,0 +1,251 @@
+"""Backfill: a long block range split into SQS range jobs, drained by the same fetch/decode/write code.
+
+A job has a status item (total ranges, done ranges, state) and one item per range. A range job is
+idempotent (event keys are), never touches the chain cursor, and counts itself done exactly once:
+the status update adds the range's id to a string set under `NOT contains(...)`, so a redelivered
+or re-run message cannot count twice, even if it dies between marking its range and the status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from shared.chain.ranges import AdaptiveRange
+from shared.ingest import ChainReader, IngestOptions, write_events
+from shared.settings import Settings
+from shared.store.dynamo import batch_write, client, from_item, to_item
+from shared.store.keys import backfill_range_key, backfill_status_key
+
+logger = logging.getLogger("kith.backfill")
+
+SQS_BATCH_LIMIT = 10
+
+
+class BackfillError(ValueError):
+    """Bad backfill input; the message is meant for the operator as is."""
+
+
+class RangeJob(BaseModel):
+    job_id: str
+    chain_id: int
+    from_block: int = Field(ge=0)
+    to_block: int = Field(ge=0)
+
+
+@dataclass
+class RangeOutcome:
+    events: int
+    malformed: int
+    counted: bool  # False when a previous delivery had already counted this range
+
+
+@dataclass
+class BackfillStatus:
+    job_id: str
+    chain_id: int
+    from_block: int
+    to_block: int
+    total_ranges: int
+    done_ranges: int
+    state: str
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "done"
+
+
+def plan_ranges(from_block: int, to_block: int, range_size: int) -> list[tuple[int, int]]:
+    if from_block < 0:
+        raise BackfillError("--from must be >= 0")
+    if from_block > to_block:
+        raise BackfillError("--from must be <= --to")
+    if range_size < 1:
+        raise BackfillError("--range must be >= 1")
+    return [(start, min(start + range_size - 1, to_block)) for start in range(from_block, to_block + 1, range_size)]
+
+
+def start_backfill(
+    settings: Settings,
+    chain_id: int,
+    from_block: int,
+    to_block: int,
+    range_size: int,
+    job_id: str | None = None,
+    options: IngestOptions | None = None,
+) -> BackfillStatus:
+    """Validate, write the status and range items, and enqueue one SQS message per range."""
+    ranges = plan_ranges(from_block, to_block, range_size)
+    chain = settings.chain(chain_id)
+    if not settings.backfill_queue_url:
+        raise BackfillError("BACKFILL_QUEUE_URL is not set: point it at the backfill queue")
+    reader = ChainReader(chain, settings, options)
+    try:
+        _, target = reader.confirmed_target()
+    finally:
+        reader.close()
+    if to_block > target:
+        raise BackfillError(f"--to {to_block} is beyond chain {chain_id}'s confirmed head {target}")
+    job_id = job_id or uuid.uuid4().hex[:12]
+    status = {
+        **backfill_status_key(job_id),
+        "job_id": job_id,
+        "chain_id": chain_id,
+        "from_block": from_block,
+        "to_block": to_block,
+        "range_size": range_size,
+        "total_ranges": len(ranges),
+        "done_ranges": 0,
+        "state": "running",
+        "created_at": int(time.time()),
+    }
+    try:
+        client("dynamodb").put_item(
+            TableName=settings.app_table, Item=to_item(status), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise BackfillError(f"backfill job {job_id} already exists") from exc
+        raise
+    batch_write(
+        settings.app_table,
+        puts=[
+            to_item(
+                {**backfill_range_key(job_id, a), "job_id": job_id, "from_block": a, "to_block": b, "state": "queued"}
+            )
+            for a, b in ranges
+        ],
+    )
+    jobs = [RangeJob(job_id=job_id, chain_id=chain_id, from_block=a, to_block=b) for a, b in ranges]
+    _send_all(settings.backfill_queue_url, jobs)
+    return BackfillStatus(job_id, chain_id, from_block, to_block, len(ranges), 0, "running")
+
+
+def _send_all(queue_url: str, jobs: list[RangeJob]) -> None:
+    sqs = client("sqs")
+    for start in range(0, len(jobs), SQS_BATCH_LIMIT):
+        entries = [
+            {"Id": str(i), "MessageBody": job.model_dump_json()}
+            for i, job in enumerate(jobs[start : start + SQS_BATCH_LIMIT])
+        ]
+        for attempt in range(8):
+            answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            failed = {f["Id"] for f in answer.get("Failed", [])}
+            entries = [e for e in entries if e["Id"] in failed]
+            if not entries:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError(f"{len(entries)} backfill messages could not be sent to {queue_url}")
+
+
+def run_range_job(job: RangeJob, settings: Settings, options: IngestOptions | None = None) -> RangeOutcome:
+    """Fetch, decode and write one range (in sub-ranges the node accepts), then count it done once."""
+    if job.from_block > job.to_block:
+        raise BackfillError(f"range job {job.job_id}: from_block > to_block")
+    chain = settings.chain(job.chain_id)
+    reader = ChainReader(chain, settings, options)
+    ranger = AdaptiveRange(chain.max_range, chain.max_range)
+    events = malformed = 0
+    try:
+        next_from = job.from_block
+        while next_from <= job.to_block:
+            fetched = reader.fetch(next_from, job.to_block, ranger)
+            decoded = reader.decode(fetched)
+            write_events(settings.events_table, decoded.events, reader.options.write_workers)
+            events += len(decoded.events)
+            malformed += decoded.malformed
+            next_from = fetched.to_block + 1
+    finally:
+        reader.close()
+    counted = mark_range_done(settings.app_table, job, events)
+    return RangeOutcome(events=events, malformed=malformed, counted=counted)
+
+
+def mark_range_done(app_table: str, job: RangeJob, events: int) -> bool:
+    dynamodb = client("dynamodb")
+    dynamodb.update_item(
+        TableName=app_table,
+        Key=to_item(backfill_range_key(job.job_id, job.from_block)),
+        UpdateExpression="SET #s = :done, events = :events, finished_at = :now",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues=to_item({":done": "done", ":events": events, ":now": int(time.time())}),
+    )
+    range_id = f"{job.from_block:012d}"
+    try:
+        answer = dynamodb.update_item(
+            TableName=app_table,
+            Key=to_item(backfill_status_key(job.job_id)),
+            UpdateExpression="ADD done_ranges :one, done_ids :ids SET updated_at = :now",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(done_ids) OR NOT contains(done_ids, :id))"
+            ),
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":ids": {"SS": [range_id]},
+                ":id": {"S": range_id},
+                ":now": {"N": str(int(time.time()))},
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False  # counted by an earlier delivery
+        raise
+    values = from_item(answer["Attributes"])
+    if values["done_ranges"] >= values["total_ranges"]:
+        try:
+            dynamodb.update_item(
+                TableName=app_table,
+                Key=to_item(backfill_status_key(job.job_id)),
+                UpdateExpression="SET #s = :done, finished_at = :now",
+                ConditionExpression="done_ranges = total_ranges",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=to_item({":done": "done", ":now": int(time.time())}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+    return True
+
+
+def backfill_status(app_table: str, job_id: str) -> BackfillStatus:
+    answer = client("dynamodb").get_item(
+        TableName=app_table, Key=to_item(backfill_status_key(job_id)), ConsistentRead=True
+    )
+    if "Item" not in answer:
+        raise BackfillError(f"no backfill job {job_id}")
+    v: dict[str, Any] = from_item(answer["Item"])
+    return BackfillStatus(
+        job_id, v["chain_id"], v["from_block"], v["to_block"], v["total_ranges"], v["done_ranges"], v["state"]
+    )
+
+
+def drain_queue(settings: Settings, options: IngestOptions | None = None, idle_polls: int = 1) -> int:
+    """Process backfill messages in this process (no local cloud running); returns messages handled.
+
+    Messages are deleted only after their range is done, so a crash leaves them for redelivery.
+    """
+    sqs = client("sqs")
+    handled = idle = 0
+    while idle < idle_polls:
+        answer = sqs.receive_message(
+            QueueUrl=settings.backfill_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=120
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            idle += 1
+            continue
+        idle = 0
+        for message in messages:
+            run_range_job(RangeJob.model_validate(json.loads(message["Body"])), settings, options)
+            sqs.delete_message(QueueUrl=settings.backfill_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            handled += 1
+    return handled

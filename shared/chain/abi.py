@@ -1,0 +1,54 @@
+"""Event signatures Kith decodes, and the topic0 values the log filter asks for, by standard."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from eth_utils import keccak
+
+from shared.events import Standard
+
+
+def topic(signature: str) -> str:
+    return "0x" + keccak(text=signature).hex()
+
+
+TRANSFER: Final = topic("Transfer(address,address,uint256)")
+TRANSFER_SINGLE: Final = topic("TransferSingle(address,address,address,uint256,uint256)")
+TRANSFER_BATCH: Final = topic("TransferBatch(address,address,address,uint256[],uint256[])")
+VOTE_CAST: Final = topic("VoteCast(address,uint256,uint8,uint256,string)")
+VOTE_CAST_WITH_PARAMS: Final = topic("VoteCastWithParams(address,uint256,uint8,uint256,string,bytes)")
+
+# Aave v3 Pool
+SUPPLY: Final = topic("Supply(address,address,address,uint256,uint16)")
+WITHDRAW: Final = topic("Withdraw(address,address,address,uint256)")
+BORROW: Final = topic("Borrow(address,address,address,uint256,uint8,uint256,uint16)")
+REPAY: Final = topic("Repay(address,address,address,uint256,bool)")
+LIQUIDATION_CALL: Final = topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
+COLLATERAL_ENABLED: Final = topic("ReserveUsedAsCollateralEnabled(address,address)")
+COLLATERAL_DISABLED: Final = topic("ReserveUsedAsCollateralDisabled(address,address)")
+RESERVE_DATA_UPDATED: Final = topic("ReserveDataUpdated(address,uint256,uint256,uint256,uint256,uint256)")
+
+TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
+    Standard.ERC20: (TRANSFER,),
+    Standard.ERC721: (TRANSFER,),
+    Standard.ERC1155: (TRANSFER_SINGLE, TRANSFER_BATCH),
+    Standard.GOVERNOR: (VOTE_CAST, VOTE_CAST_WITH_PARAMS),
+    Standard.LENDING_POOL: (
+        SUPPLY,
+        WITHDRAW,
+        BORROW,
+        REPAY,
+        LIQUIDATION_CALL,
+        COLLATERAL_ENABLED,
+        COLLATERAL_DISABLED,
+        RESERVE_DATA_UPDATED,
+    ),
+}
+
+TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})
+
+# 4-byte selectors of the metadata getters
+NAME_SELECTOR: Final = "0x06fdde03"
+SYMBOL_SELECTOR: Final = "0x95d89b41"
+DECIMALS_SELECTOR: Final = "0x313ce567"

@@ -1,0 +1,127 @@
+"""Token metadata (name, symbol, decimals), read tolerantly and cached in memory and in the App table.
+
+Tokens in the wild return strings or bytes32 (MKR, SAI), lack `decimals` (most ERC-721s, some
+ERC-20s) or sit behind proxies. Each getter is an eth_call through web3: a proxy forwards it like
+any caller's; a revert or an empty answer means "missing" (None), not an error. Transport failures
+are retried and then raised, so a flaky node never gets cached as "this token has no decimals".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from shared.chain.abi import DECIMALS_SELECTOR, NAME_SELECTOR, SYMBOL_SELECTOR
+from shared.chain.decode import TokenMeta
+from shared.store.dynamo import client, from_item, to_item
+from shared.store.keys import token_meta_key
+
+_MEMORY: dict[tuple[str, int, str], TokenMeta] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def decode_text(raw: bytes) -> str | None:
+    """An ABI string, or a bytes32 padded with NULs; None when neither reads cleanly."""
+    if len(raw) >= 64:
+        try:
+            (text,) = abi_decode(["string"], raw)
+            return str(text).strip("\x00") or None
+        except Exception:
+            pass
+    if len(raw) >= 32:
+        cut = raw[:32].rstrip(b"\x00")
+        if not cut or b"\x00" in cut:
+            return None
+        try:
+            return cut.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def decode_decimals(raw: bytes) -> int | None:
+    if len(raw) < 32:
+        return None
+    value = int.from_bytes(raw[:32], "big")
+    return value if value <= 255 else None
+
+
+def clear_memory_cache() -> None:
+    with _MEMORY_LOCK:
+        _MEMORY.clear()
+
+
+class MetadataReader:
+    def __init__(self, rpc_url: str, chain_id: int, app_table: str, timeout: float = 10.0, attempts: int = 4) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.chain_id = chain_id
+        self.app_table = app_table
+        self.attempts = attempts
+
+    def _call(self, address: str, selector: str) -> bytes:
+        target = Web3.to_checksum_address(address)
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            try:
+                return bytes(self.w3.eth.call({"to": target, "data": selector}))  # type: ignore[typeddict-item]
+            except ContractLogicError:
+                return b""
+            except Exception as exc:
+                message = str(exc).lower()
+                if "revert" in message or "invalid opcode" in message or "execution" in message:
+                    return b""
+                last = exc
+                time.sleep(0.1 * 2**attempt)
+        raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {last}")
+
+    def read_chain(self, address: str) -> TokenMeta:
+        return TokenMeta(
+            name=decode_text(self._call(address, NAME_SELECTOR)),
+            symbol=decode_text(self._call(address, SYMBOL_SELECTOR)),
+            decimals=decode_decimals(self._call(address, DECIMALS_SELECTOR)),
+        )
+
+    def get(self, address: str) -> TokenMeta:
+        address = address.lower()
+        memo_key = (self.app_table, self.chain_id, address)
+        with _MEMORY_LOCK:
+            cached = _MEMORY.get(memo_key)
+        if cached is not None:
+            return cached
+        meta = self._load(address)
+        if meta is None:
+            meta = self.read_chain(address)
+            self._save(address, meta)
+        with _MEMORY_LOCK:
+            _MEMORY[memo_key] = meta
+        return meta
+
+    def get_many(self, addresses: Iterable[str]) -> dict[str, TokenMeta]:
+        return {address.lower(): self.get(address) for address in set(addresses)}
+
+    def _load(self, address: str) -> TokenMeta | None:
+        answer = client("dynamodb").get_item(
+            TableName=self.app_table, Key=to_item(token_meta_key(self.chain_id, address)), ConsistentRead=True
+        )
+        if "Item" not in answer:
+            return None
+        values: dict[str, Any] = from_item(answer["Item"])
+        return TokenMeta(name=values.get("name"), symbol=values.get("symbol"), decimals=values.get("decimals"))
+
+    def _save(self, address: str, meta: TokenMeta) -> None:
+        item = {
+            **token_meta_key(self.chain_id, address),
+            "chain_id": self.chain_id,
+            "address": address,
+            "name": meta.name,
+            "symbol": meta.symbol,
+            "decimals": meta.decimals,
+            "read_at": int(time.time()),
+        }
+        client("dynamodb").put_item(TableName=self.app_table, Item=to_item(item))

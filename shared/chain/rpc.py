@@ -1,0 +1,343 @@
+"""A small JSON-RPC client for the hot path of ingestion: eth_getLogs and batched block headers.
+
+web3.py stays the tool for contract calls (shared.chain.metadata), but its batch path does not retry
+and its middleware costs more than the decoding itself, so fetching goes over one requests.Session.
+
+Every failure is classified once (`classify`):
+  RANGE  the node refuses the block range (result cap, response size, range width, a timeout on
+         eth_getLogs); the caller shrinks the range, guided by any hint in the message
+  RETRY  transient: HTTP 429/5xx, timeouts, connection errors, -32603, -32000..-32099, a null result
+  FATAL  anything else (a malformed request will not get better by asking again)
+After `max_attempts` retries a RpcFailed names the chain, the method and the last error: ingestion
+never skips a range silently.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, NamedTuple
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class Verdict(Enum):
+    RANGE = "range"
+    RETRY = "retry"
+    FATAL = "fatal"
+
+
+class RpcError(RuntimeError):
+    """A JSON-RPC error answer (or an HTTP failure) with its classification."""
+
+    def __init__(
+        self, message: str, code: int | None = None, verdict: Verdict = Verdict.FATAL, timeout: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.verdict = verdict
+        self.timeout = timeout
+        self.hint = parse_range_hint(message) if verdict is Verdict.RANGE else None
+
+
+class RpcFailed(RuntimeError):
+    """Retries are exhausted; the message says which chain, which method and why."""
+
+
+# Providers word their result caps differently; these fragments cover geth, erigon, nethermind,
+# Alchemy, Infura, QuickNode, Ankr, BlastAPI, Chainstack and anvil's own limits.
+_RANGE_PATTERNS = re.compile(
+    "|".join(
+        [
+            r"more than \d+ results",
+            r"log response size exceeded",
+            r"response size (?:should not|exceed)",
+            r"block range is too (?:wide|large)",
+            r"range too (?:large|wide)",
+            r"block range too",
+            r"exceed(?:s|ed)? (?:the )?max(?:imum)? block range",
+            r"limit exceeded",
+            r"too many (?:blocks|results|logs)",
+            r"query exceeds max",
+            r"max results",
+            r"query timeout",
+            r"try with this block range",
+            r"this block range should work",
+            r"range should work",
+            r"requested too many",
+            r"exceeds the range",
+        ]
+    ),
+    re.IGNORECASE,
+)
+_HINT = re.compile(r"\[\s*(0x[0-9a-fA-F]+|\d+)\s*,\s*(0x[0-9a-fA-F]+|\d+)\s*\]")
+
+
+def parse_range_hint(message: str) -> tuple[int, int] | None:
+    """A provider's suggested range, e.g. 'this block range should work: [0x1, 0x2c]'."""
+    match = _HINT.search(message)
+    if match is None:
+        return None
+    first, last = (int(x, 16) if x.lower().startswith("0x") else int(x) for x in match.groups())
+    return (first, last) if first <= last else None
+
+
+def classify_error(code: int | None, message: str) -> Verdict:
+    if _RANGE_PATTERNS.search(message):
+        return Verdict.RANGE
+    if code is not None and (code == -32603 or -32099 <= code <= -32000 or code == 429):
+        return Verdict.RETRY
+    lowered = message.lower()
+    if any(word in lowered for word in ("rate limit", "too many requests", "timeout", "timed out", "try again")):
+        return Verdict.RETRY
+    if "header not found" in lowered or "unknown block" in lowered:
+        return Verdict.RETRY  # a lagging node behind a load balancer
+    return Verdict.FATAL
+
+
+def classify_http(status: int) -> Verdict:
+    if status == 429 or status >= 500 or status == 408:
+        return Verdict.RETRY
+    return Verdict.FATAL
+
+
+class Header(NamedTuple):
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    logs_bloom: str
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 0.2
+    max_delay: float = 8.0
+    timeout: float = 15.0
+
+    def delay(self, attempt: int) -> float:
+        # full jitter around the exponential step, so retrying clients do not synchronise
+        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
+
+
+class RpcClient:
+    """Raw JSON-RPC over HTTP with classification, retries and batching."""
+
+    def __init__(
+        self,
+        url: str,
+        chain_id: int,
+        policy: RetryPolicy | None = None,
+        header_batch: int = 100,
+        workers: int = 4,
+        on_retry: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.chain_id = chain_id
+        self.policy = policy or RetryPolicy()
+        self.header_batch = header_batch
+        self.workers = workers
+        self.on_retry = on_retry
+        self.retries = 0
+        self._lock = threading.Lock()
+        self._ids = iter(range(1, 1 << 62))
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=workers, pool_maxsize=workers * 2, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    # ---- plumbing ------------------------------------------------------------------------------
+
+    def _next_id(self) -> int:
+        with self._lock:
+            return next(self._ids)
+
+    def _note_retry(self, method: str, reason: str) -> None:
+        with self._lock:
+            self.retries += 1
+        if self.on_retry is not None:
+            self.on_retry(method, reason)
+
+    def _post(self, payload: Any) -> Any:
+        """One HTTP round trip; raises RpcError classified RETRY/FATAL for transport problems."""
+        try:
+            response = self.session.post(
+                self.url,
+                data=json.dumps(payload, separators=(",", ":")),
+                headers={"Content-Type": "application/json"},
+                timeout=(min(5.0, self.policy.timeout), self.policy.timeout),
+            )
+        except requests.Timeout as exc:
+            raise RpcError(
+                f"timeout after {self.policy.timeout:g} s ({type(exc).__name__})", None, Verdict.RETRY, timeout=True
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise RpcError(f"connection error: {exc}", None, Verdict.RETRY) from exc
+        if response.status_code != 200:
+            raise RpcError(
+                f"HTTP {response.status_code}: {response.text[:200]}",
+                response.status_code,
+                classify_http(response.status_code),
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            # a body cut off mid-way (proxy reset, size limit) is worth another try
+            raise RpcError(f"unparseable response: {response.text[:120]!r}", None, Verdict.RETRY) from exc
+
+    def _fail(self, method: str, attempts: int, error: BaseException) -> RpcFailed:
+        return RpcFailed(f"chain {self.chain_id}: {method} failed after {attempts} attempts: {error}")
+
+    def call_once(self, method: str, params: Sequence[Any], allow_null: bool = False) -> Any:
+        answer = self._post({"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": list(params)})
+        if not isinstance(answer, dict):
+            raise RpcError(f"unexpected answer shape: {str(answer)[:120]}", None, Verdict.RETRY)
+        error = answer.get("error")
+        if error is not None:
+            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+            code = error.get("code") if isinstance(error, dict) else None
+            data = error.get("data") if isinstance(error, dict) else None
+            if isinstance(data, str | dict):
+                message = f"{message} ({data})"
+            raise RpcError(message, code, classify_error(code, message))
+        if "result" not in answer or (answer["result"] is None and not allow_null):
+            raise RpcError("null result (lagging node)", None, Verdict.RETRY)
+        return answer["result"]
+
+    def call(self, method: str, params: Sequence[Any], allow_null: bool = False, range_errors: bool = False) -> Any:
+        """One call with retries. With range_errors=True, RANGE verdicts are raised to the caller at once."""
+        last: RpcError | None = None
+        for attempt in range(self.policy.max_attempts):
+            try:
+                return self.call_once(method, params, allow_null)
+            except RpcError as exc:
+                last = exc
+                if exc.verdict is Verdict.FATAL:
+                    raise self._fail(method, attempt + 1, exc) from exc
+                if range_errors and exc.verdict is Verdict.RANGE:
+                    raise
+                if range_errors and exc.timeout:
+                    # a slow eth_getLogs is a range the node cannot serve in time: shrink, do not repeat
+                    raise RpcError(str(exc), None, Verdict.RANGE) from exc
+                if attempt + 1 < self.policy.max_attempts:
+                    self._note_retry(method, str(exc))
+                    time.sleep(self.policy.delay(attempt))
+        assert last is not None
+        raise self._fail(method, self.policy.max_attempts, last) from last
+
+    def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], allow_null: bool = False) -> list[Any]:
+        """A JSON-RPC batch; missing, null or retryable answers are asked again, individually by id.
+
+        Providers may drop entries from a batch answer (size limits, rate limits per entry), so
+        the answer is checked for completeness rather than trusted.
+        """
+        if not calls:
+            return []
+        results: dict[int, Any] = {}
+        pending = {self._next_id(): (i, method, list(params)) for i, (method, params) in enumerate(calls)}
+        last: BaseException | None = None
+        method_name = calls[0][0]
+        for attempt in range(self.policy.max_attempts):
+            payload = [{"jsonrpc": "2.0", "id": rid, "method": m, "params": p} for rid, (_, m, p) in pending.items()]
+            try:
+                answer = self._post(payload)
+            except RpcError as exc:
+                if exc.verdict is Verdict.FATAL:
+                    raise self._fail(f"batch {method_name}", attempt + 1, exc) from exc
+                last = exc
+            else:
+                if isinstance(answer, dict):  # some servers answer a whole batch with one error object
+                    answer = [answer]
+                for entry in answer if isinstance(answer, list) else []:
+                    rid = entry.get("id") if isinstance(entry, dict) else None
+                    if rid not in pending:
+                        continue
+                    error = entry.get("error")
+                    if error is not None:
+                        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+                        code = error.get("code") if isinstance(error, dict) else None
+                        verdict = classify_error(code, message)
+                        if verdict is Verdict.FATAL:
+                            fatal = RpcError(message, code, verdict)
+                            raise self._fail(f"batch {pending[rid][1]}", attempt + 1, fatal) from fatal
+                        last = RpcError(message, code, verdict)
+                        continue
+                    if entry.get("result") is None and not allow_null:
+                        last = RpcError(f"null result for id {rid} (lagging node)", None, Verdict.RETRY)
+                        continue
+                    results[pending.pop(rid)[0]] = entry.get("result")
+                if pending and last is None:
+                    last = RpcError(
+                        f"batch answer incomplete: {len(pending)} of {len(calls)} missing", None, Verdict.RETRY
+                    )
+            if not pending:
+                return [results[i] for i in range(len(calls))]
+            if attempt + 1 < self.policy.max_attempts:
+                self._note_retry(f"batch {method_name}", str(last))
+                time.sleep(self.policy.delay(attempt))
+        raise self._fail(f"batch {method_name}", self.policy.max_attempts, last or RuntimeError("incomplete"))
+
+    # ---- chain reads ---------------------------------------------------------------------------
+
+    def block_number(self) -> int:
+        return int(self.call("eth_blockNumber", []), 16)
+
+    def header(self, block: int | str) -> Header:
+        tag = hex(block) if isinstance(block, int) else block
+        return _header(self.call("eth_getBlockByNumber", [tag, False]))
+
+    def headers(self, numbers: Iterable[int]) -> dict[int, Header]:
+        """Headers by number, in batches fetched in parallel (each batch retried on its own)."""
+        wanted = list(numbers)
+        chunks = [wanted[i : i + self.header_batch] for i in range(0, len(wanted), self.header_batch)]
+
+        def fetch(chunk: list[int]) -> list[Any]:
+            return self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in chunk])
+
+        if len(chunks) <= 1:
+            answers = [fetch(c) for c in chunks]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(chunks))) as pool:
+                answers = list(pool.map(fetch, chunks))
+        found: dict[int, Header] = {}
+        for chunk, blocks in zip(chunks, answers, strict=True):
+            for number, block in zip(chunk, blocks, strict=True):
+                header = _header(block)
+                if header.number != number:
+                    raise RpcFailed(f"chain {self.chain_id}: asked for block {number}, got {header.number}")
+                found[number] = header
+        return found
+
+    def get_logs(self, from_block: int, to_block: int, addresses: Sequence[str], topics: Sequence[Any]) -> list[Any]:
+        params = {
+            "fromBlock": hex(from_block),
+            "toBlock": hex(to_block),
+            "address": list(addresses),
+            "topics": list(topics),
+        }
+        result = self.call("eth_getLogs", [params], range_errors=True)
+        if not isinstance(result, list):
+            raise self._fail("eth_getLogs", 1, RuntimeError(f"result is not a list: {str(result)[:80]}"))
+        return result
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _header(block: Any) -> Header:
+    return Header(
+        number=int(block["number"], 16),
+        hash=block["hash"],
+        parent_hash=block["parentHash"],
+        timestamp=int(block["timestamp"], 16),
+        logs_bloom=block.get("logsBloom") or "0x",
+    )

@@ -1,0 +1,131 @@
+"""The project CLI: `python -m shared.cli <command> ...`.
+
+Each command registers itself with `add_<command>(subparsers)` and returns an exit code from its
+handler, so new commands slot in without touching the others. Bad input prints one line on stderr
+(`error: ...`) and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; operators and scripts want just the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message}\n")
+
+
+def fail_usage(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# ---- backfill ----------------------------------------------------------------------------------
+
+
+def add_backfill(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("backfill", help="ingest a historical block range through the backfill queue")
+    parser.add_argument("--chain", type=int, required=True, help="chain id, as configured in KITH_CHAINS")
+    parser.add_argument("--from", dest="from_block", type=int, required=True, help="first block")
+    parser.add_argument("--to", dest="to_block", type=int, required=True, help="last block (inclusive)")
+    parser.add_argument("--range", dest="range_size", type=int, default=2000, help="blocks per job (default 2000)")
+    parser.add_argument("--job", dest="job_id", default=None, help="job id (default: random)")
+    parser.add_argument(
+        "--work",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also drain the queue here with N threads (when no local cloud consumes it)",
+    )
+    parser.add_argument("--no-wait", action="store_true", help="enqueue and exit without the progress bar")
+    parser.add_argument("--poll", type=float, default=1.0, help="seconds between progress polls")
+    parser.set_defaults(handler=run_backfill)
+
+
+def progress_line(done: int, total: int, width: int = 30) -> str:
+    filled = width if total == 0 else width * done // total
+    percent = 100 if total == 0 else 100 * done // total
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ranges {percent:3d}%"
+
+
+def run_backfill(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    from shared.backfill import BackfillError, backfill_status, drain_queue, start_backfill
+    from shared.settings import ConfigError, get_settings
+
+    if args.from_block < 0:
+        return fail_usage("--from must be >= 0")
+    if args.from_block > args.to_block:
+        return fail_usage("--from must be <= --to")
+    if args.range_size < 1:
+        return fail_usage("--range must be >= 1")
+    if args.work < 0 or args.poll <= 0:
+        return fail_usage("--work must be >= 0 and --poll > 0")
+    try:
+        settings = get_settings()
+        status = start_backfill(settings, args.chain, args.from_block, args.to_block, args.range_size, args.job_id)
+    except (BackfillError, ConfigError) as exc:
+        return fail_usage(str(exc))
+    print(
+        f"backfill {status.job_id}: chain {status.chain_id} blocks {status.from_block}-{status.to_block} "
+        f"in {status.total_ranges} ranges",
+        file=out,
+    )
+    if args.no_wait:
+        return EXIT_OK
+    workers = [threading.Thread(target=drain_queue, args=(settings,), daemon=True) for _ in range(args.work)]
+    for worker in workers:
+        worker.start()
+    try:
+        while True:
+            status = backfill_status(settings.app_table, status.job_id)
+            err.write("\r" + progress_line(status.done_ranges, status.total_ranges))
+            err.flush()
+            if status.finished:
+                err.write("\n")
+                print(f"backfill {status.job_id}: done", file=out)
+                return EXIT_OK
+            if workers and not any(w.is_alive() for w in workers):
+                err.write("\n")
+                print(f"backfill {status.job_id}: workers stopped before the job finished", file=err)
+                return EXIT_FAILED
+            time.sleep(args.poll)
+    except KeyboardInterrupt:
+        err.write("\n")
+        print(f"backfill {status.job_id}: still running in the background; stopped watching", file=err)
+        return 130
+
+
+# ---- entry point -------------------------------------------------------------------------------
+
+COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill]
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m shared.cli", description="Kith command line")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

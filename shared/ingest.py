@@ -1,0 +1,523 @@
+"""Chain ingestion: confirmed block ranges of each configured chain into the Events table.
+
+One range at a time (design.md section 5):
+  1. fetch   eth_getLogs over the tracked addresses and topics with an adaptive range, then every
+             header of the range in parallel batches; the answer must hang together (parent links,
+             log block hashes, an unchanged tip) and an empty answer must agree with the blooms
+  2. check   the range's first parent hash against the cursor's newest stored hash; a mismatch
+             walks back to the common ancestor, deletes the orphaned blocks' events (the stream's
+             REMOVE records are the rollback events) and rewinds the cursor
+  3. decode  by shape (shared.chain.decode), with token metadata from the cache
+  4. write   BatchWriteItem, 25 items a request, idempotent keys
+  5. advance the cursor last, conditionally on `last_block = from - 1`
+
+The scheduled function calls `ingest_all`; the backfill worker calls `ChainReader` and
+`write_events` for one range without touching the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shared.chain import abi
+from shared.chain.bloom import BloomFilter
+from shared.chain.codec import event_to_item
+from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
+from shared.chain.metadata import MetadataReader
+from shared.chain.ranges import AdaptiveRange, get_logs_adaptive
+from shared.chain.reorg import Cursor, CursorStore, Pending, ReorgTooDeep, extend_window, find_common_ancestor
+from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed
+from shared.settings import ChainConfig, Settings
+from shared.store.dynamo import BATCH_WRITE_LIMIT, batch_write, client, from_item, to_item
+from shared.store.keys import PK, SK, event_pk
+
+logger = logging.getLogger("kith.ingest")
+
+CRASH_POINTS = ("after_fetch", "mid_write", "before_cursor")
+_TOKEN_TOPICS = frozenset({abi.TRANSFER, abi.TRANSFER_SINGLE, abi.TRANSFER_BATCH})
+_RPC_URLS: dict[str, str] = {}
+
+
+class InjectedCrash(RuntimeError):
+    """Raised at a named point when a test asks for it, to prove recovery from a dead run."""
+
+
+class IngestError(RuntimeError):
+    """At least one chain failed; the others were still ingested. `summary` holds every chain's outcome."""
+
+    def __init__(self, message: str, summary: IngestSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass
+class IngestOptions:
+    safety_margin_s: float = 8.0
+    rpc: RetryPolicy = field(default_factory=RetryPolicy)
+    header_batch: int = 100
+    rpc_workers: int = 4
+    write_workers: int = 4
+    stop_at_block: int | None = None  # cap the target (tests and backfill-style runs)
+    max_ranges: int | None = None  # stop after this many ranges (tests that interleave runs)
+    crash_points: frozenset[str] = frozenset()
+
+    def crash(self, point: str) -> None:
+        if point in self.crash_points:
+            raise InjectedCrash(point)
+
+
+@dataclass
+class ChainSummary:
+    chain_id: int
+    start_block: int | None = None
+    cursor: int | None = None
+    head: int | None = None
+    target: int | None = None
+    ranges: int = 0
+    blocks: int = 0
+    logs: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    malformed: int = 0
+    reorgs: int = 0
+    reorg_too_deep: int = 0
+    orphaned_events: int = 0
+    rpc_retries: int = 0
+    cursor_conflicts: int = 0
+    ddb_write_requests: int = 0
+    stopped: str = ""
+    error: str | None = None
+
+    @property
+    def lag_blocks(self) -> int | None:
+        if self.head is None:
+            return None
+        return max(0, self.head - (self.cursor if self.cursor is not None else -1))
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["events"] = dict(self.events)
+        values["lag_blocks"] = self.lag_blocks
+        return values
+
+
+@dataclass
+class IngestSummary:
+    chains: list[ChainSummary] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chains": [c.to_dict() for c in self.chains], "failed": [c.chain_id for c in self.chains if c.error]}
+
+
+@dataclass
+class FetchedRange:
+    from_block: int
+    to_block: int
+    logs: list[Any]
+    headers: dict[int, Header]
+
+
+def resolve_rpc_url(chain: ChainConfig) -> str:
+    """The RPC URL: given directly (local), or an SSM SecureString read once per container (AWS)."""
+    if chain.rpc_url:
+        return chain.rpc_url
+    name = chain.rpc_url_parameter
+    if "/" in name and not name.startswith("/"):
+        name = "/" + name  # SSM wants hierarchical names fully qualified
+    if name not in _RPC_URLS:
+        answer = client("ssm").get_parameter(Name=name, WithDecryption=True)
+        _RPC_URLS[name] = str(answer["Parameter"]["Value"])
+    return _RPC_URLS[name]
+
+
+class ChainReader:
+    """Fetch and decode for one chain: the code the scheduled ingest and the backfill share."""
+
+    def __init__(self, chain: ChainConfig, settings: Settings, options: IngestOptions | None = None) -> None:
+        self.chain = chain
+        self.options = options or IngestOptions()
+        url = resolve_rpc_url(chain)
+        self.rpc = RpcClient(
+            url,
+            chain.chain_id,
+            policy=self.options.rpc,
+            header_batch=self.options.header_batch,
+            workers=self.options.rpc_workers,
+        )
+        self.metadata = MetadataReader(url, chain.chain_id, settings.app_table, timeout=self.options.rpc.timeout)
+        self.addresses = sorted({c.address for c in chain.contracts})
+        topic0s = sorted({t for c in chain.contracts for t in abi.TOPICS_BY_STANDARD[c.standard]})
+        self.topics: list[Any] = [topic0s]
+        self.bloom = BloomFilter(self.addresses, topic0s)
+        self.token_addresses = frozenset(c.address for c in chain.contracts if c.standard in abi.TOKEN_STANDARDS)
+
+    def confirmed_target(self) -> tuple[int, int]:
+        """(head, the highest block safe to ingest): head - confirmations, or the `finalized` block."""
+        head = self.rpc.block_number()
+        if self.chain.use_finalized_tag:
+            target = self.rpc.header("finalized").number
+        else:
+            target = head - self.chain.confirmations
+        if self.options.stop_at_block is not None:
+            target = min(target, self.options.stop_at_block)
+        return head, target
+
+    def fetch(self, from_block: int, last_allowed: int, ranger: AdaptiveRange) -> FetchedRange:
+        """Logs and headers of [from_block, to] (to <= last_allowed), consistent with one chain."""
+        policy = self.options.rpc
+        problem = ""
+        for attempt in range(policy.max_attempts):
+            # the hash of last_allowed before and after brackets the getLogs call: if it did not
+            # change, no block at or below it changed either, so logs and headers agree
+            before = self.rpc.header(last_allowed).hash
+            logs, to_block = get_logs_adaptive(self.rpc, from_block, last_allowed, self.addresses, self.topics, ranger)
+            wanted = list(range(from_block, to_block + 1))
+            if last_allowed > to_block:
+                wanted.append(last_allowed)
+            headers = self.rpc.headers(wanted)
+            problem = self._inconsistency(from_block, to_block, logs, headers, before, last_allowed)
+            if not problem:
+                if last_allowed > to_block:
+                    del headers[last_allowed]
+                return FetchedRange(from_block, to_block, logs, headers)
+            if attempt + 1 < policy.max_attempts:
+                self.rpc._note_retry("eth_getLogs", problem)
+                time.sleep(policy.delay(attempt))
+        raise RpcFailed(
+            f"chain {self.chain.chain_id}: eth_getLogs failed after {policy.max_attempts} attempts: {problem}"
+        )
+
+    def _inconsistency(
+        self,
+        from_block: int,
+        to_block: int,
+        logs: Sequence[Any],
+        headers: Mapping[int, Header],
+        tip_before: str,
+        last_allowed: int,
+    ) -> str:
+        if headers[last_allowed].hash != tip_before:
+            return f"block {last_allowed} changed while reading (reorg in progress)"
+        for number in range(from_block + 1, to_block + 1):
+            if headers[number].parent_hash != headers[number - 1].hash:
+                return f"block {number} does not link to block {number - 1} (reorg in progress)"
+        for log in logs:
+            header = headers.get(int(log["blockNumber"], 16))
+            if header is None or header.hash != str(log.get("blockHash", "")).lower() or log.get("removed"):
+                return f"log in block {log.get('blockNumber')} does not belong to the canonical chain"
+        if not logs:
+            return self._empty_answer_problem(from_block, to_block, headers)
+        return ""
+
+    def _empty_answer_problem(self, from_block: int, to_block: int, headers: Mapping[int, Header]) -> str:
+        flagged = [headers[n] for n in range(from_block, to_block + 1) if self.bloom.may_contain(headers[n].logs_bloom)]
+        for start in range(0, len(flagged), 100):
+            chunk = flagged[start : start + 100]
+            answers = self.rpc.batch(
+                [
+                    ("eth_getLogs", [{"blockHash": h.hash, "address": self.addresses, "topics": self.topics}])
+                    for h in chunk
+                ]
+            )
+            for header, found in zip(chunk, answers, strict=True):
+                if found:
+                    return f"empty eth_getLogs answer, but block {header.number} holds {len(found)} tracked logs"
+        return ""  # every bloom hit was a false positive, confirmed block by block
+
+    def token_meta(self, logs: Iterable[Any]) -> dict[str, TokenMeta]:
+        wanted = {
+            str(log["address"]).lower()
+            for log in logs
+            if log.get("topics") and str(log["topics"][0]).lower() in _TOKEN_TOPICS
+        }
+        return self.metadata.get_many(a for a in wanted if a in self.token_addresses)
+
+    def decode(self, fetched: FetchedRange) -> Decoded:
+        block_times = {n: h.timestamp for n, h in fetched.headers.items()}
+        decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
+        if decoded.malformed:
+            logger.warning(
+                "chain %s blocks %s-%s: skipped %s malformed logs, e.g. %s",
+                self.chain.chain_id,
+                fetched.from_block,
+                fetched.to_block,
+                decoded.malformed,
+                decoded.malformed_samples[:2],
+            )
+        return decoded
+
+    def close(self) -> None:
+        self.rpc.close()
+
+
+def write_events(events_table: str, events: Sequence[Event], workers: int = 4, crash_midway: bool = False) -> int:
+    """BatchWriteItem in parallel chunks; returns the number of requests. Re-puts are harmless."""
+    items = [event_to_item(e) for e in events]
+    chunks = [items[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(items), BATCH_WRITE_LIMIT)]
+    if crash_midway:
+        batch_write(events_table, (item for chunk in chunks[: max(1, len(chunks) // 2)] for item in chunk))
+        raise InjectedCrash("mid_write")
+    if len(chunks) <= 1 or workers <= 1:
+        return sum(batch_write(events_table, chunk) for chunk in chunks)
+    with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+        return sum(pool.map(lambda chunk: batch_write(events_table, chunk), chunks))
+
+
+def block_event_keys(events_table: str, chain_id: int, block_number: int) -> list[dict[str, Any]]:
+    """Keys and block hashes of every stored event of one block (access pattern E2)."""
+    dynamodb = client("dynamodb")
+    found: list[dict[str, Any]] = []
+    request: dict[str, Any] = {
+        "TableName": events_table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": to_item({":pk": event_pk(chain_id, block_number)}),
+        "ProjectionExpression": "pk, sk, block_hash",
+        "ConsistentRead": True,
+    }
+    while True:
+        answer = dynamodb.query(**request)
+        found.extend(answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            return found
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def delete_orphaned(
+    events_table: str, chain_id: int, blocks: Iterable[int], canonical: Mapping[int, str] | None = None
+) -> int:
+    """Delete stored events of `blocks` (all of them, or those whose hash is not `canonical[block]`)."""
+    doomed: list[dict[str, Any]] = []
+    for number in blocks:
+        keep = canonical.get(number) if canonical is not None else None
+        for item in block_event_keys(events_table, chain_id, number):
+            if keep is None or from_item({"h": item.get("block_hash", {"S": ""})})["h"] != keep:
+                doomed.append({PK: item[PK], SK: item[SK]})
+    if doomed:
+        batch_write(events_table, deletes=doomed)
+    return len(doomed)
+
+
+class ChainIngest:
+    """One run over one chain, from the cursor towards the confirmed head."""
+
+    def __init__(
+        self,
+        chain: ChainConfig,
+        settings: Settings,
+        options: IngestOptions | None = None,
+        time_left: Callable[[], float] = lambda: math.inf,
+    ) -> None:
+        self.chain = chain
+        self.settings = settings
+        self.options = options or IngestOptions()
+        self.time_left = time_left
+        self.reader = ChainReader(chain, settings, self.options)
+        self.store = CursorStore(settings.app_table, chain.chain_id)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.summary = ChainSummary(chain_id=chain.chain_id)
+
+    def run(self) -> ChainSummary:
+        try:
+            self._run()
+        finally:
+            self.summary.rpc_retries = self.reader.rpc.retries
+            self.reader.close()
+        return self.summary
+
+    def _run(self) -> None:
+        cursor = self.store.load()
+        self.summary.start_block = cursor.last_block
+        self.summary.cursor = cursor.last_block
+        self._resolve_pending(cursor)
+        head, target = self.reader.confirmed_target()
+        self.summary.head, self.summary.target = head, target
+        ranger = AdaptiveRange(cursor.range_size or self.chain.initial_range, self.chain.max_range)
+        while True:
+            next_from = cursor.last_block + 1 if cursor.last_block is not None else self.chain.start_block
+            if next_from > target:
+                self.summary.stopped = "caught_up"
+                return
+            if self.options.max_ranges is not None and self.summary.ranges >= self.options.max_ranges:
+                self.summary.stopped = "max_ranges"
+                return
+            if self.time_left() < self.options.safety_margin_s:
+                self.summary.stopped = "time"
+                return
+            fetched = self.reader.fetch(next_from, target, ranger)
+            expected_parent = cursor.last_hash
+            if expected_parent is not None and fetched.headers[next_from].parent_hash != expected_parent:
+                rewound = self._handle_reorg(cursor)
+                if rewound is None:
+                    return
+                cursor = rewound
+                continue
+            self.options.crash("after_fetch")
+            next_cursor = self._write_range(cursor, fetched, ranger)
+            if next_cursor is None:
+                return
+            cursor = next_cursor
+
+    def _write_range(self, cursor: Cursor, fetched: FetchedRange, ranger: AdaptiveRange) -> Cursor | None:
+        decoded = self.reader.decode(fetched)
+        tip = fetched.headers[fetched.to_block].hash
+        pending = Pending(self.run_id, fetched.from_block, fetched.to_block, tip)
+        if not self.store.mark_pending(cursor.last_block, pending):
+            return self._conflict(fetched.from_block)
+        self.summary.ddb_write_requests += write_events(
+            self.settings.events_table,
+            decoded.events,
+            self.options.write_workers,
+            crash_midway="mid_write" in self.options.crash_points,
+        )
+        self.options.crash("before_cursor")
+        tail = range(max(fetched.from_block, fetched.to_block - self.chain.reorg_window + 1), fetched.to_block + 1)
+        window = extend_window(cursor.window, [(n, fetched.headers[n].hash) for n in tail], self.chain.reorg_window)
+        if not self.store.advance(cursor.last_block, fetched.to_block, window, ranger.size, self.run_id):
+            return self._conflict(fetched.from_block)
+        summary = self.summary
+        summary.ranges += 1
+        summary.blocks += fetched.to_block - fetched.from_block + 1
+        summary.logs += len(fetched.logs)
+        summary.malformed += decoded.malformed
+        summary.events.update(e.kind for e in decoded.events)
+        summary.cursor = fetched.to_block
+        return Cursor(self.chain.chain_id, fetched.to_block, window, ranger.size, [])
+
+    def _conflict(self, from_block: int) -> Cursor | None:
+        # another run moved the cursor first: its work stands, ours stops without an error storm
+        logger.info("chain %s: cursor moved by another run before block %s; stopping", self.chain.chain_id, from_block)
+        self.summary.cursor_conflicts += 1
+        self.summary.stopped = "cursor_conflict"
+        return None
+
+    def _canonical_hashes(self, numbers: Sequence[int]) -> dict[int, str]:
+        return {n: h.hash for n, h in self.reader.rpc.headers(numbers).items()}
+
+    def _handle_reorg(self, cursor: Cursor) -> Cursor | None:
+        assert cursor.last_block is not None
+        self.summary.reorgs += 1
+        ancestor = find_common_ancestor(cursor.window, self._canonical_hashes)
+        if ancestor is None:
+            self.summary.reorg_too_deep += 1
+            raise ReorgTooDeep(
+                f"chain {self.chain.chain_id}: reorg deeper than the kept window of {len(cursor.window)} blocks "
+                f"(cursor at {cursor.last_block}); ingestion of this chain is stopped until an operator acts"
+            )
+        orphaned = range(ancestor + 1, cursor.last_block + 1)
+        # events go first: if we die before the rewind, the next run sees the same mismatch again
+        self.summary.orphaned_events += delete_orphaned(self.settings.events_table, self.chain.chain_id, orphaned)
+        window = [pair for pair in cursor.window if pair[0] <= ancestor]
+        logger.warning(
+            "chain %s: reorg of %s blocks, common ancestor %s; orphaned events deleted",
+            self.chain.chain_id,
+            cursor.last_block - ancestor,
+            ancestor,
+        )
+        if not self.store.rewind(cursor.last_block, ancestor, window):
+            return self._conflict(cursor.last_block + 1)
+        self.summary.cursor = ancestor
+        return Cursor(self.chain.chain_id, ancestor, window, cursor.range_size, [])
+
+    def _resolve_pending(self, cursor: Cursor) -> None:
+        """Clean up after runs that wrote events but never moved the cursor (they crashed or lost a race)."""
+        for pending in cursor.pending:
+            tip = self.reader.rpc.call("eth_getBlockByNumber", [hex(pending.to_block), False], allow_null=True)
+            if tip is None or tip.get("hash") != pending.tip_hash:
+                numbers = list(range(pending.from_block, pending.to_block + 1))
+                answers = self.reader.rpc.batch(
+                    [("eth_getBlockByNumber", [hex(n), False]) for n in numbers], allow_null=True
+                )
+                canonical = {n: a["hash"] for n, a in zip(numbers, answers, strict=True) if a is not None}
+                removed = delete_orphaned(self.settings.events_table, self.chain.chain_id, numbers, canonical)
+                self.summary.orphaned_events += removed
+                logger.warning(
+                    "chain %s: run %s left events of blocks %s-%s that a reorg orphaned; deleted %s",
+                    self.chain.chain_id,
+                    pending.run_id,
+                    pending.from_block,
+                    pending.to_block,
+                    removed,
+                )
+            self.store.clear_pending(pending.run_id)
+
+
+def ingest_chain(
+    chain: ChainConfig,
+    settings: Settings,
+    options: IngestOptions | None = None,
+    time_left: Callable[[], float] = lambda: math.inf,
+) -> ChainSummary:
+    """Ingest one chain until caught up, out of time, or stopped by a conflicting run. Raises on failure."""
+    return ChainIngest(chain, settings, options, time_left).run()
+
+
+def ingest_all(
+    settings: Settings,
+    time_left: Callable[[], float] = lambda: math.inf,
+    options: IngestOptions | None = None,
+    chain_ids: Iterable[int] | None = None,
+    raise_on_failure: bool = True,
+) -> IngestSummary:
+    """The scheduled entry point: every configured chain (or `chain_ids`), one failure never stops the others.
+
+    `time_left` returns the seconds remaining (the Lambda context's remaining time); each chain stops
+    starting new ranges once it drops below `options.safety_margin_s`. After all chains ran, a
+    failure is raised as IngestError (so the invocation is marked failed and alarms fire).
+    """
+    summary = IngestSummary()
+    wanted = set(chain_ids) if chain_ids is not None else None
+    for chain in settings.chains:
+        if wanted is not None and chain.chain_id not in wanted:
+            continue
+        run = None
+        try:
+            run = ChainIngest(chain, settings, options, time_left)
+            result = run.run()
+        except ReorgTooDeep as exc:
+            logger.error("%s", exc)
+            result = run.summary if run is not None else ChainSummary(chain.chain_id)
+            result.reorg_too_deep = max(1, result.reorg_too_deep)
+            result.error, result.stopped = str(exc), "reorg_too_deep"
+        except Exception as exc:
+            logger.exception("chain %s: ingestion failed", chain.chain_id)
+            result = run.summary if run is not None else ChainSummary(chain.chain_id)
+            result.error, result.stopped = f"{type(exc).__name__}: {exc}", "error"
+        summary.chains.append(result)
+    failed = [c for c in summary.chains if c.error]
+    if failed and raise_on_failure:
+        raise IngestError("; ".join(str(c.error) for c in failed), summary)
+    return summary
+
+
+def metric_values(summary: IngestSummary) -> dict[str, int]:
+    """Totals for EMF: Blocks, Logs, Events<Kind>, Reorgs, ReorgTooDeep, RpcRetries, MalformedLogs, ..."""
+    totals: Counter[str] = Counter()
+    for chain in summary.chains:
+        totals["Blocks"] += chain.blocks
+        totals["Logs"] += chain.logs
+        totals["Events"] += sum(chain.events.values())
+        for kind, count in chain.events.items():
+            totals[f"Events{kind.capitalize()}"] += count
+        totals["Reorgs"] += chain.reorgs
+        totals["ReorgTooDeep"] += chain.reorg_too_deep
+        totals["RpcRetries"] += chain.rpc_retries
+        totals["MalformedLogs"] += chain.malformed
+        totals["CursorConflicts"] += chain.cursor_conflicts
+        totals["ChainFailures"] += 1 if chain.error else 0
+        totals["LagBlocks"] = max(totals["LagBlocks"], chain.lag_blocks or 0)
+    return dict(totals)
+
+
+def publish_metrics(summary: IngestSummary, metrics: Any) -> None:
+    """Add the run's totals to a Powertools Metrics object (flushed by its log_metrics decorator)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    for name, value in metric_values(summary).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -1,0 +1,335 @@
+"""Wallet intelligence: labels, churn state, segment membership and the next due date of one wallet.
+
+Run by the segments function whenever a profile changes, and by the sweep when a wallet's due date
+(the earliest instant its labels, churn state or any segment answer can change by time alone) comes.
+Everything it stores is derived, so a redelivery or a second run writes the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from shared import churn
+from shared.events import Standard
+from shared.labels import churn_state as derived_churn_state
+from shared.labels import labels_for
+from shared.profiles.model import DAY, Holding, WalletProfile
+from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
+from shared.segments.store import SegmentDefinition, apply_membership, current_memberships, list_segments
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+ChurnState = Literal["active", "at_risk", "dormant", "exited", "resurrected"]
+LAPSED: frozenset[str] = frozenset({"at_risk", "dormant", "exited"})
+MAX_TRANSITIONS = 20
+
+
+class Transition(BaseModel):
+    from_state: str
+    to_state: str
+    at: int
+
+
+class WalletState(BaseModel):
+    address: str
+    churn_state: ChurnState = "active"
+    churn_since: int = 0
+    transitions: list[Transition] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    p_alive: float | None = None
+    due: int | None = None
+    evaluated_at: int = 0
+
+
+@dataclass
+class WalletInputs:
+    profile: WalletProfile
+    holdings: list[Holding]
+    tags: set[str]
+    state: WalletState | None
+    state_version: int
+
+
+@dataclass
+class Context:
+    """What one invocation shares across wallets: the settings, model, segments and whale cut-offs."""
+
+    settings: Settings
+    model: churn.ChurnModel
+    segments: list[SegmentDefinition]
+    whale_floor: dict[tuple[int, str], int] = field(default_factory=dict)
+
+
+def load_context(settings: Settings | None = None) -> Context:
+    settings = settings or get_settings()
+    return Context(settings=settings, model=load_churn_model(settings), segments=list_segments(settings))
+
+
+def load_churn_model(settings: Settings) -> churn.ChurnModel:
+    item = (
+        dynamo.client("dynamodb")
+        .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.churn_model_key()))
+        .get("Item")
+    )
+    if item:
+        return churn.ChurnModel.model_validate_json(item["doc"]["S"])
+    return churn.prior_model()
+
+
+def save_churn_model(model: churn.ChurnModel, settings: Settings) -> None:
+    db = dynamo.client("dynamodb")
+    for key in (keys.churn_model_key(), keys.churn_model_key(model.version)):
+        db.put_item(TableName=settings.app_table, Item={**dynamo.to_item(key), "doc": {"S": model.model_dump_json()}})
+
+
+def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
+    """Profile, holdings, tags and state in one Query (everything under the wallet but its timeline)."""
+    db = dynamo.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :pk AND sk > :after_timeline",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": keys.wallet_pk(address)},
+            ":after_timeline": {"S": keys.ACTIVITY_PREFIX + "~"},
+        },
+        "ConsistentRead": True,
+    }
+    profile: WalletProfile | None = None
+    holdings: list[Holding] = []
+    tags: set[str] = set()
+    state: WalletState | None = None
+    state_version = 0
+    while True:
+        response = db.query(**kwargs)
+        for raw in response["Items"]:
+            sk = raw["sk"]["S"]
+            if sk == "PROFILE":
+                profile = WalletProfile.model_validate_json(raw["doc"]["S"])
+            elif sk.startswith(keys.HOLDING_PREFIX):
+                holdings.append(Holding.model_validate_json(raw["doc"]["S"]))
+            elif sk.startswith(keys.TAG_PREFIX):
+                tags.add(sk.removeprefix(keys.TAG_PREFIX))
+            elif sk == "STATE":
+                state = WalletState.model_validate_json(raw["doc"]["S"])
+                state_version = int(raw["v"]["N"])
+        if "LastEvaluatedKey" not in response:
+            break
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    if profile is None:
+        return None
+    return WalletInputs(profile, holdings, tags, state, state_version)
+
+
+def population_labels(holdings: Iterable[Holding], context: Context) -> set[str]:
+    """Whale: in the top share of a token's holders by balance (at least the single largest)."""
+    for holding in holdings:
+        if holding.standard != Standard.ERC20 or holding.balance <= 0:
+            continue
+        floor = _whale_floor(holding.chain_id, holding.contract, context)
+        if floor is not None and holding.balance >= floor:
+            return {"whale"}
+    return set()
+
+
+def _whale_floor(chain_id: int, contract: str, context: Context) -> int | None:
+    cache_key = (chain_id, contract)
+    if cache_key not in context.whale_floor:
+        from shared.profiles.store import holder_count
+
+        holders = holder_count(chain_id, contract, context.settings)
+        top = max(1, math.ceil(holders * context.settings.labels.whale_top_fraction))
+        response = dynamo.client("dynamodb").query(
+            TableName=context.settings.app_table,
+            IndexName=keys.GSI2,
+            KeyConditionExpression="gsi2pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.holders_partition(chain_id, contract)}},
+            ScanIndexForward=False,
+            Limit=top,
+            ProjectionExpression="gsi2sk",
+        )
+        balances = [int(i["gsi2sk"]["S"]) for i in response["Items"]]
+        context.whale_floor[cache_key] = balances[-1] if balances and balances[-1] > 0 else 0
+    floor = context.whale_floor[cache_key]
+    return floor or None
+
+
+def next_churn_state(
+    previous: WalletState | None, derived: str, p_alive: float, now: int, settings: Settings
+) -> ChurnState:
+    """exited and dormant come from balances and ages; at_risk from P(alive); resurrected is a lapsed wallet
+    that came back, and stays so for `dormant_days` after its return."""
+    if derived in ("exited", "dormant"):
+        return derived  # type: ignore[return-value]
+    if p_alive < settings.labels.at_risk_p_alive:
+        return "at_risk"
+    if previous is None:
+        return "active"
+    if previous.churn_state in LAPSED:
+        return "resurrected"
+    if previous.churn_state == "resurrected" and now - previous.churn_since < settings.labels.dormant_days * DAY:
+        return "resurrected"
+    return "active"
+
+
+@dataclass
+class Outcome:
+    address: str
+    state: WalletState
+    entered: list[str]
+    exited: list[str]
+
+
+def evaluate_wallet(address: str, context: Context, now: int | None = None) -> Outcome | None:
+    """Re-derive one wallet's labels, churn state and memberships; store what changed."""
+    now = now or int(time.time())
+    settings = context.settings
+    inputs = load_wallet(address, settings)
+    if inputs is None:
+        return _forget_wallet(address, context, now)
+    profile, holdings = inputs.profile, inputs.holdings
+    day_numbers = [int(d) for d in profile.active_days]
+    p_alive, churn_due = churn.wallet_churn(
+        context.model, profile.first_seen or now, day_numbers, now, settings.labels.at_risk_p_alive
+    )
+    state_name = next_churn_state(
+        inputs.state, derived_churn_state(profile, holdings, now, settings.labels), p_alive, now, settings
+    )
+    whale = population_labels(holdings, context)
+    labels = sorted(whale | set(labels_for(profile, holdings, now, settings.labels)))
+    facts = WalletFacts.of(
+        profile,
+        holdings,
+        now,
+        settings=settings,
+        tags=inputs.tags,
+        population_labels=whale,
+        churn_state=state_name,
+        churn_due=churn_due,
+    )
+    members_now = {s.segment_id for s in context.segments if matches(s.rule, facts)}
+    members_before = current_memberships(address, [s.segment_id for s in context.segments], settings)
+    entered = [s for s in context.segments if s.segment_id in members_now - members_before]
+    exited = [s for s in context.segments if s.segment_id in members_before - members_now]
+    due_candidates = [churn_due, *(time_sensitivity(s.rule, facts) for s in context.segments)]
+    due_candidates += _label_due(profile, holdings, state_name, inputs.state, now, settings)
+    due = min((d for d in due_candidates if d is not None and d > now), default=None)
+    state = _next_state(address, inputs.state, state_name, labels, p_alive, due, now)
+    apply_membership(address, entered, exited, now, settings)
+    _store_state(state, inputs.state_version, settings)
+    return Outcome(address, state, [s.segment_id for s in entered], [s.segment_id for s in exited])
+
+
+def _label_due(
+    profile: WalletProfile,
+    holdings: list[Holding],
+    state_name: str,
+    previous: WalletState | None,
+    now: int,
+    settings: Settings,
+) -> list[int | None]:
+    """When the time-based labels and states can next change with no event."""
+    labels = settings.labels
+    due: list[int | None] = []
+    if profile.last_active is not None:
+        due.append(profile.last_active + labels.dormant_days * DAY)
+    if profile.first_seen is not None:
+        due.append(profile.first_seen + labels.new_holder_days * DAY + 1)
+    due += [h.holding_since + labels.diamond_hands_days * DAY for h in holdings if h.holding_since is not None]
+    if state_name == "resurrected":
+        since = previous.churn_since if previous and previous.churn_state == "resurrected" else now
+        due.append(since + labels.dormant_days * DAY)
+    return due
+
+
+def _next_state(
+    address: str,
+    previous: WalletState | None,
+    state_name: ChurnState,
+    labels: list[str],
+    p_alive: float,
+    due: int | None,
+    now: int,
+) -> WalletState:
+    transitions = list(previous.transitions) if previous else []
+    since = previous.churn_since if previous else now
+    if previous is None or previous.churn_state != state_name:
+        transitions.append(
+            Transition(from_state=previous.churn_state if previous else "new", to_state=state_name, at=now)
+        )
+        since = now
+    return WalletState(
+        address=address,
+        churn_state=state_name,
+        churn_since=since,
+        transitions=transitions[-MAX_TRANSITIONS:],
+        labels=labels,
+        p_alive=round(p_alive, 6),
+        due=due,
+        evaluated_at=now,
+    )
+
+
+def _store_state(state: WalletState, version: int, settings: Settings) -> None:
+    values: dict[str, Any] = {
+        **keys.wallet_state_key(state.address),
+        "v": version + 1,
+        "churn_state": state.churn_state,
+        "labels": state.labels or None,
+    }
+    if state.due is not None:
+        values.update(keys.due_gsi(state.address, state.due))
+    item = dynamo.to_item(values)
+    item["doc"] = {"S": state.model_dump_json()}
+    condition = "attribute_not_exists(pk)" if version == 0 else "v = :v"
+    kwargs: dict[str, Any] = {"TableName": settings.app_table, "Item": item, "ConditionExpression": condition}
+    if version:
+        kwargs["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+    try:
+        dynamo.client("dynamodb").put_item(**kwargs)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            # a concurrent evaluation of the same wallet stored its (equally fresh) result first
+            return
+        raise
+
+
+def _forget_wallet(address: str, context: Context, now: int) -> Outcome | None:
+    """Every event of the wallet was rolled back: it leaves its segments and its state goes."""
+    settings = context.settings
+    before = current_memberships(address, [s.segment_id for s in context.segments], settings)
+    exited = [s for s in context.segments if s.segment_id in before]
+    apply_membership(address, [], exited, now, settings)
+    dynamo.client("dynamodb").delete_item(
+        TableName=settings.app_table, Key=dynamo.to_item(keys.wallet_state_key(address))
+    )
+    return None
+
+
+def due_wallets(now: int, settings: Settings, limit: int = 1000) -> list[str]:
+    """Wallets whose due date has come, from the due index only (never a scan of all wallets)."""
+    db = dynamo.client("dynamodb")
+    found: list[str] = []
+    for shard in range(keys.DUE_SHARDS):
+        kwargs: dict[str, Any] = {
+            "TableName": settings.app_table,
+            "IndexName": keys.GSI3,
+            "KeyConditionExpression": "gsi3pk = :p AND gsi3sk <= :now",
+            "ExpressionAttributeValues": {
+                ":p": {"S": keys.due_partition(shard)},
+                ":now": {"S": keys.due_upper_bound(now)},
+            },
+        }
+        while len(found) < limit:
+            response = db.query(**kwargs)
+            found += [i["pk"]["S"].removeprefix("WALLET#") for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found[:limit]

@@ -1,0 +1,318 @@
+"""Segment definitions (versioned) and their membership items.
+
+A definition's current version lives at DEF, every version at DEF#v<n>; members at MEMBER#<addr>
+under the segment, so one page of members is one Query. Membership changes are published to the
+event bus as `segment.entered` / `segment.exited`, which triggered campaigns subscribe to.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from shared.segments.rules import SegmentRule
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+EVENT_SOURCE = "kith.segments"
+
+
+class SegmentDefinition(BaseModel):
+    segment_id: str
+    name: str
+    description: str = ""
+    rule: SegmentRule
+    version: int = Field(ge=1)
+    created_at: int
+    updated_at: int
+    status: Literal["evaluating", "ready"] = "evaluating"
+    members: int | None = Field(default=None, description="member count after the last full evaluation")
+
+
+class SegmentNotFound(LookupError):
+    pass
+
+
+class VersionConflict(RuntimeError):
+    pass
+
+
+def _db() -> Any:
+    return dynamo.client("dynamodb")
+
+
+def _definition_item(definition: SegmentDefinition, current: bool) -> dict[str, Any]:
+    key = keys.segment_def_key(definition.segment_id, None if current else definition.version)
+    extra = keys.segment_list_gsi(definition.segment_id) if current else {}
+    item = dynamo.to_item({**key, **extra, "version": definition.version})
+    item["doc"] = {"S": definition.model_dump_json()}
+    return item
+
+
+def create_segment(
+    name: str, rule: SegmentRule, description: str = "", settings: Settings | None = None
+) -> SegmentDefinition:
+    settings = settings or get_settings()
+    now = int(time.time())
+    definition = SegmentDefinition(
+        segment_id=secrets.token_hex(6),
+        name=name,
+        description=description,
+        rule=rule,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    _db().transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": settings.app_table,
+                    "Item": _definition_item(definition, True),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Put": {"TableName": settings.app_table, "Item": _definition_item(definition, False)}},
+        ]
+    )
+    return definition
+
+
+def update_segment(
+    segment_id: str,
+    *,
+    expected_version: int | None,
+    name: str | None = None,
+    description: str | None = None,
+    rule: SegmentRule | None = None,
+    settings: Settings | None = None,
+) -> SegmentDefinition:
+    """A new version; `expected_version` (optimistic concurrency) guards against lost updates."""
+    settings = settings or get_settings()
+    current = get_segment(segment_id, settings)
+    if expected_version is not None and expected_version != current.version:
+        raise VersionConflict(f"segment {segment_id} is at version {current.version}, not {expected_version}")
+    updated = current.model_copy(
+        update={
+            "name": name if name is not None else current.name,
+            "description": description if description is not None else current.description,
+            "rule": rule if rule is not None else current.rule,
+            "version": current.version + 1,
+            "updated_at": int(time.time()),
+            "status": "evaluating" if rule is not None else current.status,
+        }
+    )
+    try:
+        _db().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": settings.app_table,
+                        "Item": _definition_item(updated, True),
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": {":v": {"N": str(current.version)}},
+                    }
+                },
+                {"Put": {"TableName": settings.app_table, "Item": _definition_item(updated, False)}},
+            ]
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            raise VersionConflict(f"segment {segment_id} changed while you edited it; read it again") from exc
+        raise
+    return updated
+
+
+def get_segment(segment_id: str, settings: Settings | None = None, version: int | None = None) -> SegmentDefinition:
+    settings = settings or get_settings()
+    item = (
+        _db()
+        .get_item(
+            TableName=settings.app_table,
+            Key=dynamo.to_item(keys.segment_def_key(segment_id, version)),
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    if not item:
+        raise SegmentNotFound(segment_id)
+    return SegmentDefinition.model_validate_json(item["doc"]["S"])
+
+
+def segment_history(segment_id: str, settings: Settings | None = None) -> list[SegmentDefinition]:
+    settings = settings or get_settings()
+    response = _db().query(
+        TableName=settings.app_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":v": {"S": "DEF#v"}},
+        ScanIndexForward=False,
+    )
+    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+
+
+def list_segments(settings: Settings | None = None) -> list[SegmentDefinition]:
+    settings = settings or get_settings()
+    found: list[SegmentDefinition] = []
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "IndexName": keys.GSI1,
+        "KeyConditionExpression": "gsi1pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "SEGMENTS"}},
+    }
+    while True:
+        response = _db().query(**kwargs)
+        found += [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+        if "LastEvaluatedKey" not in response:
+            return found
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def set_status(definition: SegmentDefinition, status: str, members: int | None, settings: Settings) -> None:
+    """Mark the evaluation of one version done; a newer version's definition is left alone."""
+    updated = definition.model_copy(update={"status": status, "members": members})
+    try:
+        _db().put_item(
+            TableName=settings.app_table,
+            Item=_definition_item(updated, True),
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": {"N": str(definition.version)}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
+    """Delete the definition, its history and its members; returns the members removed."""
+    settings = settings or get_settings()
+    get_segment(segment_id, settings)
+    removed = 0
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}},
+        "ProjectionExpression": "pk, sk",
+    }
+    while True:
+        response = _db().query(**kwargs)
+        items = response["Items"]
+        removed += sum(1 for i in items if i["sk"]["S"].startswith(keys.MEMBER_PREFIX))
+        if items:
+            dynamo.batch_write(settings.app_table, deletes=items)
+        if "LastEvaluatedKey" not in response:
+            return removed
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# ---- membership --------------------------------------------------------------------------------
+
+
+def current_memberships(address: str, segment_ids: Iterable[str], settings: Settings) -> set[str]:
+    """Which of these segments the wallet is a member of now (BatchGetItem, 100 keys a request)."""
+    ids = list(segment_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 100):
+        chunk = ids[start : start + 100]
+        pending: dict[str, Any] = {
+            settings.app_table: {
+                "Keys": [dynamo.to_item(keys.member_key(s, address)) for s in chunk],
+                "ProjectionExpression": "pk",
+                "ConsistentRead": True,
+            }
+        }
+        while pending:
+            response = _db().batch_get_item(RequestItems=pending)
+            for item in response["Responses"].get(settings.app_table, []):
+                found.add(item["pk"]["S"].removeprefix("SEGMENT#"))
+            pending = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def member_put(segment_id: str, address: str, version: int, at: int) -> dict[str, Any]:
+    return dynamo.to_item(
+        {
+            **keys.member_key(segment_id, address),
+            **keys.member_of_gsi(address, segment_id),
+            "address": address.lower(),
+            "segment_id": segment_id,
+            "version": version,
+            "entered_at": at,
+        }
+    )
+
+
+def apply_membership(
+    address: str,
+    entered: list[SegmentDefinition],
+    exited: list[SegmentDefinition],
+    at: int,
+    settings: Settings,
+) -> None:
+    """Write the membership changes of one wallet, then tell the bus. Idempotent: a redelivery re-puts
+    the same items, and consumers of the bus events dedupe on (segment, wallet, version, kind)."""
+    if not entered and not exited:
+        return
+    dynamo.batch_write(
+        settings.app_table,
+        puts=[member_put(s.segment_id, address, s.version, at) for s in entered],
+        deletes=[dynamo.to_item(keys.member_key(s.segment_id, address)) for s in exited],
+    )
+    publish_changes(
+        [("segment.entered", s, address) for s in entered] + [("segment.exited", s, address) for s in exited],
+        at,
+        settings,
+    )
+
+
+def publish_changes(changes: list[tuple[str, SegmentDefinition, str]], at: int, settings: Settings) -> None:
+    if not settings.event_bus_name or not changes:
+        return
+    entries = [
+        {
+            "Source": EVENT_SOURCE,
+            "DetailType": kind,
+            "EventBusName": settings.event_bus_name,
+            "Detail": json.dumps(
+                {"segment_id": s.segment_id, "segment_version": s.version, "address": address, "at": at}
+            ),
+        }
+        for kind, s, address in changes
+    ]
+    events = dynamo.client("events")
+    for start in range(0, len(entries), 10):
+        response = events.put_events(Entries=entries[start : start + 10])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {response['FailedEntryCount']} segment events; will retry")
+
+
+def members_page(
+    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of members: exactly one Query."""
+    settings = settings or get_settings()
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
+        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+        "Limit": limit,
+    }
+    if after:
+        kwargs["ExclusiveStartKey"] = after
+    response = _db().query(**kwargs)
+    return [dynamo.from_item(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+
+
+def is_member(segment_id: str, address: str, settings: Settings | None = None) -> dict[str, Any] | None:
+    settings = settings or get_settings()
+    item = (
+        _db()
+        .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.member_key(segment_id, address)))
+        .get("Item")
+    )
+    return dynamo.from_item(item) if item else None

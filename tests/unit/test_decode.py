@@ -1,0 +1,271 @@
+"""Decoding by shape, with logs as anvil returned them (recorded) and handcrafted malformed ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.chain import abi
+from shared.chain.codec import event_from_item, event_to_item, event_values
+from shared.chain.decode import TokenMeta, decode_logs
+from shared.events import LendingEvent, Standard, TokenTransfer, VoteCast
+
+BLOCK_HASH = "0x88437e38684630a79b850920caf711cc2d756128e9025925db047d545f30b212"
+TX = "0x3db8b301ffbb0ec0348bacf34e290319705433f655a6a03a28952a5683e2ddf7"
+TOKEN = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+A = "0x" + "a1" * 20
+B = "0x" + "b2" * 20
+C = "0x" + "c3" * 20
+BIG = 2**200 + 123_456_789
+
+
+def word(value: int | str) -> str:
+    if isinstance(value, str):
+        return value[2:].rjust(64, "0")
+    return f"{value:064x}"
+
+
+def topic_of(value: int | str) -> str:
+    return "0x" + word(value)
+
+
+def log(topics: list[str], data: str = "0x", index: int = 0, block: int = 8, address: str = TOKEN) -> dict[str, Any]:
+    return {
+        "address": address,
+        "topics": topics,
+        "data": data,
+        "blockNumber": hex(block),
+        "blockHash": BLOCK_HASH,
+        "transactionHash": TX,
+        "transactionIndex": "0x0",
+        "logIndex": hex(index),
+        "removed": False,
+    }
+
+
+TIMES = {8: 1_795_357_270}
+
+
+def decode_one(entry: dict[str, Any], meta: TokenMeta | None = None) -> list[Any]:
+    result = decode_logs(31337, [entry], TIMES, {TOKEN: meta} if meta else None)
+    assert result.malformed == 0, result.malformed_samples
+    return result.events
+
+
+def test_erc20_transfer_recorded_from_anvil() -> None:
+    # Given a Transfer log exactly as anvil returned it for a mint of 5e18
+    recorded = {
+        "address": TOKEN,
+        "topics": [
+            "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
+            "0x0000000000000000000000000000000000000000000000000000000000000000",
+            "0x000000000000000000000000a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+        ],
+        "data": "0x0000000000000000000000000000000000000000000000004563918244f40000",
+        "blockHash": BLOCK_HASH,
+        "blockNumber": "0x8",
+        "blockTimestamp": "0x6afd0d56",
+        "transactionHash": TX,
+        "transactionIndex": "0x0",
+        "logIndex": "0x0",
+        "removed": False,
+    }
+    # When it is decoded with the token's metadata
+    (event,) = decode_one(recorded, TokenMeta("Kith Token", "KITH", 18))
+    # Then it is an exact ERC-20 transfer from the zero address
+    assert event == TokenTransfer(
+        chain_id=31337,
+        block_number=8,
+        block_hash=BLOCK_HASH,
+        block_time=1_795_357_270,
+        tx_hash=TX,
+        log_index=0,
+        contract=TOKEN,
+        standard=Standard.ERC20,
+        from_address="0x" + "00" * 20,
+        to_address=A,
+        amount=5 * 10**18,
+        decimals=18,
+        symbol="KITH",
+    )
+
+
+def test_erc20_amount_above_2_pow_200_is_exact() -> None:
+    (event,) = decode_one(log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(BIG)))
+    assert event.amount == BIG
+    assert event.standard is Standard.ERC20
+
+
+def test_erc721_transfer_by_shape() -> None:
+    token_id = 2**255 + 1
+    (event,) = decode_one(
+        log([abi.TRANSFER, topic_of(A), topic_of(B), topic_of(token_id)]), TokenMeta("C", "FIXC", None)
+    )
+    assert (event.standard, event.token_id, event.amount, event.decimals, event.symbol) == (
+        Standard.ERC721,
+        token_id,
+        1,
+        None,
+        "FIXC",
+    )
+
+
+def test_erc1155_single_and_batch() -> None:
+    operator = topic_of(C)
+    single = log([abi.TRANSFER_SINGLE, operator, topic_of(0), topic_of(A)], "0x" + word(7) + word(2**201))
+    (event,) = decode_one(single)
+    assert (event.standard, event.token_id, event.amount, event.from_address) == (
+        Standard.ERC1155,
+        7,
+        2**201,
+        "0x" + "00" * 20,
+    )
+    ids, values = [1, 2, 3], [10, 2**210, 30]
+    data = (
+        "0x" + word(64) + word(64 + 32 * 4) + word(3) + "".join(map(word, ids)) + word(3) + "".join(map(word, values))
+    )
+    events = decode_one(log([abi.TRANSFER_BATCH, operator, topic_of(A), topic_of(B)], data, index=4))
+    assert [(e.sub_index, e.token_id, e.amount) for e in events] == [(0, 1, 10), (1, 2, 2**210), (2, 3, 30)]
+    assert len({e.event_id for e in events}) == 3
+
+
+def _vote_data(proposal: int, support: int, weight: int, reason: str, params: bytes | None = None) -> str:
+    encoded = reason.encode()
+    padded = encoded.hex().ljust(((len(encoded) + 31) // 32) * 64, "0")
+    head_words = 5 if params is not None else 4
+    reason_part = word(len(encoded)) + padded
+    head = word(proposal) + word(support) + word(weight) + word(32 * head_words)
+    if params is None:
+        return "0x" + head + reason_part
+    params_offset = 32 * head_words + len(reason_part) // 2
+    params_part = word(len(params)) + params.hex().ljust(64, "0")
+    return "0x" + head + word(params_offset) + reason_part + params_part
+
+
+def test_vote_cast_and_with_params() -> None:
+    voter = topic_of(A)
+    (vote,) = decode_one(log([abi.VOTE_CAST, voter], _vote_data(42, 1, 2**220, "for \u2713")))
+    assert vote == VoteCast(
+        chain_id=31337,
+        block_number=8,
+        block_hash=BLOCK_HASH,
+        block_time=TIMES[8],
+        tx_hash=TX,
+        log_index=0,
+        contract=TOKEN,
+        standard=Standard.GOVERNOR,
+        voter=A,
+        proposal_id=42,
+        support=1,
+        weight=2**220,
+        reason="for \u2713",
+    )
+    (with_params,) = decode_one(log([abi.VOTE_CAST_WITH_PARAMS, voter], _vote_data(43, 0, 5, "", b"\x01")))
+    assert (with_params.proposal_id, with_params.support, with_params.reason) == (43, 0, "")
+
+
+@pytest.mark.parametrize(
+    ("topics", "data", "expected"),
+    [
+        ([abi.SUPPLY, topic_of(C), topic_of(A), topic_of(0)], word(B) + word(BIG), ("supply", C, A, BIG)),
+        ([abi.WITHDRAW, topic_of(C), topic_of(A), topic_of(B)], word(11), ("withdraw", C, A, 11)),
+        (
+            [abi.BORROW, topic_of(C), topic_of(A), topic_of(0)],
+            word(B) + word(12) + word(2) + word(3),
+            ("borrow", C, A, 12),
+        ),
+        ([abi.REPAY, topic_of(C), topic_of(A), topic_of(B)], word(13) + word(0), ("repay", C, A, 13)),
+        ([abi.COLLATERAL_ENABLED, topic_of(C), topic_of(A)], "", ("collateral_enabled", C, A, 0)),
+        ([abi.COLLATERAL_DISABLED, topic_of(C), topic_of(A)], "", ("collateral_disabled", C, A, 0)),
+    ],
+)
+def test_lending_events(topics: list[str], data: str, expected: tuple[str, str, str, int]) -> None:
+    (event,) = decode_one(log(topics, "0x" + data))
+    assert isinstance(event, LendingEvent)
+    assert (event.action, event.reserve, event.user, event.amount) == expected
+
+
+def test_liquidation_and_reserve_data() -> None:
+    data = "0x" + word(14) + word(15) + word(B) + word(0)
+    (liq,) = decode_one(log([abi.LIQUIDATION_CALL, topic_of(C), topic_of(B), topic_of(A)], data))
+    assert (liq.action, liq.reserve, liq.collateral_asset, liq.user, liq.amount, liq.liquidated_collateral) == (
+        "liquidation",
+        B,
+        C,
+        A,
+        14,
+        15,
+    )
+    assert liq.liquidator == B
+    rates = "0x" + word(10**27) + word(0) + word(2 * 10**26) + word(10**27) + word(10**27)
+    (upd,) = decode_one(log([abi.RESERVE_DATA_UPDATED, topic_of(C)], rates))
+    assert (upd.action, upd.liquidity_rate, upd.variable_borrow_rate, upd.user) == (
+        "reserve_data_updated",
+        10**27,
+        2 * 10**26,
+        "0x" + "00" * 20,
+    )
+
+
+MALFORMED = [
+    log([abi.TRANSFER, topic_of(A)], "0x" + word(7)),  # 2 topics
+    log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(7)[:40]),  # short data
+    log([abi.TRANSFER, topic_of(A), topic_of(B), topic_of(1)], "0x" + word(1)),  # 4 topics with data
+    log([abi.TRANSFER, "0x" + "ff" * 32, topic_of(B)], "0x" + word(1)),  # dirty address word
+    log([abi.TRANSFER_BATCH, topic_of(C), topic_of(A), topic_of(B)], "0x" + word(64) + word(96) + word(1)),
+    log([abi.VOTE_CAST, topic_of(A)], "0x" + word(1) + word(999) + word(1) + word(128)),  # support > uint8
+    log([abi.VOTE_CAST, topic_of(A)], "0x" + word(1) + word(1) + word(1) + word(10_000)),  # offset beyond data
+    log(["0x" + "12" * 32, topic_of(A)], "0x"),  # unknown topic
+    log([], "0x"),  # anonymous event
+    log([abi.TRANSFER, topic_of(A), topic_of(B)], "0xzz" + word(1)[2:]),  # not hex
+    {"topics": [abi.TRANSFER]},  # missing fields
+]
+
+
+def test_malformed_logs_are_counted_and_skipped() -> None:
+    good = log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(5), index=99)
+    result = decode_logs(31337, [*MALFORMED, good], TIMES)
+    assert result.malformed == len(MALFORMED)
+    assert [e.amount for e in result.events] == [5]
+    assert result.malformed_samples
+
+
+def test_block_time_falls_back_to_log_timestamp_else_malformed() -> None:
+    entry = log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(5), block=9)
+    assert decode_logs(1, [entry], TIMES).malformed == 1
+    entry["blockTimestamp"] = "0x10"
+    assert decode_logs(1, [entry], TIMES).events[0].block_time == 16
+
+
+def test_codec_round_trip_typed_and_plain() -> None:
+    data = "0x" + word(64) + word(128) + word(1) + word(2**255) + word(1) + word(BIG)
+    events = [
+        *decode_one(log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(BIG)), TokenMeta("K", "KITH", 18)),
+        *decode_one(log([abi.TRANSFER_BATCH, topic_of(C), topic_of(A), topic_of(B)], data, index=3)),
+        *decode_one(log([abi.VOTE_CAST, topic_of(A)], _vote_data(2**250, 2, 7, "why")), None),
+        *decode_one(
+            log(
+                [abi.LIQUIDATION_CALL, topic_of(C), topic_of(B), topic_of(A)],
+                "0x" + word(14) + word(BIG) + word(B) + word(0),
+            )
+        ),
+    ]
+    for event in events:
+        item = event_to_item(event)
+        assert item["kind"] == {"S": event.kind}
+        assert item["pk"]["S"].startswith("EVT#31337#")
+        assert event_from_item(item) == event
+        assert event_from_item(event_values(event)) == event
+    assert events[0].amount == BIG and event_to_item(events[0])["amount"] == {"S": str(BIG)}
+
+
+def test_decode_speed_is_sane() -> None:
+    # a guard against accidental eth_abi or per-log regex use; generous for slow CI
+    import time
+
+    entries = [log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(i), index=i) for i in range(20_000)]
+    started = time.perf_counter()
+    result = decode_logs(1, entries, TIMES)
+    assert len(result.events) == 20_000
+    assert time.perf_counter() - started < 2.0
