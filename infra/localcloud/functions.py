@@ -496,15 +496,12 @@ class FunctionHost:
 
 
 def _reset_function_caches() -> None:
-    # settings and boto3 clients are cached per process; a different function means different values
+    # settings are cached per process, and a different function has a different environment;
+    # boto3 clients are cached by endpoint and region, so they stay valid across the swap
     with contextlib.suppress(ImportError):
         from shared.settings import get_settings
 
         get_settings.cache_clear()
-    with contextlib.suppress(ImportError):
-        from shared.store import dynamo
-
-        dynamo.reset_clients()
 
 
 def _load_module(spec: FunctionSpec) -> ModuleType:

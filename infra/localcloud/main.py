@@ -339,13 +339,12 @@ class LocalCloud:
         if config.log_to_files:
             self._route_output(logs)
         self.progress("starting moto")
-        from moto.server import ThreadedMotoServer
+        from infra.localcloud.moto_process import MotoProcess
 
-        from infra.localcloud import moto_patches
-
-        moto_patches.apply()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=config.moto_port, verbose=False)
-        self.moto.start()
+        try:
+            self.moto = MotoProcess(config.moto_port, logs / "moto.log").start()
+        except RuntimeError as exc:
+            raise LocalCloudError(str(exc)) from None
         self._start_chains()
         self.deployment = self._load_or_simulate()
         parameters = dict(config.extra_parameters)

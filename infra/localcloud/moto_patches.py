@@ -10,20 +10,70 @@ are restored from a copy of just those items.
 
 It patches the in-process moto backend, so it applies to ThreadedMotoServer (the local cloud and
 the test fixtures), not to a separate `moto_server` process.
+
+moto's generic response serializer walks every attribute of every item against the botocore shape
+model; for DynamoDB's JSON protocol the result already is the wire format, so the data-plane
+operations below are written out with json.dumps instead (any value json cannot write, and every
+other operation, still goes through moto's serializer).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime as dt
+import json
 from typing import Any
 
 _APPLIED = False
+_FAST_OPERATIONS = frozenset(
+    {
+        ("dynamodb", "GetItem"),
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "Query"),
+        ("dynamodb", "Scan"),
+        ("dynamodb", "PutItem"),
+        ("dynamodb", "UpdateItem"),
+        ("dynamodb", "DeleteItem"),
+        ("dynamodb", "BatchWriteItem"),
+        ("dynamodb", "TransactWriteItems"),
+        ("dynamodbstreams", "GetRecords"),
+    }
+)
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(type(value).__name__)
+
+
+def _patch_serializer() -> None:
+    from moto.core.responses import ActionResult
+
+    original = ActionResult.execute_result
+
+    def execute_result(self: ActionResult, context: Any) -> Any:
+        operation = (str(context.service_model.service_name), str(context.operation_model.name))
+        result = self.result
+        if operation in _FAST_OPERATIONS and isinstance(result, dict):
+            try:
+                body = json.dumps(result, default=_wire_value)
+            except (TypeError, ValueError):
+                return original(self, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return original(self, context)
+
+    ActionResult.execute_result = execute_result  # type: ignore[method-assign]
 
 
 def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    _patch_serializer()
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,

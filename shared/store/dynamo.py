@@ -6,6 +6,7 @@ Request counting hooks into botocore's event system, so benchmarks and tests cou
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -54,16 +55,21 @@ def _count_request(model: Any, **_: Any) -> None:
     REQUESTS.record(f"{service}:{model.name}")
 
 
-@lru_cache(maxsize=8)
 def client(service: str) -> Any:
-    made = boto3.session.Session().client(service, config=_BOTO_CONFIG)
+    """A cached client for the current endpoint and region (creating one costs tens of milliseconds)."""
+    return _client(service, os.environ.get("AWS_ENDPOINT_URL", ""), os.environ.get("AWS_DEFAULT_REGION", ""))
+
+
+@lru_cache(maxsize=32)
+def _client(service: str, endpoint: str, region: str) -> Any:
+    made = boto3.session.Session().client(service, config=_BOTO_CONFIG)  # reads both from the environment
     made.meta.events.register("before-call", _count_request)
     return made
 
 
 def reset_clients() -> None:
-    """Forget cached clients (the local cloud calls this when it points functions elsewhere)."""
-    client.cache_clear()
+    """Forget cached clients, e.g. after credentials change."""
+    _client.cache_clear()
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,93 @@
+"""moto's server in a process of its own, with Kith's transaction patch applied.
+
+The local cloud's functions run in one Python process; a moto server inside it would share its GIL,
+so every DynamoDB call would wait on the functions' own work. In its own process it has a core to itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class MotoProcess:
+    def __init__(self, port: int, log_file: Path) -> None:
+        self.port = port
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> MotoProcess:
+        log = open(self.log_file, "ab")  # noqa: SIM115 - lives as long as the process
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infra.localcloud.moto_process", "--port", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto's server exited with code {self.process.returncode}: see {self.log_file}")
+            try:
+                requests.get(f"{self.url}/moto-api/", timeout=1)
+                return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto's server did not answer on {self.url} within {timeout:.0f} s: see {self.log_file}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="moto's server with Kith's patches")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    from moto.server import ThreadedMotoServer
+
+    from infra.localcloud import moto_patches
+
+    moto_patches.apply()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.2)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
