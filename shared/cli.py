@@ -108,9 +108,76 @@ def run_backfill(args: argparse.Namespace, out: TextIO | None = None, err: TextI
         return 130
 
 
+# ---- keys --------------------------------------------------------------------------------------
+
+
+def add_keys(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("keys", help="bootstrap and manage API keys (stored hashed)")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    create = actions.add_parser("create", help="create a key and print its secret once")
+    create.add_argument("--name", required=True, help="who or what the key is for")
+    create.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        choices=["read", "write", "admin"],
+        required=True,
+        help="read, write or admin (repeatable)",
+    )
+    create.set_defaults(handler=run_keys_create)
+    listing = actions.add_parser("list", help="list keys (never their secrets)")
+    listing.set_defaults(handler=run_keys_list)
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=run_keys_revoke)
+
+
+def _app_table_configured() -> bool:
+    from shared.settings import ConfigError, get_settings
+
+    try:
+        return bool(get_settings().app_table)
+    except ConfigError:
+        return False
+
+
+def run_keys_create(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
+    from shared.auth import create_api_key
+
+    key_id, secret = create_api_key(args.name, args.scopes)
+    print(f"key {key_id} ({', '.join(args.scopes)}): {secret}")
+    print("store the secret now; Kith keeps only its hash", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_keys_list(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
+    from shared.auth import list_api_keys
+
+    for key in list_api_keys():
+        state = "revoked" if key.revoked_at else "active"
+        print(f"{key.key_id}  {key.name:<24} {','.join(key.scopes):<18} ...{key.last_four}  {state}")
+    return EXIT_OK
+
+
+def run_keys_revoke(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
+    from shared.auth import revoke_api_key
+
+    if revoke_api_key(args.key_id) is None:
+        print(f"error: no API key with id {args.key_id}; `keys list` shows them", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"revoked {args.key_id}")
+    return EXIT_OK
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill]
+COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill, add_keys]
 
 
 def build_parser() -> OneLineParser:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -186,13 +186,18 @@ class Outcome:
     exited: list[str]
 
 
-def evaluate_wallet(address: str, context: Context, now: int | None = None) -> Outcome | None:
-    """Re-derive one wallet's labels, churn state and memberships; store what changed."""
-    now = now or int(time.time())
+@dataclass
+class Derived:
+    facts: WalletFacts
+    churn_state: ChurnState
+    p_alive: float
+    churn_due: int | None
+    labels: list[str]
+
+
+def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
+    """Labels, churn state and the facts segment rules read, for one loaded wallet."""
     settings = context.settings
-    inputs = load_wallet(address, settings)
-    if inputs is None:
-        return _forget_wallet(address, context, now)
     profile, holdings = inputs.profile, inputs.holdings
     day_numbers = [int(d) for d in profile.active_days]
     p_alive, churn_due = churn.wallet_churn(
@@ -213,14 +218,25 @@ def evaluate_wallet(address: str, context: Context, now: int | None = None) -> O
         churn_state=state_name,
         churn_due=churn_due,
     )
-    members_now = {s.segment_id for s in context.segments if matches(s.rule, facts)}
+    return Derived(facts, state_name, p_alive, churn_due, labels)
+
+
+def evaluate_wallet(address: str, context: Context, now: int | None = None) -> Outcome | None:
+    """Re-derive one wallet's labels, churn state and memberships; store what changed."""
+    now = now or int(time.time())
+    settings = context.settings
+    inputs = load_wallet(address, settings)
+    if inputs is None:
+        return _forget_wallet(address, context, now)
+    derived = derive(inputs, context, now)
+    members_now = {s.segment_id for s in context.segments if matches(s.rule, derived.facts)}
     members_before = current_memberships(address, [s.segment_id for s in context.segments], settings)
     entered = [s for s in context.segments if s.segment_id in members_now - members_before]
     exited = [s for s in context.segments if s.segment_id in members_before - members_now]
-    due_candidates = [churn_due, *(time_sensitivity(s.rule, facts) for s in context.segments)]
-    due_candidates += _label_due(profile, holdings, state_name, inputs.state, now, settings)
+    due_candidates = [derived.churn_due, *(time_sensitivity(s.rule, derived.facts) for s in context.segments)]
+    due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, inputs.state, now, settings)
     due = min((d for d in due_candidates if d is not None and d > now), default=None)
-    state = _next_state(address, inputs.state, state_name, labels, p_alive, due, now)
+    state = _next_state(address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now)
     apply_membership(address, entered, exited, now, settings)
     _store_state(state, inputs.state_version, settings)
     return Outcome(address, state, [s.segment_id for s in entered], [s.segment_id for s in exited])
@@ -333,3 +349,64 @@ def due_wallets(now: int, settings: Settings, limit: int = 1000) -> list[str]:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     return found[:limit]
+
+
+def iter_profiles(settings: Settings) -> Iterator[WalletProfile]:
+    """Every wallet profile, shard by shard through the score index (the nightly fit reads them all)."""
+    db = dynamo.client("dynamodb")
+    for shard in range(keys.SCORE_SHARDS):
+        kwargs: dict[str, Any] = {
+            "TableName": settings.app_table,
+            "IndexName": keys.GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
+        }
+        while True:
+            response = db.query(**kwargs)
+            for item in response["Items"]:
+                yield WalletProfile.model_validate_json(item["doc"]["S"])
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def refit_churn_model(settings: Settings | None = None, now: int | None = None) -> churn.ChurnModel:
+    """Fit MBG/NBD to every wallet's active days and store it as the next version."""
+    settings = settings or get_settings()
+    now = now or int(time.time())
+    rows = [
+        (p.first_seen, [int(d) for d in p.active_days], now)
+        for p in iter_profiles(settings)
+        if p.first_seen is not None
+    ]
+    previous = load_churn_model(settings)
+    model = churn.fit_from_activity(rows, version=previous.version + 1, fitted_at=now)
+    save_churn_model(model, settings)
+    return model
+
+
+def sweep(
+    settings: Settings | None = None, now: int | None = None, time_left: Callable[[], float] | None = None
+) -> int:
+    """Re-evaluate the wallets that have come due, and only those; returns how many."""
+    settings = settings or get_settings()
+    now = now or int(time.time())
+    context = load_context(settings)
+    done = 0
+    for address in due_wallets(now, settings):
+        if time_left is not None and time_left() < 10:
+            break  # the next run picks up the rest: they are still due
+        evaluate_wallet(address, context, now)
+        done += 1
+    return done
+
+
+def evaluate_wallets(addresses: Iterable[str], settings: Settings | None = None) -> list[Outcome]:
+    """The segments function's work for one stream batch: each changed wallet once."""
+    context = load_context(settings)
+    outcomes: list[Outcome] = []
+    for address in dict.fromkeys(addresses):
+        outcome = evaluate_wallet(address, context)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return outcomes

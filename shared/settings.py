@@ -86,6 +86,7 @@ class Settings(BaseModel):
     app_table: str = ""
     idempotency_table: str = ""
     backfill_queue_url: str = ""
+    segment_eval_queue_url: str = ""
     sends_queue_url: str = ""
     event_bus_name: str = ""
     chains: list[ChainConfig] = Field(default_factory=list)
@@ -104,6 +105,7 @@ _ENV_FIELDS = {
     "app_table": "APP_TABLE",
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "backfill_queue_url": "BACKFILL_QUEUE_URL",
+    "segment_eval_queue_url": "SEGMENT_EVAL_QUEUE_URL",
     "sends_queue_url": "SENDS_QUEUE_URL",
     "event_bus_name": "EVENT_BUS_NAME",
 }

@@ -16,7 +16,9 @@ metrics = Metrics()
 tracer = Tracer()
 copy_config_to_registered_loggers(source_logger=logger, include={"kith.ingest"})
 settings = get_settings()  # fails at cold start, naming the bad variable
-options = IngestOptions()
+# One writer keeps the Events stream in chain order, so the profiles function stays on its in-order fast
+# path; ingestion is far faster than profile upkeep, so parallel writes would buy nothing end to end.
+options = IngestOptions(write_workers=1)
 
 
 @logger.inject_lambda_context

@@ -156,6 +156,48 @@ class LocalApp:
 # ----------------------------------------------------------------------------- the full local cloud
 
 
+DEMO_SEGMENTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("Whales", "top 1% of a token's holders", {"match": {"type": "label", "label": "whale"}}),
+    (
+        "Diamond hands",
+        "held 155+ days without selling",
+        {"match": {"type": "label", "label": "diamond_hands"}},
+    ),
+    (
+        "Drifting away",
+        "still holding, but inactive for 30 days or more",
+        {
+            "match": {
+                "type": "all",
+                "of": [
+                    {"type": "days_since", "field": "last_active", "op": "gte", "days": 30},
+                    {"type": "holding", "standard": "erc20", "min_adjusted": 1.0},
+                ],
+            }
+        },
+    ),
+    ("Sold out", "held, then sold everything", {"match": {"type": "churn", "state": "exited"}}),
+    (
+        "Active voters",
+        "voted in governance and still around",
+        {
+            "match": {
+                "type": "all",
+                "of": [
+                    {"type": "label", "label": "voter"},
+                    {"type": "not", "rule": {"type": "churn", "state": "exited"}},
+                ],
+            }
+        },
+    ),
+    (
+        "Cross-chain members",
+        "active on both demo chains",
+        {"match": {"type": "all", "of": [{"type": "chain", "chain_id": 31337}, {"type": "chain", "chain_id": 31338}]}},
+    ),
+]
+
+
 @dataclass
 class LocalCloudConfig:
     state_dir: Path = STATE_DIR
@@ -364,6 +406,7 @@ class LocalCloud:
         )
         self.app.deploy()
         self._bootstrap_admin_key()
+        self._bootstrap_demo_segments()
         self.app.start()
         assert self.app.runner is not None
         if any(s.function == INGEST_FUNCTION for s in self.app.runner.sources.schedules):
@@ -468,6 +511,34 @@ class LocalCloud:
             function, lambda: create_api_key("local admin", ["admin"])
         )
         (self.state_dir / "admin-key").write_text(self.admin_key + "\n")
+
+    def segment_ids(self) -> dict[str, str]:
+        """Segment name -> id, read with the API function's environment."""
+        if self.app is None or self.app.host is None:
+            return {}
+        from shared.segments import store
+
+        function = KEY_FUNCTION if KEY_FUNCTION in self.app.host.specs else next(iter(self.app.host.specs))
+        segments: list[Any] = self.app.host.call_as(function, store.list_segments)
+        return {s.name: s.segment_id for s in segments}
+
+    def _bootstrap_demo_segments(self) -> None:
+        """The demo's audiences, created before ingestion so the pipeline keeps them live from the first event."""
+        assert self.app is not None and self.app.host is not None
+        if self.deployment is None:
+            return
+        from shared.segments import store
+        from shared.segments.rules import parse_rule
+
+        function = KEY_FUNCTION if KEY_FUNCTION in self.app.host.specs else next(iter(self.app.host.specs))
+
+        def create_missing() -> None:
+            existing = {s.name for s in store.list_segments()}
+            for name, description, rule in DEMO_SEGMENTS:
+                if name not in existing:
+                    store.create_segment(name, parse_rule(rule), description)
+
+        self.app.host.call_as(function, create_missing)
 
     def drain(self, timeout: float = 600.0, include_retries: bool = False) -> None:
         assert self.app is not None
@@ -624,6 +695,8 @@ def _banner(cloud: LocalCloud, out: TextIO) -> None:
     key = cloud.admin_key or "<no key: shared.auth is missing>"
     whale = _whale_address(cloud.deployment) if cloud.deployment is not None else None
     url = cloud.url
+    segments = cloud.segment_ids()
+    drifting = segments.get("Drifting away") or next(iter(segments.values()), "<segment id>")
     lines = [
         "",
         f"Kith is running: API at {url}",
@@ -631,9 +704,13 @@ def _banner(cloud: LocalCloud, out: TextIO) -> None:
         "",
         "try:",
         f'  export KEY="{key}"',
-        f'  curl -H "Authorization: Bearer $KEY" "{url}/wallets?sort=score&limit=5"',
+        "  # the five most engaged wallets, by decayed engagement score",
+        f'  curl -H "Authorization: Bearer $KEY" "{url}/wallets?limit=5"',
+        "  # a whale's profile: holdings, labels, churn state, and its score explained component by component",
         f'  curl -H "Authorization: Bearer $KEY" "{url}/wallets/{whale or "<address>"}"',
-        f'  curl -H "Authorization: Bearer $KEY" "{url}/segments"',
+        "  # holders who have gone quiet for 30+ days: the audience for a win-back campaign",
+        f'  curl -H "Authorization: Bearer $KEY" "{url}/segments/{drifting}/members?limit=10"',
+        f'  curl -H "Authorization: Bearer $KEY" "{url}/segments"   # every segment, with its member count',
         "",
         f"logs: {cloud.state_dir / 'logs'}/ (one file per function)",
         "Ctrl-C stops everything.",

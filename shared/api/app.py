@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from shared import auth
 from shared.api.errors import ApiError, Forbidden, NotFound
 from shared.api.routes import keys as keys_routes
+from shared.api.routes import segments as segments_routes
 from shared.api.routes import wallets as wallets_routes
+from shared.segments.rules import error_path
 
 TITLE = "Kith API"
 VERSION = "0.1.0"
@@ -41,6 +43,7 @@ def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
     app.include_router(wallets_routes.router)
     app.include_router(keys_routes.router)
+    app.include_router(segments_routes.router)
     app.enable_swagger(path="/docs", **OPENAPI_META)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -60,8 +63,10 @@ def build_app() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[Any]:
         first = error.errors()[0]
-        location = [str(p) for p in first.get("loc", ())]
-        field = location[-1] if location else None
+        location = tuple(first.get("loc", ()))
+        # ("body", "rule", "match", "all", "of", 0, ...) -> "rule.match.of[0]...", as the client wrote it
+        within = location[1:] if location and location[0] in ("body", "query", "path", "header") else location
+        field = error_path(within) if within else None
         return _json(422, {"error": "validation_failed", "field": field, "message": first.get("msg", "invalid")})
 
     @app.not_found

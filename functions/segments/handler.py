@@ -1,0 +1,44 @@
+"""Keeps labels, churn states and segment membership live: runs for every changed wallet profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.intel import evaluate_wallets
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def _wallet(record: dict[str, Any]) -> str:
+    return str(record["dynamodb"]["Keys"]["pk"]["S"]).removeprefix("WALLET#")
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    evaluate_wallets([_wallet(record.raw_event)])
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    try:
+        outcomes = evaluate_wallets(_wallet(r) for r in event["Records"])
+    except Exception:
+        logger.exception("batch evaluation failed; evaluating record by record")
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    metrics.add_metric(name="WalletsEvaluated", unit=MetricUnit.Count, value=len(outcomes))
+    metrics.add_metric(name="SegmentEntries", unit=MetricUnit.Count, value=sum(len(o.entered) for o in outcomes))
+    metrics.add_metric(name="SegmentExits", unit=MetricUnit.Count, value=sum(len(o.exited) for o in outcomes))
+    return {"batchItemFailures": []}

@@ -1,0 +1,152 @@
+"""/segments: live audiences defined by rules, their members, and community overlap."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, Field
+
+from shared.api.cursor import decode_cursor, encode_cursor
+from shared.api.errors import Conflict, NotFound, Unprocessable
+from shared.segments import store
+from shared.segments.evaluation import EvalProgress, evaluation_progress, start_evaluation
+from shared.segments.rules import SegmentRule
+
+router = Router()
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class SegmentCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=1000)
+    rule: SegmentRule
+
+
+class SegmentUpdate(BaseModel):
+    expected_version: int | None = Field(default=None, ge=1, description="the version you edited; 409 if stale")
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=1000)
+    rule: SegmentRule | None = None
+
+
+class SegmentView(BaseModel):
+    definition: store.SegmentDefinition
+    evaluation: EvalProgress | None
+
+
+class SegmentList(BaseModel):
+    items: list[store.SegmentDefinition]
+
+
+class SegmentHistory(BaseModel):
+    items: list[store.SegmentDefinition]
+
+
+class Member(BaseModel):
+    address: str
+    entered_at: int
+    segment_version: int
+
+
+class MemberPage(BaseModel):
+    items: list[Member]
+    next_cursor: str | None
+
+
+class MembershipCheck(BaseModel):
+    segment_id: str
+    address: str
+    member: bool
+    entered_at: int | None
+
+
+def _segment(segment_id: str) -> store.SegmentDefinition:
+    try:
+        return store.get_segment(segment_id)
+    except store.SegmentNotFound:
+        raise NotFound(f"no segment {segment_id}; GET /segments lists them", "segment_id") from None
+
+
+@router.get("/segments", summary="All segments", tags=["segments"])
+def list_segments() -> SegmentList:
+    return SegmentList(items=store.list_segments())
+
+
+@router.post("/segments", summary="Create a segment and evaluate it over every wallet", tags=["segments"])
+def create_segment(body: SegmentCreate) -> tuple[SegmentView, int]:
+    definition = store.create_segment(body.name, body.rule, body.description)
+    start_evaluation(definition)
+    return SegmentView(
+        definition=definition, evaluation=evaluation_progress(definition.segment_id, definition.version)
+    ), 201
+
+
+@router.get("/segments/<segment_id>", summary="A segment and its evaluation progress", tags=["segments"])
+def get_segment(segment_id: Annotated[str, Path(max_length=40)]) -> SegmentView:
+    definition = _segment(segment_id)
+    return SegmentView(definition=definition, evaluation=evaluation_progress(segment_id, definition.version))
+
+
+@router.put("/segments/<segment_id>", summary="Edit a segment (a new version)", tags=["segments"])
+def update_segment(segment_id: Annotated[str, Path(max_length=40)], body: SegmentUpdate) -> SegmentView:
+    _segment(segment_id)
+    try:
+        updated = store.update_segment(
+            segment_id,
+            expected_version=body.expected_version,
+            name=body.name,
+            description=body.description,
+            rule=body.rule,
+        )
+    except store.VersionConflict as exc:
+        raise Conflict(str(exc), "expected_version") from None
+    if body.rule is not None:
+        start_evaluation(updated)
+    return SegmentView(definition=updated, evaluation=evaluation_progress(segment_id, updated.version))
+
+
+@router.delete("/segments/<segment_id>", summary="Delete a segment and its members", tags=["segments"])
+def delete_segment(segment_id: Annotated[str, Path(max_length=40)]) -> dict[str, Any]:
+    _segment(segment_id)
+    return {"segment_id": segment_id, "members_removed": store.delete_segment(segment_id)}
+
+
+@router.get("/segments/<segment_id>/history", summary="Every version of a segment", tags=["segments"])
+def segment_history(segment_id: Annotated[str, Path(max_length=40)]) -> SegmentHistory:
+    _segment(segment_id)
+    return SegmentHistory(items=store.segment_history(segment_id))
+
+
+@router.get("/segments/<segment_id>/members", summary="Members, one DynamoDB query per page", tags=["segments"])
+def list_members(
+    segment_id: Annotated[str, Path(max_length=40)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> MemberPage:
+    items, after = store.members_page(segment_id, limit, decode_cursor(cursor) if cursor else None)
+    return MemberPage(
+        items=[Member(address=i["address"], entered_at=i["entered_at"], segment_version=i["version"]) for i in items],
+        next_cursor=encode_cursor(after) if after else None,
+    )
+
+
+@router.get(
+    "/segments/<segment_id>/members/<address>", summary="Is this wallet a member? (token gating)", tags=["segments"]
+)
+def check_member(
+    segment_id: Annotated[str, Path(max_length=40)], address: Annotated[str, Path(max_length=42)]
+) -> MembershipCheck:
+    if not ADDRESS.match(address):
+        raise Unprocessable("must be a 0x-prefixed 20-byte hex address", "address")
+    found = store.is_member(segment_id, address)
+    if found is None:
+        _segment(segment_id)
+    return MembershipCheck(
+        segment_id=segment_id,
+        address=address.lower(),
+        member=found is not None,
+        entered_at=found["entered_at"] if found else None,
+    )

@@ -1,0 +1,183 @@
+"""Full evaluation of a new or edited segment over every wallet, one page per queue message.
+
+Each message carries (segment, version, shard, page, start key). A page evaluates up to PAGE_SIZE
+wallets of one score shard, writes their membership, and records progress with a condition on
+the page number, so a redelivered message never counts twice. The next page is the next message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from shared import intel
+from shared.segments.evaluate import matches
+from shared.segments.store import (
+    SegmentDefinition,
+    SegmentNotFound,
+    apply_membership,
+    current_memberships,
+    get_segment,
+    set_status,
+)
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+PAGE_SIZE = 200
+
+
+class EvalJob(BaseModel):
+    segment_id: str
+    version: int
+    shard: int = 0
+    page: int = 0
+    start_key: dict[str, Any] | None = None
+
+
+class EvalProgress(BaseModel):
+    segment_id: str
+    version: int
+    state: Literal["running", "done"] = "running"
+    pages: int = 0
+    evaluated: int = 0
+    members: int = 0
+    started_at: int = 0
+    finished_at: int | None = None
+
+
+def start_evaluation(definition: SegmentDefinition, settings: Settings | None = None) -> EvalJob:
+    settings = settings or get_settings()
+    progress = EvalProgress(segment_id=definition.segment_id, version=definition.version, started_at=int(time.time()))
+    _put_progress(progress, settings)
+    job = EvalJob(segment_id=definition.segment_id, version=definition.version)
+    enqueue(job, settings)
+    return job
+
+
+def enqueue(job: EvalJob, settings: Settings) -> None:
+    if not settings.segment_eval_queue_url:
+        raise RuntimeError("SEGMENT_EVAL_QUEUE_URL is not set: the segment cannot be evaluated")
+    dynamo.client("sqs").send_message(QueueUrl=settings.segment_eval_queue_url, MessageBody=job.model_dump_json())
+
+
+def _put_progress(progress: EvalProgress, settings: Settings) -> None:
+    item = dynamo.to_item({**keys.segment_eval_key(progress.segment_id, progress.version), "pages": progress.pages})
+    item["doc"] = {"S": progress.model_dump_json()}
+    dynamo.client("dynamodb").put_item(TableName=settings.app_table, Item=item)
+
+
+def evaluation_progress(segment_id: str, version: int, settings: Settings | None = None) -> EvalProgress | None:
+    settings = settings or get_settings()
+    item = (
+        dynamo.client("dynamodb")
+        .get_item(
+            TableName=settings.app_table,
+            Key=dynamo.to_item(keys.segment_eval_key(segment_id, version)),
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return EvalProgress.model_validate_json(item["doc"]["S"]) if item else None
+
+
+def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = None) -> EvalJob | None:
+    """Evaluate one page; returns the next job (already enqueued), or None when the evaluation ended."""
+    settings = settings or get_settings()
+    now = now or int(time.time())
+    try:
+        definition = get_segment(job.segment_id, settings)
+    except SegmentNotFound:
+        return None  # deleted meanwhile
+    if definition.version != job.version:
+        return None  # superseded by an edit, which started its own evaluation
+    context = intel.Context(settings=settings, model=intel.load_churn_model(settings), segments=[definition])
+    query: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "IndexName": keys.GSI1,
+        "KeyConditionExpression": "gsi1pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(job.shard)}},
+        "Limit": PAGE_SIZE,
+        "ProjectionExpression": "pk",
+    }
+    if job.start_key:
+        query["ExclusiveStartKey"] = job.start_key
+    response = dynamo.client("dynamodb").query(**query)
+    members = 0
+    for item in response["Items"]:
+        address = item["pk"]["S"].removeprefix("WALLET#")
+        members += _evaluate_member(address, definition, context, now)
+    latest = _record_page(job, len(response["Items"]), members, settings)
+    next_job = _next_job(job, response.get("LastEvaluatedKey"))
+    if next_job is None:
+        if latest:
+            _finish(definition, settings, now)
+        return None
+    if latest:
+        enqueue(next_job, settings)
+    return next_job
+
+
+def _evaluate_member(address: str, definition: SegmentDefinition, context: intel.Context, now: int) -> int:
+    inputs = intel.load_wallet(address, context.settings)
+    if inputs is None:
+        return 0
+    member = matches(definition.rule, intel.derive(inputs, context, now).facts)
+    was_member = bool(current_memberships(address, [definition.segment_id], context.settings))
+    if member and not was_member:
+        apply_membership(address, [definition], [], now, context.settings)
+    elif was_member and not member:
+        apply_membership(address, [], [definition], now, context.settings)
+    return int(member)
+
+
+def _next_job(job: EvalJob, last_key: dict[str, Any] | None) -> EvalJob | None:
+    if last_key:
+        return job.model_copy(update={"page": job.page + 1, "start_key": last_key})
+    if job.shard + 1 < keys.SCORE_SHARDS:
+        return job.model_copy(update={"page": job.page + 1, "shard": job.shard + 1, "start_key": None})
+    return None
+
+
+def _record_page(job: EvalJob, evaluated: int, members: int, settings: Settings) -> bool:
+    """Add this page's counts exactly once. False when a redelivery finds the page already counted."""
+    progress = evaluation_progress(job.segment_id, job.version, settings)
+    if progress is None or progress.pages != job.page:
+        return progress is not None and progress.pages == job.page + 1
+    updated = progress.model_copy(
+        update={
+            "pages": job.page + 1,
+            "evaluated": progress.evaluated + evaluated,
+            "members": progress.members + members,
+        }
+    )
+    item = dynamo.to_item({**keys.segment_eval_key(job.segment_id, job.version), "pages": job.page + 1})
+    item["doc"] = {"S": updated.model_dump_json()}
+    try:
+        dynamo.client("dynamodb").put_item(
+            TableName=settings.app_table,
+            Item=item,
+            ConditionExpression="pages = :p",
+            ExpressionAttributeValues={":p": {"N": str(job.page)}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def _finish(definition: SegmentDefinition, settings: Settings, now: int) -> None:
+    progress = evaluation_progress(definition.segment_id, definition.version, settings)
+    if progress is None:
+        return
+    if progress.state != "done":
+        _put_progress(progress.model_copy(update={"state": "done", "finished_at": now}), settings)
+    set_status(definition, "ready", progress.members, settings)
+
+
+def parse_job(body: str) -> EvalJob:
+    return EvalJob.model_validate(json.loads(body))
