@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from shared.store import dynamo, keys
 ChurnState = Literal["active", "at_risk", "dormant", "exited", "resurrected"]
 LAPSED: frozenset[str] = frozenset({"at_risk", "dormant", "exited"})
 MAX_TRANSITIONS = 20
+EVALUATION_THREADS = 8
 
 
 class Transition(BaseModel):
@@ -90,15 +92,12 @@ def save_churn_model(model: churn.ChurnModel, settings: Settings) -> None:
 
 
 def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
-    """Profile, holdings, tags and state in one Query (everything under the wallet but its timeline)."""
+    """Profile, holdings, tags and state in one Query (the timeline lives in its own partition)."""
     db = dynamo.client("dynamodb")
     kwargs: dict[str, Any] = {
         "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND sk > :after_timeline",
-        "ExpressionAttributeValues": {
-            ":pk": {"S": keys.wallet_pk(address)},
-            ":after_timeline": {"S": keys.ACTIVITY_PREFIX + "~"},
-        },
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": keys.wallet_pk(address)}},
         "ConsistentRead": True,
     }
     profile: WalletProfile | None = None
@@ -351,6 +350,11 @@ def due_wallets(now: int, settings: Settings, limit: int = 1000) -> list[str]:
     return found[:limit]
 
 
+def evaluated_at(inputs: WalletInputs) -> int:
+    """When the stored state was derived (so a reference evaluation can use the same instant)."""
+    return inputs.state.evaluated_at if inputs.state is not None else int(time.time())
+
+
 def iter_profiles(settings: Settings) -> Iterator[WalletProfile]:
     """Every wallet profile, shard by shard through the score index (the nightly fit reads them all)."""
     db = dynamo.client("dynamodb")
@@ -402,11 +406,51 @@ def sweep(
 
 
 def evaluate_wallets(addresses: Iterable[str], settings: Settings | None = None) -> list[Outcome]:
-    """The segments function's work for one stream batch: each changed wallet once."""
+    """The segments function's work for one stream batch: each changed wallet once, then the wallets
+    whose whale label may have moved because another wallet's balance moved a token's whale floor."""
     context = load_context(settings)
-    outcomes: list[Outcome] = []
-    for address in dict.fromkeys(addresses):
-        outcome = evaluate_wallet(address, context)
-        if outcome is not None:
-            outcomes.append(outcome)
+    first = list(dict.fromkeys(addresses))
+    outcomes = _evaluate_concurrently(first, context)
+    outcomes += _evaluate_concurrently(_whale_floor_movers(context, set(first)), context)
     return outcomes
+
+
+def _evaluate_concurrently(addresses: list[str], context: Context) -> list[Outcome]:
+    """Wallets are independent (each write is its own, version-checked), and the work is waiting on
+    DynamoDB, so a few threads cut a batch's latency without changing its result."""
+    if not addresses:
+        return []
+    with ThreadPoolExecutor(max_workers=min(EVALUATION_THREADS, len(addresses))) as pool:
+        results = list(pool.map(lambda address: evaluate_wallet(address, context), addresses))
+    return [r for r in results if r is not None]
+
+
+def _whale_floor_movers(context: Context, done: set[str]) -> list[str]:
+    """Holders at or above the lower of a token's old and new whale floor, when the floor moved."""
+    db = dynamo.client("dynamodb")
+    table = context.settings.app_table
+    movers: list[str] = []
+    for (chain_id, contract), floor in list(context.whale_floor.items()):
+        stats_key = dynamo.to_item(keys.token_stats_key(chain_id, contract))
+        stored = db.get_item(TableName=table, Key=stats_key).get("Item", {}).get("whale_floor", {}).get("S")
+        if stored == str(floor):
+            continue
+        lowest = min(floor, int(stored)) if stored else floor
+        response = db.query(
+            TableName=table,
+            IndexName=keys.GSI2,
+            KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :floor",
+            ExpressionAttributeValues={
+                ":p": {"S": keys.holders_partition(chain_id, contract)},
+                ":floor": {"S": keys.holders_gsi(chain_id, contract, max(lowest, 1))["gsi2sk"]},
+            },
+            ProjectionExpression="address",
+        )
+        movers += [i["address"]["S"] for i in response["Items"] if i["address"]["S"] not in done]
+        db.update_item(
+            TableName=table,
+            Key=stats_key,
+            UpdateExpression="SET whale_floor = :f",
+            ExpressionAttributeValues={":f": {"S": str(floor)}},
+        )
+    return list(dict.fromkeys(movers))

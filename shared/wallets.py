@@ -163,7 +163,7 @@ def timeline(
         "TableName": settings.app_table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :act)",
         "ExpressionAttributeValues": {
-            ":pk": {"S": keys.wallet_pk(address.lower())},
+            ":pk": {"S": keys.activity_pk(address)},
             ":act": {"S": keys.ACTIVITY_PREFIX},
         },
         "ScanIndexForward": False,

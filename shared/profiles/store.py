@@ -225,7 +225,7 @@ def iter_activities(
         "TableName": table,
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
         "ExpressionAttributeValues": {
-            ":pk": {"S": keys.wallet_pk(wallet)},
+            ":pk": {"S": keys.activity_pk(wallet)},
             ":from": {"S": start},
             ":to": {"S": keys.ACTIVITY_PREFIX + "~"},
         },

@@ -17,7 +17,7 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A8  event applied to profiles (once) ...... pk=APPLIED#<event id>      sk=APPLIED
   A9  wallets whose churn date is due ....... gsi3pk=DUE#<shard>          gsi3sk=<due unix:012>#<addr>
   A10 API keys by hash; list keys ........... pk=APIKEY#<sha256>         sk=KEY ; gsi1pk=APIKEYS gsi1sk=<key id>
-  A11 wallet timeline ....................... pk=WALLET#<addr>           sk=ACT#<time:012>#<event id>#<direction>
+  A11 wallet timeline ....................... pk=ACTIVITY#<addr>         sk=ACT#<time:012>#<event id>#<direction>
   A12 cursor signing key (per deployment) .. pk=CONFIG                 sk=CURSOR_SIGNING_KEY
   A13 token holder count .................... pk=TOKEN#<chain>#<addr>    sk=STATS
   A14 wallet state (churn, labels, due) ..... pk=WALLET#<addr>           sk=STATE  (carries A9 keys)
@@ -106,7 +106,12 @@ def holding_key(address: str, chain_id: int, contract: str) -> dict[str, str]:
 
 def activity_key(address: str, block_time: int, event_id: str, direction: str) -> dict[str, str]:
     # direction keeps a self-transfer's two sides apart
-    return {PK: wallet_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}#{direction}"}
+    return {PK: activity_pk(address), SK: f"{ACTIVITY_PREFIX}{_pad(block_time, 12)}#{event_id}#{direction}"}
+
+
+def activity_pk(address: str) -> str:
+    # a partition of its own: a busy wallet's timeline grows without bound, its profile must stay cheap to read
+    return f"ACTIVITY#{address.lower()}"
 
 
 def tag_key(address: str, tag: str) -> dict[str, str]:
