@@ -124,3 +124,19 @@ def test_the_local_cloud_starts_serves_and_stops_without_orphans(tmp_path: Path)
     assert all(p is not None and p.poll() is not None for p in processes)
     for port in (config.api_port, config.moto_port, config.anvil_port, config.anvil_port + 1):
         assert port_is_free(port), port
+
+
+def test_missing_node_is_one_line_saying_what_to_install(tmp_path: Path) -> None:
+    # Given a PATH without node or npm (only the directory of this Python)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.localcloud", "run", "--state-dir", str(tmp_path / ".state")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "Node.js" in lines[0], lines

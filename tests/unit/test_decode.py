@@ -269,3 +269,49 @@ def test_decode_speed_is_sane() -> None:
     result = decode_logs(1, entries, TIMES)
     assert len(result.events) == 20_000
     assert time.perf_counter() - started < 2.0
+
+
+def test_assembled_transfers_are_exactly_the_validated_models() -> None:
+    # Given transfers of every shape, some with upper-case hex as some nodes return it
+    from decimal import Decimal
+
+    from shared.chain import decode
+
+    assert decode._build_transfer is decode._assemble_transfer  # the fast path is on for the pinned pydantic
+    data = "0x" + word(64) + word(160) + word(2) + word(1) + word(2**255) + word(2) + word(BIG) + word(3)
+    entries = [
+        log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(BIG)),
+        log([abi.TRANSFER.upper().replace("0X", "0x"), topic_of(A).upper(), topic_of(B)], "0x" + word(5), index=1),
+        log([abi.TRANSFER, topic_of(A), topic_of(B), topic_of(2**256 - 1)], index=2),
+        log([abi.TRANSFER_SINGLE, topic_of(C), topic_of(A), topic_of(B)], "0x" + word(7) + word(2**201), index=3),
+        log([abi.TRANSFER_BATCH, topic_of(C), topic_of(A), topic_of(B)], data, index=4),
+    ]
+    entries[1]["blockHash"] = BLOCK_HASH.upper().replace("0X", "0x")
+    entries[1]["address"] = TOKEN.upper().replace("0X", "0x")
+    # metadata as DynamoDB hands it back: decimals as a Decimal
+    result = decode_logs(31337, entries, TIMES, {TOKEN: TokenMeta("K", "KITH", Decimal(18))})  # type: ignore[arg-type]
+    assert result.malformed == 0, result.malformed_samples
+    assert len(result.events) == 6
+    for event in result.events:
+        # When each is checked against full pydantic validation of its own fields
+        validated = TokenTransfer.model_validate(event.model_dump())
+        # Then values, types, field order and pydantic's bookkeeping all agree
+        assert event == validated and hash(event) == hash(validated)
+        assert list(event.__dict__.items()) == list(validated.__dict__.items())
+        assert [type(v) for v in event.__dict__.values()] == [type(v) for v in validated.__dict__.values()]
+        assert event.model_dump(mode="json") == validated.model_dump(mode="json")
+        assert event.contract == TOKEN and event.block_hash == BLOCK_HASH and event.from_address == A
+        assert event_from_item(event_to_item(event)) == event
+    first = result.events[0]
+    assert (first.decimals, type(first.decimals), first.amount) == (18, int, BIG)
+    with pytest.raises(ValueError):
+        first.amount = 1  # type: ignore[misc]  # still frozen
+    copied = first.model_copy(update={"amount": 2})
+    assert copied.amount == 2 and first.amount == BIG
+    assert "amount" in first.__pydantic_fields_set__ and result.events[1].model_fields_set == first.model_fields_set
+
+
+def test_token_metadata_the_model_would_refuse_makes_that_tokens_transfers_malformed() -> None:
+    entry = log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(5))
+    result = decode_logs(31337, [entry], TIMES, {TOKEN: TokenMeta("K", "KITH", "eighteen")})  # type: ignore[arg-type]
+    assert (result.malformed, result.events) == (1, [])

@@ -102,3 +102,37 @@ def test_bloom_filter() -> None:
     assert not BloomFilter([address], [abi.VOTE_CAST]).may_contain(bloom)
     assert not BloomFilter(["0x" + "11" * 20], [abi.TRANSFER]).may_contain(bloom)
     assert not BloomFilter([address], [abi.TRANSFER]).may_contain("0x" + "0" * 512)
+
+
+def test_gc_pause_nests_across_threads_and_restores_the_collector() -> None:
+    import gc
+    import threading
+
+    from shared.chain.rpc import gc_paused
+
+    assert gc.isenabled()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=other)
+    with gc_paused():
+        assert not gc.isenabled()
+        worker.start()
+        inside.wait(5)
+    assert not gc.isenabled()  # the other thread's pause still holds
+    release.set()
+    worker.join(5)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
