@@ -34,7 +34,7 @@ from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive
 from shared.chain.reorg import Cursor, CursorStore, Pending, ReorgTooDeep, extend_window, find_common_ancestor
-from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed
+from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
 from shared.settings import ChainConfig, Settings
 from shared.store.dynamo import BATCH_WRITE_LIMIT, batch_write, client, from_item, to_item
 from shared.store.keys import PK, SK, event_pk
@@ -42,7 +42,6 @@ from shared.store.keys import PK, SK, event_pk
 logger = logging.getLogger("kith.ingest")
 
 CRASH_POINTS = ("after_fetch", "mid_write", "before_cursor")
-_TOKEN_TOPICS = frozenset({abi.TRANSFER, abi.TRANSFER_SINGLE, abi.TRANSFER_BATCH})
 _RPC_URLS: dict[str, str] = {}
 
 
@@ -122,6 +121,15 @@ class FetchedRange:
     to_block: int
     logs: list[Any]
     headers: dict[int, Header]
+
+
+def _belongs(log: Mapping[str, Any], headers: Mapping[int, Header]) -> bool:
+    """Is the log's block one of the fetched headers, with the same hash?"""
+    try:
+        header = headers.get(int(log["blockNumber"], 16))
+    except (KeyError, TypeError, ValueError):
+        return False
+    return header is not None and header.hash == str(log.get("blockHash", "")).lower()
 
 
 def resolve_rpc_url(chain: ChainConfig) -> str:
@@ -208,10 +216,12 @@ class ChainReader:
         for number in range(from_block + 1, to_block + 1):
             if headers[number].parent_hash != headers[number - 1].hash:
                 return f"block {number} does not link to block {number - 1} (reorg in progress)"
+        verified: tuple[Any, Any] | None = None  # the last (blockNumber, blockHash) checked: logs come in order
         for log in logs:
-            header = headers.get(int(log["blockNumber"], 16))
-            if header is None or header.hash != str(log.get("blockHash", "")).lower() or log.get("removed"):
-                return f"log in block {log.get('blockNumber')} does not belong to the canonical chain"
+            block = (log.get("blockNumber"), log.get("blockHash"))
+            if log.get("removed") or (block != verified and not _belongs(log, headers)):
+                return f"log in block {block[0]} does not belong to the canonical chain"
+            verified = block
         if not logs:
             return self._empty_answer_problem(from_block, to_block, headers)
         return ""
@@ -232,16 +242,15 @@ class ChainReader:
         return ""  # every bloom hit was a false positive, confirmed block by block
 
     def token_meta(self, logs: Iterable[Any]) -> dict[str, TokenMeta]:
-        wanted = {
-            str(log["address"]).lower()
-            for log in logs
-            if log.get("topics") and str(log["topics"][0]).lower() in _TOKEN_TOPICS
-        }
-        return self.metadata.get_many(a for a in wanted if a in self.token_addresses)
+        # the few distinct emitters first, then the check on each: a range has far fewer than logs
+        emitters = {log.get("address") for log in logs}
+        wanted = {a.lower() for a in emitters if isinstance(a, str)} & self.token_addresses
+        return self.metadata.get_many(wanted)
 
     def decode(self, fetched: FetchedRange) -> Decoded:
         block_times = {n: h.timestamp for n, h in fetched.headers.items()}
-        decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
+        with gc_paused():
+            decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
         if decoded.malformed:
             logger.warning(
                 "chain %s blocks %s-%s: skipped %s malformed logs, e.g. %s",

@@ -23,7 +23,14 @@ from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
 from shared.profiles.model import DAY, Holding, WalletProfile
 from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
-from shared.segments.store import SegmentDefinition, apply_membership, current_memberships, list_segments
+from shared.segments.store import (
+    SegmentDefinition,
+    apply_membership,
+    current_memberships,
+    list_segments,
+    member_put,
+    publish_changes,
+)
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 
@@ -48,6 +55,8 @@ class WalletState(BaseModel):
     p_alive: float | None = None
     due: int | None = None
     evaluated_at: int = 0
+    # the segments the wallet is a member of; written in one transaction with the MEMBER# items
+    segments: list[str] | None = None
 
 
 @dataclass
@@ -228,16 +237,25 @@ def evaluate_wallet(address: str, context: Context, now: int | None = None) -> O
     if inputs is None:
         return _forget_wallet(address, context, now)
     derived = derive(inputs, context, now)
+    segment_ids = [s.segment_id for s in context.segments]
     members_now = {s.segment_id for s in context.segments if matches(s.rule, derived.facts)}
-    members_before = current_memberships(address, [s.segment_id for s in context.segments], settings)
+    if inputs.state is not None and inputs.state.segments is not None:
+        members_before = set(inputs.state.segments) & set(segment_ids)
+    else:
+        members_before = current_memberships(address, segment_ids, settings)
     entered = [s for s in context.segments if s.segment_id in members_now - members_before]
     exited = [s for s in context.segments if s.segment_id in members_before - members_now]
     due_candidates = [derived.churn_due, *(time_sensitivity(s.rule, derived.facts) for s in context.segments)]
     due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, inputs.state, now, settings)
     due = min((d for d in due_candidates if d is not None and d > now), default=None)
     state = _next_state(address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now)
-    apply_membership(address, entered, exited, now, settings)
-    _store_state(state, inputs.state_version, settings)
+    state.segments = sorted(members_now)
+    if _store_state(state, inputs.state_version, entered, exited, settings):
+        publish_changes(
+            [("segment.entered", s, address) for s in entered] + [("segment.exited", s, address) for s in exited],
+            now,
+            settings,
+        )
     return Outcome(address, state, [s.segment_id for s in entered], [s.segment_id for s in exited])
 
 
@@ -291,7 +309,15 @@ def _next_state(
     )
 
 
-def _store_state(state: WalletState, version: int, settings: Settings) -> None:
+def _store_state(
+    state: WalletState,
+    version: int,
+    entered: list[SegmentDefinition],
+    exited: list[SegmentDefinition],
+    settings: Settings,
+) -> bool:
+    """State and membership changes in one transaction, so the state's segment list and the MEMBER#
+    items can never disagree. False when a concurrent evaluation of the wallet won (nothing written)."""
     values: dict[str, Any] = {
         **keys.wallet_state_key(state.address),
         "v": version + 1,
@@ -302,17 +328,39 @@ def _store_state(state: WalletState, version: int, settings: Settings) -> None:
         values.update(keys.due_gsi(state.address, state.due))
     item = dynamo.to_item(values)
     item["doc"] = {"S": state.model_dump_json()}
-    condition = "attribute_not_exists(pk)" if version == 0 else "v = :v"
-    kwargs: dict[str, Any] = {"TableName": settings.app_table, "Item": item, "ConditionExpression": condition}
+    put: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(pk)" if version == 0 else "v = :v",
+    }
     if version:
-        kwargs["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+        put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
+    writes: list[dict[str, Any]] = [{"Put": put}]
+    writes += [
+        {
+            "Put": {
+                "TableName": settings.app_table,
+                "Item": member_put(s.segment_id, state.address, s.version, state.evaluated_at),
+            }
+        }
+        for s in entered
+    ]
+    writes += [
+        {
+            "Delete": {
+                "TableName": settings.app_table,
+                "Key": dynamo.to_item(keys.member_key(s.segment_id, state.address)),
+            }
+        }
+        for s in exited
+    ]
     try:
-        dynamo.client("dynamodb").put_item(**kwargs)
+        dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            # a concurrent evaluation of the same wallet stored its (equally fresh) result first
-            return
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            return False
         raise
+    return True
 
 
 def _forget_wallet(address: str, context: Context, now: int) -> Outcome | None:

@@ -528,6 +528,7 @@ class LocalCloud:
         if self.deployment is None:
             return
         from shared.segments import store
+        from shared.segments.evaluation import start_evaluation
         from shared.segments.rules import parse_rule
 
         function = KEY_FUNCTION if KEY_FUNCTION in self.app.host.specs else next(iter(self.app.host.specs))
@@ -536,7 +537,7 @@ class LocalCloud:
             existing = {s.name for s in store.list_segments()}
             for name, description, rule in DEMO_SEGMENTS:
                 if name not in existing:
-                    store.create_segment(name, parse_rule(rule), description)
+                    start_evaluation(store.create_segment(name, parse_rule(rule), description))
 
         self.app.host.call_as(function, create_missing)
 

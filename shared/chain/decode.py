@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from pydantic import BaseModel, TypeAdapter
+
 from shared.chain import abi
 from shared.events import (
     ZERO_ADDRESS,
@@ -312,27 +314,103 @@ def decode_logs(
     block_times: Mapping[int, int],
     tokens: Mapping[str, TokenMeta] | None = None,
 ) -> Decoded:
-    """Decode every log; unknown or malformed ones are counted (with a few samples for the log)."""
+    """Decode every log; unknown or malformed ones are counted (with a few samples for the log).
+
+    Token transfers, nearly all of the volume, take an inlined path: the shape checks below are the
+    whole validation (every field is built with its exact type), so the model is assembled without
+    a second pass through pydantic (`_build_transfer`). Everything else goes through the decoders.
+    """
     result = Decoded()
-    events = result.events
-    tokens = tokens or {}
+    append = result.events.append
+    extend = result.events.extend
+    metas = _clean_metas(tokens or {})
+    # a range has far fewer blocks and emitters than logs: their conversions are done once each
+    blocks: dict[str, tuple[int, int | None]] = {}  # blockNumber as given -> (number, block time)
+    emitters: dict[str, tuple[str, tuple[int | None, str | None] | None]] = {}  # address -> (lower, meta)
+    build = _build_transfer
+    assembled = build is _assemble_transfer
+    new, fields_set = _new, _TRANSFER_FIELDS_SET
+    set_dict, set_fields_set, set_extra, set_private = _set_dict, _set_fields_set, _set_extra, _set_private
+    erc20, erc721, erc1155 = Standard.ERC20, Standard.ERC721, Standard.ERC1155
     for log in logs:
         try:
             topics = log["topics"]
-            decoder = DECODERS.get(topics[0].lower()) if topics else None
-            if decoder is None:
-                raise Malformed(f"unknown topic0 {topics[0] if topics else None}")
+            topic0 = topics[0] if topics else None
+            kind = _HOT.get(topic0)  # type: ignore[arg-type]
+            if kind is None:
+                kind = _HOT.get(topic0.lower()) if isinstance(topic0, str) else None
             if log.get("removed"):
                 raise Malformed("removed log (the node reported a reorg in this answer)")
-            block_number = int(log["blockNumber"], 16)
-            contract = log["address"].lower()
-            block_time = block_times.get(block_number)
+            number_hex = log["blockNumber"]
+            block = blocks.get(number_hex)
+            if block is None:
+                number = int(number_hex, 16)
+                block = blocks[number_hex] = (number, block_times.get(number))
+            block_number, block_time = block
             if block_time is None:
                 stamp = log.get("blockTimestamp")
                 if stamp is None:
                     raise Malformed(f"no block time for block {block_number}")
                 block_time = int(stamp, 16)
-            common: _Common = {
+            address = log["address"]
+            emitter = emitters.get(address)
+            if emitter is None:
+                lowered = address.lower()
+                emitter = emitters[address] = (lowered, metas.get(lowered, _NO_META))
+            contract, meta = emitter
+            if kind is None:
+                decoder = DECODERS.get(topic0.lower()) if isinstance(topic0, str) else None
+                if decoder is None:
+                    raise Malformed(f"unknown topic0 {topic0}")
+                common: _Common = {
+                    "chain_id": chain_id,
+                    "block_number": block_number,
+                    "block_hash": log["blockHash"].lower(),
+                    "block_time": block_time,
+                    "tx_hash": log["transactionHash"].lower(),
+                    "log_index": int(log["logIndex"], 16),
+                    "sub_index": 0,
+                    "contract": contract,
+                }
+                extend(decoder(log, common, tokens.get(contract) if tokens else None))
+                continue
+            if meta is None:
+                raise Malformed(f"token metadata of {contract} is not (name, symbol, decimals)")
+            data = log["data"]
+            count = len(topics)
+            if kind == 1:  # Transfer: the shape tells ERC-20 from ERC-721
+                if count == 3 and len(data) == 66:
+                    standard, token_id, amount, decimals = erc20, None, int(data, 16), meta[0]
+                elif count == 4 and (data == "0x" or data == ""):
+                    standard, token_id, amount, decimals = erc721, int(topics[3], 16), 1, None
+                else:
+                    raise Malformed(f"Transfer with {count} topics and {max(0, len(data) - 2) // 2} data bytes")
+                sender, receiver = topics[1], topics[2]
+            elif kind == 2:  # TransferSingle(operator, from, to, id, value)
+                if count != 4:
+                    raise Malformed(f"TransferSingle with {count} topics")
+                if len(data) < 130:
+                    raise Malformed(f"data has {max(0, len(data) - 2) // 64} words, need 2")
+                standard, token_id, amount, decimals = erc1155, int(data[2:66], 16), int(data[66:130], 16), None
+                sender, receiver = topics[2], topics[3]
+            else:  # TransferBatch: one event per (id, value)
+                batch = _transfer_batch_values(topics, data)
+                sender, receiver = _topic_address(topics[2]), _topic_address(topics[3])
+                block_hash, tx_hash = log["blockHash"].lower(), log["transactionHash"].lower()
+                log_index = int(log["logIndex"], 16)
+                extend(
+                    build(
+                        chain_id, block_number, block_hash, block_time, tx_hash, log_index, i, contract,
+                        erc1155, sender, receiver, token_id, amount, None, meta[1],
+                    )
+                    for i, (token_id, amount) in enumerate(batch)
+                )  # fmt: skip
+                continue
+            if len(sender) != 66 or not sender.startswith(_CLEAN_ADDRESS_PREFIX, 2):
+                raise Malformed("address word has dirty high bytes")
+            if len(receiver) != 66 or not receiver.startswith(_CLEAN_ADDRESS_PREFIX, 2):
+                raise Malformed("address word has dirty high bytes")
+            values = {
                 "chain_id": chain_id,
                 "block_number": block_number,
                 "block_hash": log["blockHash"].lower(),
@@ -341,11 +419,186 @@ def decode_logs(
                 "log_index": int(log["logIndex"], 16),
                 "sub_index": 0,
                 "contract": contract,
+                "standard": standard,
+                "kind": "transfer",
+                "from_address": "0x" + sender[26:].lower(),
+                "to_address": "0x" + receiver[26:].lower(),
+                "token_id": token_id,
+                "amount": amount,
+                "decimals": decimals,
+                "symbol": meta[1],
             }
-            events.extend(decoder(log, common, tokens.get(contract)))
+            if assembled:  # _assemble_transfer inlined: this line runs once per transfer
+                event = new(TokenTransfer)
+                set_dict(event, values)
+                set_fields_set(event, fields_set)
+                set_extra(event, None)
+                set_private(event, None)
+                append(event)
+            else:
+                append(TokenTransfer(**values))
         except (Malformed, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             result.malformed += 1
             if len(result.malformed_samples) < 5:
                 where = f"{log.get('transactionHash')}#{log.get('logIndex')}" if isinstance(log, Mapping) else "?"
                 result.malformed_samples.append(f"{where}: {exc}"[:300])
     return result
+
+
+# ---- the token-transfer fast path ----------------------------------------------------------------
+
+_HOT: dict[str, int] = {abi.TRANSFER: 1, abi.TRANSFER_SINGLE: 2, abi.TRANSFER_BATCH: 3}
+_NO_META: tuple[int | None, str | None] = (None, None)
+_INT_OR_NONE: TypeAdapter[int | None] = TypeAdapter(int | None)
+_STR_OR_NONE: TypeAdapter[str | None] = TypeAdapter(str | None)
+
+
+def _clean_metas(tokens: Mapping[str, TokenMeta]) -> dict[str, tuple[int | None, str | None] | None]:
+    """(decimals, symbol) per contract, coerced as the model would (a DynamoDB Decimal becomes an int).
+
+    None marks metadata the model would refuse: that contract's transfers are counted malformed.
+    """
+    clean: dict[str, tuple[int | None, str | None] | None] = {}
+    for address, meta in tokens.items():
+        try:
+            clean[address] = (_INT_OR_NONE.validate_python(meta.decimals), _STR_OR_NONE.validate_python(meta.symbol))
+        except (ValueError, TypeError, AttributeError):
+            clean[address] = None
+    return clean
+
+
+def _transfer_batch_values(topics: Any, data: Any) -> list[tuple[int, int]]:
+    if len(topics) != 4:
+        raise Malformed(f"TransferBatch with {len(topics)} topics")
+    ids_offset, values_offset = _words(data, 2)
+    body = data[2:]
+    ids = _uint_array(body, ids_offset)
+    values = _uint_array(body, values_offset)
+    if len(ids) != len(values):
+        raise Malformed(f"TransferBatch with {len(ids)} ids and {len(values)} values")
+    return list(zip(ids, values, strict=True))
+
+
+_new = object.__new__
+
+
+def _slot_setter(name: str) -> Callable[[Any, Any], None]:
+    """The setter of one of BaseModel's slots, called directly (cheaper than object.__setattr__ by name)."""
+    descriptor = BaseModel.__dict__.get(name)
+    setter = getattr(descriptor, "__set__", None)
+    if setter is not None:
+        return setter
+    return lambda obj, value: object.__setattr__(obj, name, value)
+
+
+_set_dict = _slot_setter("__dict__")
+_set_fields_set = _slot_setter("__pydantic_fields_set__")
+_set_extra = _slot_setter("__pydantic_extra__")
+_set_private = _slot_setter("__pydantic_private__")
+# Every field but the defaulted `kind`, as validation records them. One set shared by all assembled
+# events: pydantic copies it before any change (model_copy), and frozen models never add to it.
+_TRANSFER_FIELDS_SET = set(TokenTransfer.model_fields) - {"kind"}
+
+
+def _assemble_transfer(
+    chain_id: int,
+    block_number: int,
+    block_hash: str,
+    block_time: int,
+    tx_hash: str,
+    log_index: int,
+    sub_index: int,
+    contract: str,
+    standard: Standard,
+    from_address: str,
+    to_address: str,
+    token_id: int | None,
+    amount: int,
+    decimals: int | None,
+    symbol: str | None,
+) -> TokenTransfer:
+    """A TokenTransfer exactly as validation would build it (the arguments already have their types)."""
+    event: TokenTransfer = _new(TokenTransfer)
+    _set_dict(
+        event,
+        {
+            "chain_id": chain_id,
+            "block_number": block_number,
+            "block_hash": block_hash,
+            "block_time": block_time,
+            "tx_hash": tx_hash,
+            "log_index": log_index,
+            "sub_index": sub_index,
+            "contract": contract,
+            "standard": standard,
+            "kind": "transfer",
+            "from_address": from_address,
+            "to_address": to_address,
+            "token_id": token_id,
+            "amount": amount,
+            "decimals": decimals,
+            "symbol": symbol,
+        },
+    )
+    _set_fields_set(event, _TRANSFER_FIELDS_SET)
+    _set_extra(event, None)
+    _set_private(event, None)
+    return event
+
+
+def _validate_transfer(
+    chain_id: int,
+    block_number: int,
+    block_hash: str,
+    block_time: int,
+    tx_hash: str,
+    log_index: int,
+    sub_index: int,
+    contract: str,
+    standard: Standard,
+    from_address: str,
+    to_address: str,
+    token_id: int | None,
+    amount: int,
+    decimals: int | None,
+    symbol: str | None,
+) -> TokenTransfer:
+    return TokenTransfer(
+        chain_id=chain_id,
+        block_number=block_number,
+        block_hash=block_hash,
+        block_time=block_time,
+        tx_hash=tx_hash,
+        log_index=log_index,
+        sub_index=sub_index,
+        contract=contract,
+        standard=standard,
+        from_address=from_address,
+        to_address=to_address,
+        token_id=token_id,
+        amount=amount,
+        decimals=decimals,
+        symbol=symbol,
+    )
+
+
+def _assembly_matches_validation() -> bool:
+    """Guard against a pydantic upgrade changing model internals: fall back to validation if so."""
+    args: tuple[Any, ...] = (1, 2, "0x" + "ab" * 32, 3, "0x" + "cd" * 32, 4, 5, ZERO_ADDRESS, Standard.ERC20)
+    args += (ZERO_ADDRESS, "0x" + "ef" * 20, 2**255, 2**256 - 1, 18, "SYM")
+    try:
+        built, checked = _assemble_transfer(*args), _validate_transfer(*args)
+        return (
+            built == checked
+            and list(built.__dict__.items()) == list(checked.__dict__.items())
+            and [type(v) for v in built.__dict__.values()] == [type(v) for v in checked.__dict__.values()]
+            and built.__pydantic_fields_set__ == checked.__pydantic_fields_set__
+            and built.__pydantic_extra__ == checked.__pydantic_extra__
+            and built.__pydantic_private__ == checked.__pydantic_private__
+            and built.model_dump() == checked.model_dump()
+        )
+    except Exception:
+        return False
+
+
+_build_transfer = _assemble_transfer if _assembly_matches_validation() else _validate_transfer

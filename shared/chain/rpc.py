@@ -14,19 +14,25 @@ never skips a range silently.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
 
+import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+
+_HEADERS = {"Content-Type": "application/json"}
 
 
 class Verdict(Enum):
@@ -109,6 +115,42 @@ def classify_http(status: int) -> Verdict:
     return Verdict.FATAL
 
 
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+_LARGE_BODY = 256 * 1024
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a large answer is parsed and decoded.
+
+    JSON and decoded events are acyclic (reference counting frees them), but each parsed log is
+    two containers and each event two, and the collector rescans all of them as they accumulate:
+    it cost about as much as the decoding itself. Nested and concurrent pauses are counted; the
+    collector runs again when the last one ends (unless it was off to begin with), without a
+    catch-up pass over everything allocated meanwhile.
+    """
+    global _gc_pauses, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                if gc.get_freeze_count() == 0:
+                    # move what accumulated straight to the oldest generation, unscanned (two list
+                    # splices); a full collection still finds any cycle among it later
+                    gc.freeze()
+                    gc.unfreeze()
+                gc.enable()
+
+
 class Header(NamedTuple):
     number: int
     hash: str
@@ -168,31 +210,55 @@ class RpcClient:
             self.on_retry(method, reason)
 
     def _post(self, payload: Any) -> Any:
-        """One HTTP round trip; raises RpcError classified RETRY/FATAL for transport problems."""
+        """One HTTP round trip; raises RpcError classified RETRY/FATAL for transport problems.
+
+        The body is read in one piece (requests' default iterates 10 kB chunks in Python, which
+        costs more than the parse of a large eth_getLogs answer) and parsed by orjson.
+        """
         try:
             response = self.session.post(
                 self.url,
-                data=json.dumps(payload, separators=(",", ":")),
-                headers={"Content-Type": "application/json"},
+                data=orjson.dumps(payload),
+                headers=_HEADERS,
                 timeout=(min(5.0, self.policy.timeout), self.policy.timeout),
+                stream=True,
             )
         except requests.Timeout as exc:
-            raise RpcError(
-                f"timeout after {self.policy.timeout:g} s ({type(exc).__name__})", None, Verdict.RETRY, timeout=True
-            ) from exc
+            raise self._timeout(exc) from exc
         except requests.ConnectionError as exc:
             raise RpcError(f"connection error: {exc}", None, Verdict.RETRY) from exc
+        try:
+            body = response.raw.read(decode_content=True)
+        except (urllib3.exceptions.TimeoutError, requests.Timeout) as exc:
+            response.close()
+            raise self._timeout(exc) from exc
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            # a body cut off mid-way (proxy reset, size limit) is worth another try
+            response.close()
+            raise RpcError(f"connection error while reading: {exc}", None, Verdict.RETRY) from exc
+        response.raw.release_conn()  # fully read: the connection goes back to the pool for reuse
         if response.status_code != 200:
+            text = body[:200].decode(errors="replace")
             raise RpcError(
-                f"HTTP {response.status_code}: {response.text[:200]}",
-                response.status_code,
-                classify_http(response.status_code),
+                f"HTTP {response.status_code}: {text}", response.status_code, classify_http(response.status_code)
             )
         try:
-            return response.json()
+            if len(body) < _LARGE_BODY:
+                return orjson.loads(body)
+            with gc_paused():
+                return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            return json.loads(body)  # valid JSON orjson declines: integers beyond 64 bits, NaN
         except ValueError as exc:
             # a body cut off mid-way (proxy reset, size limit) is worth another try
-            raise RpcError(f"unparseable response: {response.text[:120]!r}", None, Verdict.RETRY) from exc
+            raise RpcError(f"unparseable response: {body[:120]!r}", None, Verdict.RETRY) from exc
+
+    def _timeout(self, exc: BaseException) -> RpcError:
+        return RpcError(
+            f"timeout after {self.policy.timeout:g} s ({type(exc).__name__})", None, Verdict.RETRY, timeout=True
+        )
 
     def _fail(self, method: str, attempts: int, error: BaseException) -> RpcFailed:
         return RpcFailed(f"chain {self.chain_id}: {method} failed after {attempts} attempts: {error}")

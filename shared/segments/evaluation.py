@@ -15,12 +15,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shared import intel
-from shared.segments.evaluate import matches
 from shared.segments.store import (
     SegmentDefinition,
     SegmentNotFound,
-    apply_membership,
-    current_memberships,
     get_segment,
     set_status,
 )
@@ -94,7 +91,10 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
         return None  # deleted meanwhile
     if definition.version != job.version:
         return None  # superseded by an edit, which started its own evaluation
-    context = intel.Context(settings=settings, model=intel.load_churn_model(settings), segments=[definition])
+    context = intel.load_context(settings)
+    # the list index may lag a just-created segment: this page's segment is always the one evaluated
+    others = [s for s in context.segments if s.segment_id != definition.segment_id]
+    context.segments = [*others, definition]
     query: dict[str, Any] = {
         "TableName": settings.app_table,
         "IndexName": keys.GSI1,
@@ -122,16 +122,9 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
 
 
 def _evaluate_member(address: str, definition: SegmentDefinition, context: intel.Context, now: int) -> int:
-    inputs = intel.load_wallet(address, context.settings)
-    if inputs is None:
-        return 0
-    member = matches(definition.rule, intel.derive(inputs, context, now).facts)
-    was_member = bool(current_memberships(address, [definition.segment_id], context.settings))
-    if member and not was_member:
-        apply_membership(address, [definition], [], now, context.settings)
-    elif was_member and not member:
-        apply_membership(address, [], [definition], now, context.settings)
-    return int(member)
+    """The wallet's full evaluation (every segment, so its state stays whole); 1 if it is a member of this one."""
+    outcome = intel.evaluate_wallet(address, context, now)
+    return int(outcome is not None and definition.segment_id in (outcome.state.segments or []))
 
 
 def _next_job(job: EvalJob, last_key: dict[str, Any] | None) -> EvalJob | None:

@@ -32,7 +32,7 @@ class SegmentDefinition(BaseModel):
     created_at: int
     updated_at: int
     status: Literal["evaluating", "ready"] = "evaluating"
-    members: int | None = Field(default=None, description="member count after the last full evaluation")
+    members: int | None = Field(default=None, description="current number of members")
 
 
 class SegmentNotFound(LookupError):
@@ -306,6 +306,28 @@ def members_page(
         kwargs["ExclusiveStartKey"] = after
     response = _db().query(**kwargs)
     return [dynamo.from_item(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+
+
+def member_count(segment_id: str, settings: Settings | None = None) -> int:
+    """Live member count: a COUNT query (one request per MB of keys), never a stored counter to drift."""
+    settings = settings or get_settings()
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
+        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+        "Select": "COUNT",
+    }
+    total = 0
+    while True:
+        response = _db().query(**kwargs)
+        total += int(response["Count"])
+        if "LastEvaluatedKey" not in response:
+            return total
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def with_live_count(definition: SegmentDefinition, settings: Settings | None = None) -> SegmentDefinition:
+    return definition.model_copy(update={"members": member_count(definition.segment_id, settings)})
 
 
 def is_member(segment_id: str, address: str, settings: Settings | None = None) -> dict[str, Any] | None:

@@ -72,7 +72,7 @@ def _segment(segment_id: str) -> store.SegmentDefinition:
 
 @router.get("/segments", summary="All segments", tags=["segments"])
 def list_segments() -> SegmentList:
-    return SegmentList(items=store.list_segments())
+    return SegmentList(items=[store.with_live_count(s) for s in store.list_segments()])
 
 
 @router.post("/segments", summary="Create a segment and evaluate it over every wallet", tags=["segments"])
@@ -86,7 +86,7 @@ def create_segment(body: SegmentCreate) -> tuple[SegmentView, int]:
 
 @router.get("/segments/<segment_id>", summary="A segment and its evaluation progress", tags=["segments"])
 def get_segment(segment_id: Annotated[str, Path(max_length=40)]) -> SegmentView:
-    definition = _segment(segment_id)
+    definition = store.with_live_count(_segment(segment_id))
     return SegmentView(definition=definition, evaluation=evaluation_progress(segment_id, definition.version))
 
 
