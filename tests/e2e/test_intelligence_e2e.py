@@ -104,6 +104,10 @@ def test_segments_equal_a_full_re_evaluation_after_ingestion_and_after_a_reorg(c
     rpc.call("evm_mine", [])
     cloud.catch_up(timeout=300)
 
-    # Then the whale's sale shows, and live membership still equals a full re-evaluation
-    assert _get(cloud, f"/wallets/{whale}")["churn_state"] == "exited"
+    # Then the whale's sale shows: no balance left, an exit time, no whale label...
+    view = _get(cloud, f"/wallets/{whale}")
+    (holding,) = [h for h in view["holdings"] if h["chain_id"] == 31337 and h["contract"] == token.lower()]
+    assert holding["balance"] == "0" and holding["exited_at"] is not None
+    assert "whale" not in view["labels"]
+    # ...and live membership still equals a full re-evaluation
     _assert_live_equals_full(cloud)

@@ -49,9 +49,12 @@ def test_the_real_template_is_discovered_completely(moto_endpoint: str, template
     assert ingest.expression == "rate(1 minute)" and ingest.interval == 60
     profiles = next(s for s in sources.streams if s.function == "ProfilesFunction")
     assert profiles.table == "EventsTable" and "/stream/" in profiles.stream_arn
-    assert profiles.batch_size == 100 and profiles.batching_window == 1
+    declared = template.sam["Resources"]["ProfilesFunction"]["Properties"]["Events"]["Chain"]["Properties"]
+    assert profiles.batch_size == declared["BatchSize"]
+    assert profiles.batching_window == declared["MaximumBatchingWindowInSeconds"]
     assert profiles.bisect_on_error and profiles.report_batch_item_failures
-    assert profiles.maximum_retry_attempts == 5 and profiles.maximum_record_age == 86400
+    assert profiles.maximum_retry_attempts == declared["MaximumRetryAttempts"]
+    assert profiles.maximum_record_age == declared["MaximumRecordAgeInSeconds"]
     assert profiles.on_failure_url is not None and profiles.on_failure_url.endswith(
         physical["ProfilesFailureQueue"].rsplit("/", 1)[1]
     )
