@@ -29,8 +29,9 @@ def _is_diamond_hands(holding: Holding, now: int, settings: LabelSettings) -> bo
 
 
 def churn_state(profile: WalletProfile, holdings: list[Holding], now: int, settings: LabelSettings) -> str:
-    """exited: every token holding went to zero after holding; dormant: no activity for N days."""
-    token_holdings = [h for h in holdings if h.in_count > 0]
+    """exited: every fungible-token balance the wallet held went to zero (NFT keepsakes do not count as
+    staying); dormant: no activity for N days."""
+    token_holdings = [h for h in holdings if h.standard == Standard.ERC20 and h.in_count > 0]
     if token_holdings and all(h.balance <= 0 and h.exited_at is not None for h in token_holdings):
         return "exited"
     if profile.last_active is not None and now - profile.last_active >= settings.dormant_days * DAY:

@@ -767,6 +767,11 @@ def run(args: argparse.Namespace) -> int:
     with _terminate_on_sigterm():
         try:
             cloud.start()
+            finish_line()
+            terminal.write(
+                f"the API is already up at {cloud.url} (admin key in {state_dir / 'admin-key'}); "
+                "catching up with the chains:\n"
+            )
             cloud.catch_up(timeout=args.catch_up_timeout, on_progress=show)
             finish_line()
             _banner(cloud, terminal)
