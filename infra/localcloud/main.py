@@ -528,8 +528,8 @@ class LocalCloud:
         if self.deployment is None:
             return
         from shared.segments import store
-        from shared.segments.evaluation import start_evaluation
         from shared.segments.rules import parse_rule
+        from shared.settings import get_settings as store_settings
 
         function = KEY_FUNCTION if KEY_FUNCTION in self.app.host.specs else next(iter(self.app.host.specs))
 
@@ -537,7 +537,10 @@ class LocalCloud:
             existing = {s.name for s in store.list_segments()}
             for name, description, rule in DEMO_SEGMENTS:
                 if name not in existing:
-                    start_evaluation(store.create_segment(name, parse_rule(rule), description))
+                    # created before the first event: there is nobody to evaluate yet, and the segments
+                    # function keeps membership live from the first profile on
+                    created = store.create_segment(name, parse_rule(rule), description)
+                    store.set_status(created, "ready", 0, store_settings())
 
         self.app.host.call_as(function, create_missing)
 
