@@ -76,6 +76,7 @@ class Context:
     model: churn.ChurnModel
     segments: list[SegmentDefinition]
     whale_floor: dict[tuple[int, str], int] = field(default_factory=dict)
+    supply: dict[tuple[int, str], float] = field(default_factory=dict)
 
 
 def load_context(settings: Settings | None = None) -> Context:
@@ -136,14 +137,28 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
 
 
 def population_labels(holdings: Iterable[Holding], context: Context) -> set[str]:
-    """Whale: in the top share of a token's holders by balance (at least the single largest)."""
+    """Whale: in the top share of a token's holders by balance (at least the single largest), or holding
+    at least the configured share of its supply."""
+    share = context.settings.labels.whale_supply_share
     for holding in holdings:
         if holding.standard != Standard.ERC20 or holding.balance <= 0:
             continue
         floor = _whale_floor(holding.chain_id, holding.contract, context)
         if floor is not None and holding.balance >= floor:
             return {"whale"}
+        supply = _supply(holding.chain_id, holding.contract, context)
+        if supply > 0 and holding.balance >= share * supply:
+            return {"whale"}
     return set()
+
+
+def _supply(chain_id: int, contract: str, context: Context) -> float:
+    cache_key = (chain_id, contract)
+    if cache_key not in context.supply:
+        from shared.profiles.store import token_supply
+
+        context.supply[cache_key] = token_supply(chain_id, contract, context.settings)
+    return context.supply[cache_key]
 
 
 def _whale_floor(chain_id: int, contract: str, context: Context) -> int | None:

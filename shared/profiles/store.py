@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Context as DecimalContext
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared import scoring
-from shared.events import ChainEvent, TokenTransfer
+from shared.events import ZERO_ADDRESS, ChainEvent, Standard, TokenTransfer
 from shared.profiles.model import (
     Activity,
     Direction,
@@ -147,8 +148,9 @@ def _apply_once(event: ChainEvent, sign: int, settings: Settings) -> bool:
     for (_wallet, _chain, _contract), (holding, loaded) in touched.holdings.items():
         writes.append(_holding_write(table, _wallet, holding, loaded))
     holder_delta = sum(int(h.balance > 0) - int(held_before[k]) for k, (h, _) in touched.holdings.items())
-    if holder_delta and isinstance(event, TokenTransfer):
-        writes.append(_holder_count_update(table, event.chain_id, event.contract, holder_delta))
+    minted = sign * minted_by(event)
+    if (holder_delta or minted) and isinstance(event, TokenTransfer):
+        writes.append(_holder_count_update(table, event.chain_id, event.contract, holder_delta, minted))
     for wallet, activity in pairs:
         akey = dynamo.to_item(keys.activity_key(wallet, activity.block_time, activity.event_id, activity.direction))
         if sign > 0:
@@ -305,16 +307,42 @@ def _holding_write(table: str, wallet: str, holding: Holding, loaded: _Loaded) -
     return _guarded(table, loaded, item)
 
 
-def _holder_count_update(table: str, chain_id: int, contract: str, delta: int) -> dict[str, Any]:
-    """Holders per token, for the whale label's top-1% cut; ADD commutes, so no version check is needed."""
+def _holder_count_update(table: str, chain_id: int, contract: str, delta: int, minted: int = 0) -> dict[str, Any]:
+    """Holders and supply per token, for the whale label (top 1% of holders, or a share of supply).
+    ADD commutes, so no version check is needed. Supply is kept to 30 significant digits, because a
+    DynamoDB number holds 38 and a uint256 needs 78; a share threshold never needs more."""
+    values = {":d": {"N": str(delta)}, ":m": {"N": _significant(minted)}}
     return {
         "Update": {
             "TableName": table,
             "Key": dynamo.to_item(keys.token_stats_key(chain_id, contract)),
-            "UpdateExpression": "ADD holders :d",
-            "ExpressionAttributeValues": {":d": {"N": str(delta)}},
+            "UpdateExpression": "ADD holders :d, supply :m",
+            "ExpressionAttributeValues": values,
         }
     }
+
+
+def _significant(value: int, digits: int = 30) -> str:
+    return format(DecimalContext(prec=digits).create_decimal(value), "f")
+
+
+def minted_by(event: ChainEvent) -> int:
+    """What an event adds to its token's supply: a mint adds, a burn takes away."""
+    if not isinstance(event, TokenTransfer) or event.standard != Standard.ERC20:
+        return 0
+    if event.from_address == ZERO_ADDRESS:
+        return event.amount
+    if event.to_address == ZERO_ADDRESS:
+        return -event.amount
+    return 0
+
+
+def token_supply(chain_id: int, contract: str, settings: Settings | None = None) -> float:
+    settings = settings or get_settings()
+    response = dynamo.client("dynamodb").get_item(
+        TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
+    )
+    return float(response.get("Item", {}).get("supply", {}).get("N", "0"))
 
 
 def holder_count(chain_id: int, contract: str, settings: Settings | None = None) -> int:
@@ -532,9 +560,15 @@ def _commit(chunk: list[ChainEvent], cache: dict[tuple[str, str], _Cached], sett
         if isinstance(cached.doc, Holding):
             token = (cached.doc.chain_id, cached.doc.contract)
             holder_deltas[token] = holder_deltas.get(token, 0) + int(cached.doc.balance > 0) - int(cached.stored_holds)
-    for (chain_id, contract), delta in holder_deltas.items():
-        if delta:
-            writes.append(_holder_count_update(table, chain_id, contract, delta))
+    minted: dict[tuple[int, str], int] = {}
+    for event in chunk:
+        if minted_by(event):
+            token = (event.chain_id, event.contract)
+            minted[token] = minted.get(token, 0) + minted_by(event)
+    for chain_id, contract in sorted(set(holder_deltas) | set(minted)):
+        delta, supply_delta = holder_deltas.get((chain_id, contract), 0), minted.get((chain_id, contract), 0)
+        if delta or supply_delta:
+            writes.append(_holder_count_update(table, chain_id, contract, delta, supply_delta))
     try:
         dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
     except ClientError as exc:

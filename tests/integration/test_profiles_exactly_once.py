@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from shared import scoring
 from shared.events import ChainEvent, Standard, TokenTransfer, VoteCast
 from shared.profiles.model import fold
-from shared.profiles.store import apply_change, apply_changes, holder_count, iter_activities, load_profile
+from shared.profiles.store import (
+    apply_change,
+    apply_changes,
+    holder_count,
+    iter_activities,
+    load_profile,
+    token_supply,
+)
 from shared.settings import get_settings
 from tests.support.dynamo import wipe_table
 
@@ -90,6 +97,13 @@ def _assert_matches_reference(final_events: list[ChainEvent]) -> None:
     for contract in (TOKEN, NFT):
         holders = sum(1 for (_, _, c), h in expected.holdings.items() if c == contract and h.balance > 0)
         assert holder_count(31337, contract) == holders, f"holder count of {contract}"
+    minted = sum(e.amount for e in final_events if isinstance(e, TokenTransfer) and e.contract == TOKEN)
+    minted -= sum(
+        e.amount
+        for e in final_events
+        if isinstance(e, TokenTransfer) and e.contract == TOKEN and e.from_address != ZERO
+    )
+    assert token_supply(31337, TOKEN) == pytest.approx(minted, rel=1e-12, abs=1e-9), "supply"
     now = T0 + 10**6
     for wallet in WALLETS:
         stored = load_profile(wallet)
