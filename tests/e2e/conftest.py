@@ -20,7 +20,9 @@ def _anvil_port_pair() -> int:
     raise RuntimeError("no two adjacent free ports for the anvil chains")
 
 
-@pytest.fixture(scope="session")
+# Package scope: the local cloud's pollers swap os.environ while they invoke functions, so it must be
+# stopped before the integration tests (which read the environment) run in this process.
+@pytest.fixture(scope="package")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     state: Path = tmp_path_factory.mktemp("kith-e2e") / ".state"
     config = LocalCloudConfig(
