@@ -6,12 +6,12 @@ import heapq
 import time
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared import scoring
+from shared.intel import load_wallet
 from shared.labels import churn_state, labels_for
 from shared.profiles.model import Activity, Holding, WalletProfile
-from shared.profiles.store import load_profile
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 
@@ -50,6 +50,10 @@ class ScoreComponentView(BaseModel):
 class WalletView(WalletSummary):
     labels: list[str]
     churn_state: str
+    churn_since: int | None
+    p_alive: float | None = Field(description="probability the wallet is still active (MBG/NBD), when evaluated")
+    segments: list[str] = Field(description="ids of the segments the wallet is a member of")
+    tags: list[str]
     score_formula_version: int
     score_explanation: list[ScoreComponentView]
     distinct_active_days: int
@@ -74,16 +78,22 @@ def summarize(profile: WalletProfile, now: int, settings: Settings) -> WalletSum
 def wallet_view(address: str, settings: Settings | None = None, now: int | None = None) -> WalletView | None:
     settings = settings or get_settings()
     now = now or int(time.time())
-    loaded = load_profile(address.lower(), settings)
-    if loaded is None:
+    inputs = load_wallet(address.lower(), settings)
+    if inputs is None:
         return None
-    profile, holdings = loaded
+    profile, holdings, state = inputs.profile, inputs.holdings, inputs.state
     summary = summarize(profile, now, settings)
     explanation = [ScoreComponentView(**vars(c)) for c in scoring.explain(profile.score, now, settings.score)]
     return WalletView(
         **summary.model_dump(),
-        labels=labels_for(profile, holdings, now, settings.labels),
-        churn_state=churn_state(profile, holdings, now, settings.labels),
+        # the segments function's derivation (with population labels such as whale and the churn model's
+        # verdict) when it has run; the wallet-only derivation until then
+        labels=state.labels if state else labels_for(profile, holdings, now, settings.labels),
+        churn_state=state.churn_state if state else churn_state(profile, holdings, now, settings.labels),
+        churn_since=state.churn_since if state else None,
+        p_alive=state.p_alive if state else None,
+        segments=state.segments or [] if state else [],
+        tags=sorted(inputs.tags),
         score_formula_version=profile.score.version,
         score_explanation=explanation,
         distinct_active_days=profile.distinct_active_days,
