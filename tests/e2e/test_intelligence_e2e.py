@@ -111,3 +111,25 @@ def test_segments_equal_a_full_re_evaluation_after_ingestion_and_after_a_reorg(c
     assert "whale" not in view["labels"]
     # ...and live membership still equals a full re-evaluation
     _assert_live_equals_full(cloud)
+
+
+def test_overlap_of_two_segments_and_of_two_tokens(cloud: LocalCloud) -> None:
+    segments = {s["name"]: s["segment_id"] for s in _get(cloud, "/segments")["items"]}
+    voters, diamonds = segments["Active voters"], segments["Diamond hands"]
+    result = _get(cloud, "/overlap", segment_a=voters, segment_b=diamonds, limit=1000)
+    expected = _members(cloud, voters) & _members(cloud, diamonds)
+    assert set(result["wallets"]) == expected and result["both"] == len(expected)
+
+    token_a, token_b = (f"{c.chain_id}:{c.contracts['token']}" for c in cloud.deployment.chains)
+    tokens = _get(cloud, "/overlap", token_a=token_a, token_b=token_b, limit=1000)
+    assert tokens["both"] >= 1
+    for wallet in tokens["wallets"][:5]:
+        held = {h["chain_id"] for h in _get(cloud, f"/wallets/{wallet}")["holdings"] if int(h["balance"]) > 0}
+        assert {31337, 31338} <= held
+    bad = requests.get(
+        f"{cloud.url}/overlap",
+        params={"token_a": "nope"},
+        headers={"Authorization": f"Bearer {cloud.admin_key}"},
+        timeout=30,
+    )
+    assert bad.status_code == 422 and bad.json()["field"]

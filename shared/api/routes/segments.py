@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
 
+from shared import overlap
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.segments import store
@@ -150,3 +151,30 @@ def check_member(
         member=found is not None,
         entered_at=found["entered_at"] if found else None,
     )
+
+
+TOKEN = re.compile(r"^[0-9]{1,12}:0x[0-9a-fA-F]{40}$")
+
+
+def _token(value: str, field: str) -> tuple[int, str]:
+    if not TOKEN.match(value):
+        raise Unprocessable("a token is <chain id>:<contract address>, e.g. 31337:0x5fbd...", field)
+    chain, contract = value.split(":")
+    return int(chain), contract.lower()
+
+
+@router.get("/overlap", summary="Wallets two segments, or two tokens' holders, have in common", tags=["segments"])
+def community_overlap(
+    segment_a: Annotated[str | None, Query(max_length=40)] = None,
+    segment_b: Annotated[str | None, Query(max_length=40)] = None,
+    token_a: Annotated[str | None, Query(max_length=60)] = None,
+    token_b: Annotated[str | None, Query(max_length=60)] = None,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+) -> overlap.Overlap:
+    if segment_a and segment_b and not (token_a or token_b):
+        _segment(segment_a)
+        _segment(segment_b)
+        return overlap.segment_overlap(segment_a, segment_b, limit)
+    if token_a and token_b and not (segment_a or segment_b):
+        return overlap.token_overlap(_token(token_a, "token_a"), _token(token_b, "token_b"), limit)
+    raise Unprocessable("give either segment_a and segment_b, or token_a and token_b", "segment_a")

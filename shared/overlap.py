@@ -1,0 +1,91 @@
+"""Community overlap: which wallets two segments, or the holders of two tokens, have in common.
+
+Each side is read from its own partition (a segment's members, or a token's positive-balance holders
+from the holders index), so the cost follows the two communities' sizes, never the whole table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+
+class Overlap(BaseModel):
+    a: str
+    b: str
+    a_size: int
+    b_size: int
+    both: int = Field(description="wallets in both")
+    wallets: list[str] = Field(description="the shared wallets, sorted (at most `limit`)")
+    jaccard: float = Field(description="both / (a + b - both)")
+
+
+def segment_members(segment_id: str, settings: Settings) -> Iterator[str]:
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
+        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+        "ProjectionExpression": "sk",
+    }
+    yield from (sk.removeprefix(keys.MEMBER_PREFIX) for sk in _paged_values(kwargs, "sk"))
+
+
+def token_holders(chain_id: int, contract: str, settings: Settings) -> Iterator[str]:
+    """Wallets with a positive balance of the token (the index keeps balances zero-padded)."""
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "IndexName": keys.GSI2,
+        "KeyConditionExpression": "gsi2pk = :p AND gsi2sk >= :one",
+        "ExpressionAttributeValues": {
+            ":p": {"S": keys.holders_partition(chain_id, contract)},
+            ":one": {"S": keys.holders_gsi(chain_id, contract, 1)["gsi2sk"]},
+        },
+        "ProjectionExpression": "address",
+    }
+    yield from _paged_values(kwargs, "address")
+
+
+def _paged_values(kwargs: dict[str, Any], attribute: str) -> Iterator[str]:
+    db = dynamo.client("dynamodb")
+    while True:
+        response = db.query(**kwargs)
+        for item in response["Items"]:
+            yield item[attribute]["S"]
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def segment_overlap(a: str, b: str, limit: int = 100, settings: Settings | None = None) -> Overlap:
+    settings = settings or get_settings()
+    members_a, members_b = list(segment_members(a, settings)), list(segment_members(b, settings))
+    shared = sorted(set(members_a) & set(members_b))
+    return _result(a, b, len(members_a), len(members_b), shared, limit)
+
+
+def token_overlap(
+    a: tuple[int, str], b: tuple[int, str], limit: int = 100, settings: Settings | None = None
+) -> Overlap:
+    settings = settings or get_settings()
+    holders_a = list(token_holders(*a, settings))
+    holders_b = list(token_holders(*b, settings))
+    shared = sorted(set(holders_a) & set(holders_b))
+    return _result(f"{a[0]}:{a[1]}", f"{b[0]}:{b[1]}", len(holders_a), len(holders_b), shared, limit)
+
+
+def _result(a: str, b: str, a_size: int, b_size: int, shared: list[str], limit: int) -> Overlap:
+    union = a_size + b_size - len(shared)
+    return Overlap(
+        a=a,
+        b=b,
+        a_size=a_size,
+        b_size=b_size,
+        both=len(shared),
+        wallets=shared[:limit],
+        jaccard=round(len(shared) / union, 6) if union else 0.0,
+    )
