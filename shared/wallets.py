@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared import scoring
-from shared.intel import load_wallet
+from shared import churn, scoring
+from shared.intel import load_churn_model, load_wallet
 from shared.labels import churn_state, labels_for
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings, get_settings
@@ -91,7 +91,7 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
         labels=state.labels if state else labels_for(profile, holdings, now, settings.labels),
         churn_state=state.churn_state if state else churn_state(profile, holdings, now, settings.labels),
         churn_since=state.churn_since if state else None,
-        p_alive=state.p_alive if state else None,
+        p_alive=_p_alive_now(profile, now, settings),
         segments=state.segments or [] if state else [],
         tags=sorted(inputs.tags),
         score_formula_version=profile.score.version,
@@ -104,6 +104,15 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
         liquidations=profile.liquidations,
         holdings=[_holding_view(h) for h in holdings],
     )
+
+
+def _p_alive_now(profile: WalletProfile, now: int, settings: Settings) -> float | None:
+    """P(alive) decays with silence, so it is evaluated at read time with the current churn model."""
+    if profile.first_seen is None:
+        return None
+    model = load_churn_model(settings)
+    p_alive, _ = churn.wallet_churn(model, profile.first_seen, [int(d) for d in profile.active_days], now)
+    return round(p_alive, 6)
 
 
 def _holding_view(holding: Holding) -> HoldingView:
