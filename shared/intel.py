@@ -183,20 +183,28 @@ def _whale_floor(chain_id: int, contract: str, context: Context) -> int | None:
     return floor or None
 
 
-def next_churn_state(
-    previous: WalletState | None, derived: str, p_alive: float, now: int, settings: Settings
-) -> ChurnState:
-    """exited and dormant come from balances and ages; at_risk from P(alive); resurrected is a lapsed wallet
-    that came back, and stays so for `dormant_days` after its return."""
+def came_back_at(profile: WalletProfile, settings: Settings) -> int | None:
+    """Start of the wallet's latest activity after a silence of at least `dormant_days`, if any.
+
+    Read off the active days alone, so it does not depend on when (or how late, during a backfill)
+    the wallet happens to be evaluated.
+    """
+    days = sorted(int(d) for d, n in profile.active_days.items() if n > 0)
+    for earlier, later in zip(reversed(days[:-1]), reversed(days[1:]), strict=True):
+        if later - earlier >= settings.labels.dormant_days:
+            return later * DAY
+    return None
+
+
+def next_churn_state(profile: WalletProfile, derived: str, p_alive: float, now: int, settings: Settings) -> ChurnState:
+    """exited and dormant come from balances and ages; at_risk from P(alive); resurrected is a wallet that
+    came back after a dormant-length silence, for `dormant_days` after its return."""
     if derived in ("exited", "dormant"):
         return derived  # type: ignore[return-value]
     if p_alive < settings.labels.at_risk_p_alive:
         return "at_risk"
-    if previous is None:
-        return "active"
-    if previous.churn_state in LAPSED:
-        return "resurrected"
-    if previous.churn_state == "resurrected" and now - previous.churn_since < settings.labels.dormant_days * DAY:
+    returned = came_back_at(profile, settings)
+    if returned is not None and now - returned < settings.labels.dormant_days * DAY:
         return "resurrected"
     return "active"
 
@@ -227,7 +235,7 @@ def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
         context.model, profile.first_seen or now, day_numbers, now, settings.labels.at_risk_p_alive
     )
     state_name = next_churn_state(
-        inputs.state, derived_churn_state(profile, holdings, now, settings.labels), p_alive, now, settings
+        profile, derived_churn_state(profile, holdings, now, settings.labels), p_alive, now, settings
     )
     whale = population_labels(holdings, context)
     labels = sorted(whale | set(labels_for(profile, holdings, now, settings.labels)))
@@ -290,9 +298,9 @@ def _label_due(
     if profile.first_seen is not None:
         due.append(profile.first_seen + labels.new_holder_days * DAY + 1)
     due += [h.holding_since + labels.diamond_hands_days * DAY for h in holdings if h.holding_since is not None]
-    if state_name == "resurrected":
-        since = previous.churn_since if previous and previous.churn_state == "resurrected" else now
-        due.append(since + labels.dormant_days * DAY)
+    returned = came_back_at(profile, settings)
+    if state_name == "resurrected" and returned is not None:
+        due.append(returned + labels.dormant_days * DAY)
     return due
 
 
