@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from shared import auth
 from shared.api.errors import ApiError, Forbidden, NotFound
+from shared.api.routes import backfill as backfill_routes
 from shared.api.routes import keys as keys_routes
 from shared.api.routes import segments as segments_routes
 from shared.api.routes import wallets as wallets_routes
@@ -43,6 +44,7 @@ def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
     app.include_router(wallets_routes.router)
     app.include_router(keys_routes.router)
+    app.include_router(backfill_routes.router)
     app.include_router(segments_routes.router)
     app.enable_swagger(path="/docs", **OPENAPI_META)
 

@@ -101,3 +101,30 @@ def test_openapi_document_is_served_and_matches_the_committed_one(cloud: LocalCl
     assert served.status_code == 200
     committed = json.loads((Path(__file__).parents[2] / "infra" / "openapi.json").read_text())
     assert served.json() == committed
+
+
+def test_backfill_over_the_api_fans_out_and_reports_progress(cloud: LocalCloud) -> None:
+    import time
+
+    headers = {"Authorization": f"Bearer {cloud.admin_key}"}
+    bad = requests.post(
+        f"{cloud.url}/backfill", json={"chain_id": 31337, "from_block": 9, "to_block": 3}, headers=headers, timeout=30
+    )
+    assert bad.status_code == 422
+    started = requests.post(
+        f"{cloud.url}/backfill",
+        json={"chain_id": 31337, "from_block": 0, "to_block": 40, "range_size": 10},
+        headers=headers,
+        timeout=60,
+    )
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert job["total_ranges"] == 5 and job["state"] == "running"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        progress = _get(cloud, f"/backfill/{job['job_id']}", cloud.admin_key).json()
+        if progress["done_ranges"] == progress["total_ranges"]:
+            break
+        time.sleep(1)
+    assert progress["done_ranges"] == 5 and progress["progress"] == 1.0
+    assert _get(cloud, "/backfill/abcdef", cloud.admin_key).status_code == 404

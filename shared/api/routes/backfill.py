@@ -1,0 +1,65 @@
+"""/backfill: fan a historical block range out into SQS range jobs, and follow their progress."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, Field, model_validator
+
+from shared import backfill
+from shared.api.errors import NotFound, Unprocessable
+from shared.settings import ConfigError, get_settings
+
+router = Router()
+
+
+class BackfillRequest(BaseModel):
+    chain_id: int = Field(ge=1)
+    from_block: int = Field(ge=0)
+    to_block: int = Field(ge=0)
+    range_size: int = Field(default=2000, ge=1, le=100_000, description="blocks per SQS range job")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BackfillRequest:
+        if self.from_block > self.to_block:
+            raise ValueError("from_block must be <= to_block")
+        return self
+
+
+class BackfillView(BaseModel):
+    job_id: str
+    chain_id: int
+    from_block: int
+    to_block: int
+    total_ranges: int
+    done_ranges: int
+    state: str
+    progress: float = Field(description="done_ranges / total_ranges")
+
+
+def _view(status: backfill.BackfillStatus) -> BackfillView:
+    progress = status.done_ranges / status.total_ranges if status.total_ranges else 1.0
+    return BackfillView(**asdict(status), progress=round(progress, 4))
+
+
+@router.post("/backfill", summary="Backfill a block range through the queue of range jobs", tags=["ingestion"])
+def start(body: BackfillRequest) -> tuple[BackfillView, int]:
+    settings = get_settings()
+    try:
+        status = backfill.start_backfill(settings, body.chain_id, body.from_block, body.to_block, body.range_size)
+    except ConfigError as exc:
+        raise Unprocessable(str(exc), "chain_id") from None
+    except backfill.BackfillError as exc:
+        raise Unprocessable(str(exc).replace("--to", "to_block"), "to_block") from None
+    return _view(status), 202
+
+
+@router.get("/backfill/<job_id>", summary="A backfill job's progress", tags=["ingestion"])
+def status(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")]) -> BackfillView:
+    try:
+        return _view(backfill.backfill_status(get_settings().app_table, job_id))
+    except backfill.BackfillError:
+        raise NotFound(f"no backfill job {job_id}", "job_id") from None
