@@ -35,7 +35,6 @@ from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 
 ChurnState = Literal["active", "at_risk", "dormant", "exited", "resurrected"]
-LAPSED: frozenset[str] = frozenset({"at_risk", "dormant", "exited"})
 MAX_TRANSITIONS = 20
 EVALUATION_THREADS = 8
 
@@ -269,7 +268,7 @@ def evaluate_wallet(address: str, context: Context, now: int | None = None) -> O
     entered = [s for s in context.segments if s.segment_id in members_now - members_before]
     exited = [s for s in context.segments if s.segment_id in members_before - members_now]
     due_candidates = [derived.churn_due, *(time_sensitivity(s.rule, derived.facts) for s in context.segments)]
-    due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, inputs.state, now, settings)
+    due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, settings)
     due = min((d for d in due_candidates if d is not None and d > now), default=None)
     state = _next_state(address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now)
     state.segments = sorted(members_now)
@@ -286,8 +285,6 @@ def _label_due(
     profile: WalletProfile,
     holdings: list[Holding],
     state_name: str,
-    previous: WalletState | None,
-    now: int,
     settings: Settings,
 ) -> list[int | None]:
     """When the time-based labels and states can next change with no event."""
