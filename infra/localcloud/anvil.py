@@ -10,11 +10,12 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from infra.localcloud.processes import stop_process, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL_BIN = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -101,30 +102,19 @@ class Anvil:
         env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
         log = open(self.state_dir / f"anvil-{self.chain_id}.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.state_dir)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AnvilError(
-                    f"anvil for chain {self.chain_id} exited with code {self.process.returncode}: "
-                    f"see {self.state_dir / f'anvil-{self.chain_id}.log'}"
-                )
-            try:
-                requests.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
+        problem = wait_until_answering(
+            self.process,
+            lambda: requests.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1),
+            timeout,
+        )
+        if problem is None:
+            return self
         self.stop()
-        raise AnvilError(f"anvil for chain {self.chain_id} did not answer on {self.url} within {timeout:.0f} s")
+        log_file = self.state_dir / f"anvil-{self.chain_id}.log"
+        raise AnvilError(f"anvil for chain {self.chain_id} {problem} on {self.url}: see {log_file}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process)
 
     def __enter__(self) -> Anvil:
         return self.start()

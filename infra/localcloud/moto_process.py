@@ -18,6 +18,8 @@ from types import FrameType
 
 import requests
 
+from infra.localcloud.processes import stop_process, wait_until_answering
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,27 +43,14 @@ class MotoProcess:
             env=env,
             cwd=ROOT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto's server exited with code {self.process.returncode}: see {self.log_file}")
-            try:
-                requests.get(f"{self.url}/moto-api/", timeout=1)
-                return self
-            except requests.RequestException:
-                time.sleep(0.1)
+        problem = wait_until_answering(self.process, lambda: requests.get(f"{self.url}/moto-api/", timeout=1), timeout)
+        if problem is None:
+            return self
         self.stop()
-        raise RuntimeError(f"moto's server did not answer on {self.url} within {timeout:.0f} s: see {self.log_file}")
+        raise RuntimeError(f"moto's server on {self.url} {problem}: see {self.log_file}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 def main() -> None:
