@@ -10,38 +10,17 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
-from functools import lru_cache
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from shared.api.errors import BadRequest
 from shared.settings import get_settings
-from shared.store import dynamo, keys
+from shared.store import keys
+from shared.store.secrets import deployment_secret
 
 
-@lru_cache(maxsize=4)
 def _signing_key(table: str) -> bytes:
-    db = dynamo.client("dynamodb")
-    item_key = dynamo.to_item(keys.cursor_signing_key())
-    found = db.get_item(TableName=table, Key=item_key, ConsistentRead=True).get("Item")
-    if found:
-        return base64.b64decode(found["secret"]["S"])
-    candidate = secrets.token_bytes(32)
-    try:
-        db.put_item(
-            TableName=table,
-            Item={**item_key, "secret": {"S": base64.b64encode(candidate).decode()}},
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return candidate
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        # another instance won the race: use its key
-        found = db.get_item(TableName=table, Key=item_key, ConsistentRead=True)["Item"]
-        return base64.b64decode(found["secret"]["S"])
+    key = keys.cursor_signing_key()
+    return deployment_secret(table, key["pk"], key["sk"])
 
 
 def encode_cursor(state: dict[str, Any]) -> str:

@@ -136,3 +136,29 @@ def batch_write(
         else:
             raise BatchWriteError(f"{len(pending)} items still unprocessed in {table} after {max_attempts} attempts")
     return made
+
+
+BATCH_GET_LIMIT = 100
+
+
+def batch_get(
+    table: str, item_keys: Iterable[Mapping[str, Any]], consistent: bool = True, max_attempts: int = 8
+) -> list[dict[str, Any]]:
+    """Typed items by key, 100 a request, retrying UnprocessedKeys with jittered backoff; missing keys are absent."""
+    wanted = [dict(k) for k in item_keys]
+    dynamodb = client("dynamodb")
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), BATCH_GET_LIMIT):
+        pending: dict[str, Any] = {
+            table: {"Keys": wanted[start : start + BATCH_GET_LIMIT], "ConsistentRead": consistent}
+        }
+        for attempt in range(max_attempts):
+            response = dynamodb.batch_get_item(RequestItems=pending)
+            found += response["Responses"].get(table, [])
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+        else:
+            raise BatchWriteError(f"keys still unprocessed in {table} after {max_attempts} attempts")
+    return found

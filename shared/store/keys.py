@@ -28,6 +28,23 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A19 churn model parameters ................ pk=CONFIG                  sk=CHURN_MODEL | CHURN_MODEL#v<version:06>
   A20 segment evaluation progress ........... pk=SEGMENT#<id>            sk=EVAL#<version:06>
   A21 wallet tags ........................... pk=WALLET#<addr>           sk=TAG#<tag>
+  A22 wallets carrying a tag, paged ......... gsi1pk=TAGGED#<tag>        gsi1sk=<addr>   (on TAG# items)
+  A23 contact (personal data lives only here) pk=CONTACT#<id>            sk=CONTACT ; gsi1pk=CONTACTS gsi1sk=<id>
+  A24 contact of a wallet ................... pk=WALLET#<addr>           sk=CONTACT#<id>  (read with the wallet)
+  A25 contact by identity (dedupe, lookup) .. pk=IDENTITY#<kind>#<hmac>  sk=IDENTITY      (no plain text in keys)
+  A26 suppression (survives erasure) ........ pk=SUPPRESS#<kind>#<hmac|addr>  sk=SUPPRESS
+  A27 campaign definition; all campaigns .... pk=CAMPAIGN#<id>           sk=DEF ; gsi1pk=CAMPAIGNS gsi1sk=<id>
+  A28 campaigns a trigger fires ............. gsi2pk=TRIGGER#<trigger>   gsi2sk=<campaign id>   (on DEF, while active)
+  A29 scheduled campaigns that are due ...... gsi3pk=CAMPAIGN_DUE        gsi3sk=<send at:012>#<id> (on DEF)
+  A30 campaign counters per arm ............. pk=CAMPAIGN#<id>           sk=STATS
+  A31 campaign target (snapshot, arm, state)  pk=CAMPAIGN#<id>           sk=TARGET#<addr>#<occurrence>
+  A32 campaign sends by status .............. gsi3pk=SENDS#<id>#<status> gsi3sk=<addr>#<occurrence>  (on TARGET#)
+  A33 a send, claimed before delivery ....... pk=SEND#<id>#<addr>#<occurrence>  sk=SEND   (attribute_not_exists)
+  A34 recent sends of a wallet (freq. cap) .. pk=FREQ#<addr>             sk=FREQ
+  A35 open conversion windows of a wallet ... pk=ATTRIB#<addr>           sk=<window end:012>#<id>#<occurrence>
+  A36 campaigns with open windows ........... gsi1pk=CONVERTING          gsi1sk=<id>   (on STATS)
+  A37 wallet-trigger cooldown ............... pk=COOLDOWN#<id>#<addr>    sk=COOLDOWN
+  A38 hashing key for identities ............ pk=CONFIG                  sk=IDENTITY_HASH_KEY
 """
 
 from __future__ import annotations
@@ -207,3 +224,123 @@ def member_of_gsi(address: str, segment_id: str) -> dict[str, str]:
 
 def segment_eval_key(segment_id: str, version: int) -> dict[str, str]:
     return {PK: segment_pk(segment_id), SK: f"EVAL#{_pad(version, 6)}"}
+
+
+# ---- App table: tags ---------------------------------------------------------------------------
+
+
+def tagged_gsi(tag: str, address: str) -> dict[str, str]:
+    return {"gsi1pk": tagged_partition(tag), "gsi1sk": address.lower()}
+
+
+def tagged_partition(tag: str) -> str:
+    return f"TAGGED#{tag}"
+
+
+# ---- App table: contacts and suppressions ------------------------------------------------------
+
+CONTACT_PREFIX: Final = "CONTACT#"
+
+
+def contact_key(contact_id: str) -> dict[str, str]:
+    return {PK: f"{CONTACT_PREFIX}{contact_id}", SK: "CONTACT"}
+
+
+def contact_list_gsi(contact_id: str) -> dict[str, str]:
+    return {"gsi1pk": "CONTACTS", "gsi1sk": contact_id}
+
+
+def wallet_contact_key(address: str, contact_id: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: f"{CONTACT_PREFIX}{contact_id}"}
+
+
+def identity_key(kind: str, digest: str) -> dict[str, str]:
+    return {PK: f"IDENTITY#{kind}#{digest}", SK: "IDENTITY"}
+
+
+def suppression_key(kind: str, value: str) -> dict[str, str]:
+    # value is an identity's keyed hash, or a wallet address (public on chain anyway)
+    return {PK: f"SUPPRESS#{kind}#{value}", SK: "SUPPRESS"}
+
+
+def identity_hash_key() -> dict[str, str]:
+    return {PK: "CONFIG", SK: "IDENTITY_HASH_KEY"}
+
+
+# ---- App table: campaigns ----------------------------------------------------------------------
+
+TARGET_PREFIX: Final = "TARGET#"
+
+
+def campaign_pk(campaign_id: str) -> str:
+    return f"CAMPAIGN#{campaign_id}"
+
+
+def campaign_key(campaign_id: str) -> dict[str, str]:
+    return {PK: campaign_pk(campaign_id), SK: "DEF"}
+
+
+def campaign_list_gsi(campaign_id: str) -> dict[str, str]:
+    return {"gsi1pk": "CAMPAIGNS", "gsi1sk": campaign_id}
+
+
+def campaign_trigger_gsi(trigger: str, campaign_id: str) -> dict[str, str]:
+    return {"gsi2pk": trigger_partition(trigger), "gsi2sk": campaign_id}
+
+
+def trigger_partition(trigger: str) -> str:
+    return f"TRIGGER#{trigger}"
+
+
+def campaign_due_gsi(send_at: int, campaign_id: str) -> dict[str, str]:
+    return {"gsi3pk": CAMPAIGN_DUE_PARTITION, "gsi3sk": f"{_pad(send_at, 12)}#{campaign_id}"}
+
+
+CAMPAIGN_DUE_PARTITION: Final = "CAMPAIGN_DUE"
+
+
+def campaign_stats_key(campaign_id: str) -> dict[str, str]:
+    return {PK: campaign_pk(campaign_id), SK: "STATS"}
+
+
+def converting_gsi(campaign_id: str) -> dict[str, str]:
+    return {"gsi1pk": CONVERTING_PARTITION, "gsi1sk": campaign_id}
+
+
+CONVERTING_PARTITION: Final = "CONVERTING"
+
+
+def target_key(campaign_id: str, address: str, occurrence: str) -> dict[str, str]:
+    return {PK: campaign_pk(campaign_id), SK: f"{TARGET_PREFIX}{address.lower()}#{occurrence}"}
+
+
+def sends_by_status_gsi(campaign_id: str, status: str, address: str, occurrence: str) -> dict[str, str]:
+    return {"gsi3pk": sends_status_partition(campaign_id, status), "gsi3sk": f"{address.lower()}#{occurrence}"}
+
+
+def sends_status_partition(campaign_id: str, status: str) -> str:
+    return f"SENDS#{campaign_id}#{status}"
+
+
+def send_key(campaign_id: str, address: str, occurrence: str) -> dict[str, str]:
+    return {PK: f"SEND#{campaign_id}#{address.lower()}#{occurrence}", SK: "SEND"}
+
+
+def frequency_key(address: str) -> dict[str, str]:
+    return {PK: f"FREQ#{address.lower()}", SK: "FREQ"}
+
+
+def attribution_pk(address: str) -> str:
+    return f"ATTRIB#{address.lower()}"
+
+
+def attribution_key(address: str, window_end: int, campaign_id: str, occurrence: str) -> dict[str, str]:
+    return {PK: attribution_pk(address), SK: f"{_pad(window_end, 12)}#{campaign_id}#{occurrence}"}
+
+
+def attribution_open_after(unix: int) -> str:
+    return _pad(unix, 12)
+
+
+def cooldown_key(campaign_id: str, address: str) -> dict[str, str]:
+    return {PK: f"COOLDOWN#{campaign_id}#{address.lower()}", SK: "COOLDOWN"}
