@@ -65,6 +65,7 @@ class WalletInputs:
     tags: set[str]
     state: WalletState | None
     state_version: int
+    contact_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +113,7 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
     profile: WalletProfile | None = None
     holdings: list[Holding] = []
     tags: set[str] = set()
+    contact_ids: list[str] = []
     state: WalletState | None = None
     state_version = 0
     while True:
@@ -124,6 +126,8 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
                 holdings.append(Holding.model_validate_json(raw["doc"]["S"]))
             elif sk.startswith(keys.TAG_PREFIX):
                 tags.add(sk.removeprefix(keys.TAG_PREFIX))
+            elif sk.startswith(keys.CONTACT_PREFIX):
+                contact_ids.append(sk.removeprefix(keys.CONTACT_PREFIX))
             elif sk == "STATE":
                 state = WalletState.model_validate_json(raw["doc"]["S"])
                 state_version = int(raw["v"]["N"])
@@ -132,7 +136,7 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     if profile is None:
         return None
-    return WalletInputs(profile, holdings, tags, state, state_version)
+    return WalletInputs(profile, holdings, tags, state, state_version, contact_ids)
 
 
 def population_labels(holdings: Iterable[Holding], context: Context) -> set[str]:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from shared import churn, scoring
-from shared.intel import load_churn_model, load_wallet
+from shared.contacts import Contact, load_contacts
+from shared.intel import WalletState, load_churn_model, load_wallet
 from shared.labels import churn_state, labels_for
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings, get_settings
@@ -63,6 +67,7 @@ class WalletView(WalletSummary):
     last_vote: int | None
     liquidations: int
     holdings: list[HoldingView]
+    contacts: list[Contact] = Field(description="off-chain identities linked to this wallet, with consent")
 
 
 def summarize(profile: WalletProfile, now: int, settings: Settings) -> WalletSummary:
@@ -103,6 +108,7 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
         last_vote=profile.last_vote,
         liquidations=profile.liquidations,
         holdings=[_holding_view(h) for h in holdings],
+        contacts=load_contacts(inputs.contact_ids, settings) if inputs.contact_ids else [],
     )
 
 
@@ -133,47 +139,6 @@ def _holding_view(holding: Holding) -> HoldingView:
     )
 
 
-def top_by_score(
-    limit: int, after: dict[str, Any] | None, settings: Settings | None = None
-) -> tuple[list[WalletSummary], dict[str, Any] | None]:
-    """Merge the score shards, highest first. `after` is the previous page's per-shard position.
-
-    The index holds each wallet's score as of its last write; the page is re-scored at read time,
-    so ties between wallets written at different times may order approximately.
-    """
-    settings = settings or get_settings()
-    now = int(time.time())
-    db = dynamo.client("dynamodb")
-    positions: dict[str, Any] = dict(after or {})
-    candidates: list[tuple[str, int, dict[str, Any]]] = []
-    for shard in range(keys.SCORE_SHARDS):
-        state = positions.get(str(shard))
-        if state == "done":
-            continue
-        kwargs: dict[str, Any] = {
-            "TableName": settings.app_table,
-            "IndexName": keys.GSI1,
-            "KeyConditionExpression": "gsi1pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if state:
-            kwargs["ExclusiveStartKey"] = state
-        for item in db.query(**kwargs)["Items"]:
-            candidates.append((item["gsi1sk"]["S"], shard, item))
-    chosen = heapq.nlargest(limit, candidates, key=lambda c: c[0])
-    for _, shard, item in chosen:
-        positions[str(shard)] = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
-    exhausted = len(chosen) < limit
-    page = []
-    for _, _, item in chosen:
-        profile = WalletProfile.model_validate_json(item["doc"]["S"])
-        page.append(summarize(profile, now, settings))
-    page.sort(key=lambda w: -w.score)
-    return page, (None if exhausted else positions)
-
-
 def timeline(
     address: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
 ) -> tuple[list[Activity], dict[str, Any] | None]:
@@ -193,3 +158,202 @@ def timeline(
     response = dynamo.client("dynamodb").query(**kwargs)
     items = [Activity.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
     return items, response.get("LastEvaluatedKey")
+
+
+# ---- filtered listing ----------------------------------------------------------------------------
+
+WalletSort = Literal["score", "balance"]
+# A selective filter may need to look far down the ranking; one request examines at most this many
+# wallets and hands back a cursor, so its cost stays bounded and the client keeps paging.
+EXAMINE_BUDGET = 1000
+_CHUNK = 100
+
+
+class WalletFilter(BaseModel):
+    min_score: float | None = None
+    max_score: float | None = None
+    label: str | None = None
+    churn_state: str | None = None
+    chain_id: int | None = None
+    token: tuple[int, str] | None = None
+    tag: str | None = None
+
+    def needs_state(self) -> bool:
+        return self.label is not None or self.churn_state is not None
+
+
+def search_wallets(
+    filters: WalletFilter,
+    sort: WalletSort,
+    limit: int,
+    after: dict[str, Any] | None,
+    settings: Settings | None = None,
+) -> tuple[list[WalletSummary], dict[str, Any] | None]:
+    """Wallets in score order (or by balance of one token), filtered; the page may be short when the
+    filters are selective, and `None` as the next position means the listing is exhausted."""
+    settings = settings or get_settings()
+    now = int(time.time())
+    if sort == "balance":
+        if filters.token is None:
+            raise ValueError("sorting by balance needs a token")
+        stream = _holder_stream(filters.token, after, settings)
+    else:
+        stream = _score_stream(after, settings)
+    page: list[WalletSummary] = []
+    examined = 0
+    position: dict[str, Any] | None = after
+    while len(page) < limit and examined < EXAMINE_BUDGET:
+        chunk = list(itertools.islice(stream, min(_CHUNK, EXAMINE_BUDGET - examined)))
+        if not chunk:
+            return page, None
+        examined += len(chunk)
+        facts = _facts_for([address for address, _, _ in chunk], filters, sort, settings)
+        for address, profile_doc, chunk_position in chunk:
+            position = chunk_position
+            profile = profile_doc or facts.profiles.get(address)
+            if profile is None:
+                continue
+            summary = summarize(profile, now, settings)
+            if _keep(summary, profile, filters, facts):
+                page.append(summary)
+                if len(page) == limit:
+                    break
+    return page, position
+
+
+@dataclass
+class _Facts:
+    profiles: dict[str, WalletProfile] = field(default_factory=dict)
+    states: dict[str, WalletState] = field(default_factory=dict)
+    holders: set[str] = field(default_factory=set)
+    tagged: set[str] = field(default_factory=set)
+
+
+def _facts_for(addresses: list[str], filters: WalletFilter, sort: WalletSort, settings: Settings) -> _Facts:
+    """One batched read for everything the filters need about this chunk of wallets."""
+    wanted: list[dict[str, str]] = []
+    for address in addresses:
+        if sort == "balance":
+            wanted.append(keys.profile_key(address))
+        if filters.needs_state():
+            wanted.append(keys.wallet_state_key(address))
+        if filters.token is not None and sort != "balance":
+            wanted.append(keys.holding_key(address, *filters.token))
+        if filters.tag is not None:
+            wanted.append(keys.tag_key(address, filters.tag))
+    facts = _Facts()
+    for item in dynamo.batch_get(settings.app_table, [dynamo.to_item(k) for k in wanted], consistent=False):
+        address, sk = item["pk"]["S"].removeprefix("WALLET#"), item["sk"]["S"]
+        if sk == "PROFILE":
+            facts.profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
+        elif sk == "STATE":
+            facts.states[address] = WalletState.model_validate_json(item["doc"]["S"])
+        elif sk.startswith(keys.HOLDING_PREFIX):
+            if Holding.model_validate_json(item["doc"]["S"]).balance > 0:
+                facts.holders.add(address)
+        elif sk.startswith(keys.TAG_PREFIX):
+            facts.tagged.add(address)
+    if sort == "balance":
+        facts.holders.update(addresses)
+    return facts
+
+
+def _keep(summary: WalletSummary, profile: WalletProfile, filters: WalletFilter, facts: _Facts) -> bool:
+    if filters.min_score is not None and summary.score < filters.min_score:
+        return False
+    if filters.max_score is not None and summary.score > filters.max_score:
+        return False
+    if filters.chain_id is not None and filters.chain_id not in summary.chains:
+        return False
+    if filters.token is not None and profile.address not in facts.holders:
+        return False
+    if filters.tag is not None and profile.address not in facts.tagged:
+        return False
+    if filters.needs_state():
+        # labels and churn states as the segments function last derived them
+        state = facts.states.get(profile.address)
+        labels = state.labels if state else []
+        if filters.label is not None and filters.label not in labels:
+            return False
+        if filters.churn_state is not None and (state.churn_state if state else "active") != filters.churn_state:
+            return False
+    return True
+
+
+def _score_stream(
+    after: dict[str, Any] | None, settings: Settings
+) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
+    """Every wallet, highest stored score first: a lazy merge of the score shards. Each item carries
+    the per-shard positions just past it, so a page can end anywhere."""
+    db = dynamo.client("dynamodb")
+    positions: dict[str, Any] = dict(after or {})
+    heads: list[tuple[tuple[int, ...], int, dict[str, Any]]] = []
+    pending: dict[int, list[dict[str, Any]]] = {}
+    next_start: dict[int, Any] = {}
+
+    def refill(shard: int) -> None:
+        state = positions.get(str(shard)) if shard not in next_start else next_start[shard]
+        if state == "done":
+            return
+        kwargs: dict[str, Any] = {
+            "TableName": settings.app_table,
+            "IndexName": keys.GSI1,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
+            "ScanIndexForward": False,
+            "Limit": _CHUNK,
+        }
+        if state:
+            kwargs["ExclusiveStartKey"] = state
+        response = db.query(**kwargs)
+        pending[shard] = list(response["Items"])
+        next_start[shard] = response.get("LastEvaluatedKey") or "done"
+        if pending[shard]:
+            item = pending[shard].pop(0)
+            heapq.heappush(heads, (_negated(item["gsi1sk"]["S"]), shard, item))
+
+    for shard in range(keys.SCORE_SHARDS):
+        refill(shard)
+    while heads:
+        _, shard, item = heapq.heappop(heads)
+        positions[str(shard)] = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        if pending.get(shard):
+            following = pending[shard].pop(0)
+            heapq.heappush(heads, (_negated(following["gsi1sk"]["S"]), shard, following))
+        elif next_start.get(shard) != "done":
+            refill(shard)
+        else:
+            positions[str(shard)] = "done"
+        profile = WalletProfile.model_validate_json(item["doc"]["S"])
+        yield profile.address, profile, dict(positions)
+
+
+def _negated(sort_key: str) -> tuple[int, ...]:
+    # heapq is a min-heap; the score key sorts as a string, so invert each character for "highest first"
+    return tuple(-ord(c) for c in sort_key)
+
+
+def _holder_stream(
+    token: tuple[int, str], after: dict[str, Any] | None, settings: Settings
+) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
+    """Holders of one token, largest balance first (A7)."""
+    db = dynamo.client("dynamodb")
+    start = (after or {}).get("h")
+    while True:
+        kwargs: dict[str, Any] = {
+            "TableName": settings.app_table,
+            "IndexName": keys.GSI2,
+            "KeyConditionExpression": "gsi2pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys.holders_partition(*token)}},
+            "ScanIndexForward": False,
+            "Limit": _CHUNK,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        response = db.query(**kwargs)
+        for item in response["Items"]:
+            position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
+            yield item["pk"]["S"].removeprefix("WALLET#"), None, {"h": position}
+        start = response.get("LastEvaluatedKey")
+        if not start:
+            return

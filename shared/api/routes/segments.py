@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 from shared import overlap
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import Conflict, NotFound, Unprocessable
-from shared.segments import store
+from shared.segments import export, preview, store
 from shared.segments.evaluation import EvalProgress, evaluation_progress, start_evaluation
 from shared.segments.rules import SegmentRule
 
@@ -76,13 +77,13 @@ def list_segments() -> SegmentList:
     return SegmentList(items=[store.with_live_count(s) for s in store.list_segments()])
 
 
-@router.post("/segments", summary="Create a segment and evaluate it over every wallet", tags=["segments"])
-def create_segment(body: SegmentCreate) -> tuple[SegmentView, int]:
+@router.post(
+    "/segments", summary="Create a segment and evaluate it over every wallet", tags=["segments"], status_code=201
+)
+def create_segment(body: SegmentCreate) -> SegmentView:
     definition = store.create_segment(body.name, body.rule, body.description)
     start_evaluation(definition)
-    return SegmentView(
-        definition=definition, evaluation=evaluation_progress(definition.segment_id, definition.version)
-    ), 201
+    return SegmentView(definition=definition, evaluation=evaluation_progress(definition.segment_id, definition.version))
 
 
 @router.get("/segments/<segment_id>", summary="A segment and its evaluation progress", tags=["segments"])
@@ -128,10 +129,47 @@ def list_members(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> MemberPage:
     items, after = store.members_page(segment_id, limit, decode_cursor(cursor) if cursor else None)
+    if not items and cursor is None:
+        # only an empty first page pays to tell "no such segment" (404) from "no members yet"
+        _segment(segment_id)
     return MemberPage(
         items=[Member(address=i["address"], entered_at=i["entered_at"], segment_version=i["version"]) for i in items],
         next_cursor=encode_cursor(after) if after else None,
     )
+
+
+@router.get(
+    "/segments/<segment_id>/members.csv",
+    summary="Members as CSV, one page per call (follow the X-Next-Cursor header)",
+    tags=["segments"],
+    responses={
+        200: {
+            "description": "CSV: address,entered_at,segment_version,score,churn_state,labels",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def export_members(
+    segment_id: Annotated[str, Path(max_length=40)],
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> Response[str]:
+    _segment(segment_id)
+    text, after = export.members_csv(segment_id, limit, decode_cursor(cursor) if cursor else None)
+    headers = {"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'}
+    if after:
+        headers["X-Next-Cursor"] = encode_cursor(after)
+    return Response(status_code=200, content_type="text/csv", body=text, headers=headers)
+
+
+class PreviewRequest(BaseModel):
+    rule: SegmentRule
+    sample_size: int = Field(default=20, ge=0, le=200)
+
+
+@router.post("/segments/preview", summary="Count and sample a rule's audience, without saving it", tags=["segments"])
+def preview_segment(body: PreviewRequest) -> preview.Preview:
+    return preview.preview(body.rule, body.sample_size)
 
 
 @router.get(

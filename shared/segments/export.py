@@ -1,0 +1,55 @@
+"""Segment members as CSV, one page per call, for airdrops, allowlists and spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from typing import Any
+
+from shared import scoring
+from shared.intel import WalletState
+from shared.profiles.model import WalletProfile
+from shared.segments.store import members_page
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+COLUMNS = ["address", "entered_at", "segment_version", "score", "churn_state", "labels"]
+
+
+def members_csv(
+    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """One Query for the page of members, then batched reads (100 keys a request) for their profiles."""
+    settings = settings or get_settings()
+    members, next_key = members_page(segment_id, limit, after, settings)
+    addresses = [m["address"] for m in members]
+    wanted = [dynamo.to_item(keys.profile_key(a)) for a in addresses]
+    wanted += [dynamo.to_item(keys.wallet_state_key(a)) for a in addresses]
+    profiles: dict[str, WalletProfile] = {}
+    states: dict[str, WalletState] = {}
+    for item in dynamo.batch_get(settings.app_table, wanted, consistent=False):
+        address = item["pk"]["S"].removeprefix("WALLET#")
+        if item["sk"]["S"] == "PROFILE":
+            profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
+        else:
+            states[address] = WalletState.model_validate_json(item["doc"]["S"])
+    now = int(time.time())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for member in members:
+        address = member["address"]
+        profile, state = profiles.get(address), states.get(address)
+        score = round(scoring.score_at(profile.score, now, settings.score), 6) if profile else ""
+        writer.writerow(
+            [
+                address,
+                member["entered_at"],
+                member["version"],
+                score,
+                state.churn_state if state else "",
+                ";".join(state.labels) if state else "",
+            ]
+        )
+    return out.getvalue(), next_key
