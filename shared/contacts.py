@@ -198,8 +198,14 @@ def _identity_item(kind: str, digest: str, contact_id: str) -> dict[str, Any]:
     return {**dynamo.to_item(keys.identity_key(kind, digest)), "contact_id": {"S": contact_id}}
 
 
-def _link_item(address: str, contact_id: str) -> dict[str, Any]:
-    return {**dynamo.to_item(keys.wallet_contact_key(address, contact_id)), "contact_id": {"S": contact_id}}
+def _link_item(address: str, contact: Contact) -> dict[str, Any]:
+    # the consented channels ride on the link, so a dispatch learns a wallet's reach from its own partition
+    channels = [c for c in CONSENT_CHANNELS if contact.consent.allows(c)]
+    return {
+        **dynamo.to_item(keys.wallet_contact_key(address, contact.contact_id)),
+        "contact_id": {"S": contact.contact_id},
+        "channels": {"L": [{"S": c} for c in channels]},
+    }
 
 
 def suppressed(fields: ContactFields, settings: Settings | None = None) -> str | None:
@@ -266,7 +272,7 @@ def create_contact(fields: ContactFields, settings: Settings | None = None, now:
     for kind, value in fields.identities().items():
         actions.append(_claim_identity(kind, value, contact.contact_id, settings))
     for address in contact.wallets:
-        actions.append({"Put": {"TableName": settings.app_table, "Item": _link_item(address, contact.contact_id)}})
+        actions.append({"Put": {"TableName": settings.app_table, "Item": _link_item(address, contact)}})
     _transact(actions, fields, settings)
     return contact
 
@@ -386,8 +392,8 @@ def update_contact(
         if new_ids.get(kind) != value:
             key = dynamo.to_item(keys.identity_key(kind, _hash(kind, value, settings)))
             actions.append({"Delete": {"TableName": settings.app_table, "Key": key}})
-    for address in set(updated.wallets) - set(current.wallets):
-        actions.append({"Put": {"TableName": settings.app_table, "Item": _link_item(address, contact_id)}})
+    for address in updated.wallets:
+        actions.append({"Put": {"TableName": settings.app_table, "Item": _link_item(address, updated)}})
     for address in set(current.wallets) - set(updated.wallets):
         key = dynamo.to_item(keys.wallet_contact_key(address, contact_id))
         actions.append({"Delete": {"TableName": settings.app_table, "Key": key}})
@@ -569,3 +575,18 @@ def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings) -> s
         return "unchanged"
     update_contact(existing.contact_id, merged, expected_version=existing.version, settings=settings)
     return "updated"
+
+
+def reach(address: str, settings: Settings | None = None) -> dict[str, list[str]]:
+    """The channels this wallet's contacts consented to: {channel: [contact id, ...]} (one Query)."""
+    settings = settings or get_settings()
+    response = _db().query(
+        TableName=settings.app_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+        ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":c": {"S": keys.CONTACT_PREFIX}},
+    )
+    found: dict[str, list[str]] = {}
+    for item in response["Items"]:
+        for channel in item.get("channels", {}).get("L", []):
+            found.setdefault(channel["S"], []).append(item["contact_id"]["S"])
+    return found

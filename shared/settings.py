@@ -81,6 +81,83 @@ class LabelSettings(BaseModel):
     at_risk_p_alive: float = 0.5
 
 
+# ---- lending and loyalty (issue 7) -----------------------------------------------------------
+
+
+class LendingSettings(BaseModel):
+    """Health-factor bands, alerting and refinancing (KITH_LENDING, JSON).
+
+    Bands: safe >= warn_below; warn < warn_below; urgent < urgent_below; critical < critical_below.
+    """
+
+    warn_below: float = Field(default=1.5, gt=0)
+    urgent_below: float = Field(default=1.2, gt=0)
+    critical_below: float = Field(default=1.05, gt=0)
+    # at most one alert per wallet in this many seconds (chain time), unless the band is worse than the last alert's
+    alert_min_interval_s: int = Field(default=6 * 3600, ge=0)
+    # borrowers paying more than the best variable rate for their asset plus this margin get a hint
+    refinance_margin: float = Field(default=0.01, ge=0)  # absolute APR, 0.01 = one percentage point
+    # "<chain>:<asset address>" -> a name shared across chains and pools; else the token's symbol matches them
+    asset_aliases: dict[str, str] = Field(default_factory=dict)
+    eth_call_batch: int = Field(default=100, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered_bands(self) -> LendingSettings:
+        if not self.warn_below > self.urgent_below > self.critical_below:
+            raise ValueError("band thresholds must satisfy warn_below > urgent_below > critical_below")
+        return self
+
+    @field_validator("asset_aliases")
+    @classmethod
+    def _lower_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k.lower(): v for k, v in value.items()}
+
+
+class LoyaltyTier(BaseModel):
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
+    min_points: float = Field(ge=0)
+
+
+def _default_tiers() -> list[LoyaltyTier]:
+    return [
+        LoyaltyTier(name="bronze", min_points=0),
+        LoyaltyTier(name="silver", min_points=100),
+        LoyaltyTier(name="gold", min_points=300),
+        LoyaltyTier(name="platinum", min_points=600),
+    ]
+
+
+class LoyaltySettings(BaseModel):
+    """The loyalty formula and tiers (KITH_LOYALTY, JSON). Bump `version` whenever a weight or tier
+    changes: each stored tier names the version that produced it. The formula lives in shared.loyalty."""
+
+    version: int = Field(default=1, ge=1)
+    points_per_held_day: float = Field(default=0.5, ge=0)
+    max_held_days: int = Field(default=365, ge=0)
+    points_per_volume_decade: float = Field(default=20.0, ge=0)  # per power of ten of token volume
+    points_per_vote: float = Field(default=10.0, ge=0)
+    max_votes: int = Field(default=30, ge=0)
+    points_per_disciplined_repay: float = Field(default=15.0, ge=0)
+    max_disciplined_repays: int = Field(default=20, ge=0)
+    never_liquidated_bonus: float = Field(default=50.0, ge=0)  # for borrowers only
+    tiers: list[LoyaltyTier] = Field(default_factory=_default_tiers, min_length=1)
+
+    @model_validator(mode="after")
+    def _tiers_ascend_from_zero(self) -> LoyaltySettings:
+        floors = [t.min_points for t in self.tiers]
+        if floors[0] != 0 or floors != sorted(set(floors)) or len({t.name for t in self.tiers}) != len(self.tiers):
+            raise ValueError("tiers need unique names and strictly ascending min_points, the first at 0")
+        return self
+
+
+class CampaignSettings(BaseModel):
+    """Marketing pressure limits (KITH_CAMPAIGNS, JSON). Transactional alerts ignore the cap."""
+
+    frequency_cap: int = Field(default=3, ge=1, description="messages per wallet per window, across campaigns")
+    frequency_window_days: float = Field(default=7, gt=0)
+    sends_max_receive_count: int = Field(default=4, ge=1, description="the sends queue's maxReceiveCount")
+
+
 class Settings(BaseModel):
     events_table: str = ""
     app_table: str = ""
@@ -88,10 +165,14 @@ class Settings(BaseModel):
     backfill_queue_url: str = ""
     segment_eval_queue_url: str = ""
     sends_queue_url: str = ""
+    dispatch_queue_url: str = ""
     event_bus_name: str = ""
     chains: list[ChainConfig] = Field(default_factory=list)
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
+    lending: LendingSettings = Field(default_factory=LendingSettings)
+    loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
 
     def chain(self, chain_id: int) -> ChainConfig:
         for chain in self.chains:
@@ -107,9 +188,17 @@ _ENV_FIELDS = {
     "backfill_queue_url": "BACKFILL_QUEUE_URL",
     "segment_eval_queue_url": "SEGMENT_EVAL_QUEUE_URL",
     "sends_queue_url": "SENDS_QUEUE_URL",
+    "dispatch_queue_url": "DISPATCH_QUEUE_URL",
     "event_bus_name": "EVENT_BUS_NAME",
 }
-_JSON_FIELDS = {"chains": "KITH_CHAINS", "score": "KITH_SCORE", "labels": "KITH_LABELS"}
+_JSON_FIELDS = {
+    "campaigns": "KITH_CAMPAIGNS",
+    "chains": "KITH_CHAINS",
+    "score": "KITH_SCORE",
+    "labels": "KITH_LABELS",
+    "lending": "KITH_LENDING",
+    "loyalty": "KITH_LOYALTY",
+}
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:

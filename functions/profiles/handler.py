@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.campaigns.conversions import credit_changes
 from shared.profiles.store import apply_change
 from shared.profiles.stream import apply_images, change_of
 
@@ -22,7 +23,9 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def record_handler(record: DynamoDBRecord) -> None:
     images = record.raw_event["dynamodb"]
-    apply_change(*change_of(images.get("OldImage"), images.get("NewImage")))
+    change = change_of(images.get("OldImage"), images.get("NewImage"))
+    apply_change(*change)
+    credit_changes([change])
 
 
 @metrics.log_metrics
@@ -31,8 +34,11 @@ def record_handler(record: DynamoDBRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     records = event["Records"]
     try:
-        applied = apply_images((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records)
+        images = [(r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records]
+        applied = apply_images(images)
+        credited = credit_changes(change_of(old, new) for old, new in images)
         metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=applied)
+        metrics.add_metric(name="ConversionsCredited", unit=MetricUnit.Count, value=credited)
         return {"batchItemFailures": []}
     except Exception:
         # every write is idempotent, so redoing the batch record by record is safe, and it isolates

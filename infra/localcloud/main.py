@@ -36,6 +36,7 @@ from infra.localcloud.functions import (
 )
 from infra.localcloud.gateway import Gateway, discover_apis
 from infra.localcloud.runner import DrainTimeout, Runner
+from infra.localcloud.sinks import LocalSinks
 from infra.localcloud.template import ROOT, TEMPLATE, Template, deploy_data_resources, load_template
 
 log = logging.getLogger("kith.localcloud")
@@ -75,9 +76,11 @@ class LocalApp:
         schedules_enabled: bool = True,
         poll_interval: float = 0.1,
         retry_base_delay: float = 0.2,
+        extra_environment: dict[str, str] | None = None,
     ) -> None:
         self.template = template
         self.endpoint_url = endpoint_url
+        self.extra_environment = dict(extra_environment or {})
         self.stack_name = stack_name
         self.base_dir = base_dir
         self.api_port = api_port
@@ -97,7 +100,7 @@ class LocalApp:
         self.physical = deploy_data_resources(self.template, self.endpoint_url, stack_name=self.stack_name)
         self.resolver = Resolver(self.template, self.physical, self.endpoint_url, stack_name=self.stack_name)
         specs = discover_functions(self.template, self.resolver, base_dir=self.base_dir)
-        self.host = FunctionHost(specs, self.endpoint_url)
+        self.host = FunctionHost(specs, self.endpoint_url, extra_environment=self.extra_environment)
         return self
 
     def start(self) -> LocalApp:
@@ -156,6 +159,7 @@ class LocalApp:
 # ----------------------------------------------------------------------------- the full local cloud
 
 
+DEMO_CAMPAIGN = "Win back the drifting"
 DEMO_SEGMENTS: list[tuple[str, str, dict[str, Any]]] = [
     ("Whales", "top 1% of a token's holders", {"match": {"type": "label", "label": "whale"}}),
     (
@@ -213,6 +217,8 @@ class LocalCloudConfig:
     log_to_files: bool = False  # route handler output to .state/logs/<function>.log (make run does)
     stack_name: str = "kith-local"
     extra_parameters: dict[str, str] = field(default_factory=dict)
+    # the local webhook receiver, Discord/Telegram/XMTP stand-ins and email viewer; 0 picks a free port
+    sinks_port: int = 0
 
     @classmethod
     def from_environment(cls, **overrides: Any) -> LocalCloudConfig:
@@ -220,6 +226,7 @@ class LocalCloudConfig:
             api_port=int(os.environ.get("KITH_API_PORT", 8080)),
             moto_port=int(os.environ.get("KITH_MOTO_PORT", 4566)),
             anvil_port=int(os.environ.get("KITH_ANVIL_PORT", 8545)),
+            sinks_port=int(os.environ.get("KITH_SINKS_PORT", 8025)),
         )
         for key, value in overrides.items():
             if value is not None:
@@ -240,6 +247,7 @@ def check_prerequisites(config: LocalCloudConfig) -> None:
         (config.api_port, "KITH_API_PORT (or --port)"),
         (config.moto_port, "KITH_MOTO_PORT"),
         (config.anvil_port, "KITH_ANVIL_PORT"),
+        *([(config.sinks_port, "KITH_SINKS_PORT")] if config.sinks_port else []),
         (config.anvil_port + 1, "KITH_ANVIL_PORT (the second chain uses it + 1)"),
     ]
     for port, variable in ports:
@@ -333,6 +341,7 @@ class LocalCloud:
         self.moto: Any = None
         self.anvils: list[Anvil] = []
         self.app: LocalApp | None = None
+        self.sinks: LocalSinks | None = None
         self.deployment: Any = None
         self.admin_key: str = ""
         self.admin_key_id: str = ""
@@ -392,6 +401,8 @@ class LocalCloud:
         parameters = dict(config.extra_parameters)
         if self.deployment is not None:
             parameters["ChainsConfig"] = chains_config(self.deployment)
+        channel_secrets = self._start_sinks()
+        parameters["ChannelsConfig"] = channel_secrets.pop("KITH_CHANNELS")
         template = load_template(config.template_path, parameters)
         self.progress("creating tables and queues in moto")
         self.app = LocalApp(
@@ -403,10 +414,12 @@ class LocalCloud:
             speed=config.speed,
             # the first ingest is triggered explicitly, once the admin key exists
             fire_schedules_at_start=False,
+            extra_environment=channel_secrets,
         )
         self.app.deploy()
         self._bootstrap_admin_key()
         self._bootstrap_demo_segments()
+        self._bootstrap_demo_campaign()
         self.app.start()
         assert self.app.runner is not None
         if any(s.function == INGEST_FUNCTION for s in self.app.runner.sources.schedules):
@@ -498,6 +511,55 @@ class LocalCloud:
                 return False
         saved.write_text(json.dumps(data, indent=2))
         return True
+
+    def _start_sinks(self) -> dict[str, str]:
+        """The local stand-ins for every channel's receiver; returns the channels' environment."""
+        import secrets as secret_tokens
+
+        from infra.localcloud.sinks import LocalSinks, local_channels_env, prepare_local_email
+
+        secret_file = self.state_dir / "webhook-secret"
+        if not secret_file.exists():
+            secret_file.write_text(secret_tokens.token_hex(32))
+            secret_file.chmod(0o600)
+        webhook_secret = secret_file.read_text().strip()
+        self.progress("starting the delivery sinks (webhook receiver, chat stand-ins, email viewer)")
+        self.sinks = LocalSinks(
+            port=self.config.sinks_port,
+            webhook_secret=webhook_secret,
+            state_dir=self.state_dir / "deliveries",
+            moto_endpoint=self.endpoint_url,
+        ).start()
+        prepare_local_email(self.endpoint_url)
+        return local_channels_env(self.sinks.url, webhook_secret)
+
+    def _bootstrap_demo_campaign(self) -> None:
+        """A win-back campaign on "Drifting away": each wallet that drifts gets a signed webhook."""
+        assert self.app is not None and self.app.host is not None and self.sinks is not None
+        segment_id = self.segment_ids().get("Drifting away")
+        if segment_id is None:
+            return
+        from shared.campaigns import store as campaigns
+        from shared.campaigns.model import CampaignCreate
+
+        body = CampaignCreate.model_validate(
+            {
+                "name": DEMO_CAMPAIGN,
+                "channel": "webhook",
+                "webhook_url": self.sinks.webhook_url("win-back"),
+                "template": {"body": "gm {{ address }}: we miss you. Your score is {{ score }}; come back?"},
+                "holdout_pct": 10,
+                "trigger": {"event": "segment.entered", "segment_id": segment_id, "cooldown_days": 30},
+                "conversion": {"action": "transfer_in", "window_days": 14},
+            }
+        )
+        function = KEY_FUNCTION if KEY_FUNCTION in self.app.host.specs else next(iter(self.app.host.specs))
+
+        def create_missing() -> None:
+            if not any(c.name == DEMO_CAMPAIGN for c in campaigns.list_campaigns()):
+                campaigns.create_campaign(body)
+
+        self.app.host.call_as(function, create_missing)
 
     def _bootstrap_admin_key(self) -> None:
         assert self.app is not None and self.app.host is not None
@@ -628,6 +690,9 @@ class LocalCloud:
         if self.app is not None:
             with contextlib.suppress(Exception):
                 self.app.stop()
+        if self.sinks is not None:
+            with contextlib.suppress(Exception):
+                self.sinks.stop()
         # signal every chain first: each dumps its state on exit, and they can do it side by side
         for anvil in self.anvils:
             with contextlib.suppress(Exception):
@@ -701,6 +766,7 @@ def _banner(cloud: LocalCloud, out: TextIO) -> None:
     url = cloud.url
     segments = cloud.segment_ids()
     drifting = segments.get("Drifting away") or next(iter(segments.values()), "<segment id>")
+    sinks_url = cloud.sinks.url if cloud.sinks else "<not started>"
     lines = [
         "",
         f"Kith is running: API at {url}",
@@ -715,6 +781,10 @@ def _banner(cloud: LocalCloud, out: TextIO) -> None:
         "  # holders who have gone quiet for 30+ days: the audience for a win-back campaign",
         f'  curl -H "Authorization: Bearer $KEY" "{url}/segments/{drifting}/members?limit=10"',
         f'  curl -H "Authorization: Bearer $KEY" "{url}/segments"   # every segment, with its member count',
+        "  # the win-back campaign: each wallet that drifts away gets a signed webhook; 10% are held out",
+        f'  curl -H "Authorization: Bearer $KEY" "{url}/campaigns"',
+        "",
+        f"deliveries (webhooks, Discord, Telegram, XMTP, email): {sinks_url}/",
         "",
         f"logs: {cloud.state_dir / 'logs'}/ (one file per function)",
         "Ctrl-C stops everything.",

@@ -56,9 +56,32 @@ def load_template(path: Path = TEMPLATE, parameters: dict[str, str] | None = Non
 
 
 def data_only_template(template: Template) -> dict[str, Any]:
-    """The translated template cut down to what moto's CloudFormation can create faithfully."""
+    """The translated template cut down to what moto's CloudFormation can create faithfully.
+
+    Event rules that route bus events to queues come along: moto's EventBridge delivers to SQS
+    targets, so the bus-to-queue wiring runs locally exactly as written. Schedules and rules
+    aimed at functions stay behind; the runner plays those.
+    """
     resources = {k: v for k, v in template.cfn["Resources"].items() if v["Type"] in DATA_RESOURCE_TYPES}
-    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
+    for logical_id, resource in template.cfn["Resources"].items():
+        if resource["Type"] == "AWS::Events::Rule" and _routes_to_queues(resource, resources):
+            resources[logical_id] = resource
+    # data resources may read parameters (a queue's maxReceiveCount); moto resolves them from their defaults
+    parameters = template.cfn.get("Parameters", {})
+    return {"AWSTemplateFormatVersion": "2010-09-09", "Parameters": parameters, "Resources": resources}
+
+
+def _routes_to_queues(rule: dict[str, Any], created: dict[str, dict[str, Any]]) -> bool:
+    props = rule.get("Properties", {})
+    targets = props.get("Targets", [])
+    if "EventPattern" not in props or not targets:
+        return False
+    for target in targets:
+        arn = target.get("Arn", {})
+        source = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
+        if source not in created or created[source]["Type"] != "AWS::SQS::Queue":
+            return False
+    return True
 
 
 def deploy_data_resources(
@@ -68,7 +91,11 @@ def deploy_data_resources(
     import json
 
     cfn_client = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name=region)
-    cfn_client.create_stack(StackName=stack_name, TemplateBody=json.dumps(data_only_template(template)))
+    body = data_only_template(template)
+    overrides = [
+        {"ParameterKey": k, "ParameterValue": v} for k, v in template.parameters.items() if k in body["Parameters"]
+    ]
+    cfn_client.create_stack(StackName=stack_name, TemplateBody=json.dumps(body), Parameters=overrides)
     stack = cfn_client.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise RuntimeError(f"moto could not create the data resources: {stack.get('StackStatusReason')}")

@@ -1,22 +1,109 @@
-"""Writes the committed OpenAPI document (infra/openapi.json) from the API's pydantic models.
+"""The API's OpenAPI document: generated from the pydantic models, then completed with the error responses.
+
+Powertools documents each route's success response and a 422 of its own shape (HTTPValidationError),
+but every 4xx/5xx body this API (and its gateway) sends is an ErrorBody. `with_error_responses` fixes
+that in one pass over the whole document, so a new route is documented without any per-route work.
+The same function feeds the committed infra/openapi.json, GET /openapi.json and the /docs page.
 
 Usage: python -m shared.api.openapi [--check]
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from shared.api.app import OPENAPI_META, build_app
+from shared.api.schemas import ErrorBody
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 COMMITTED = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
+COMPONENTS = "#/components/schemas/"
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+OPERATION_KEYS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+# Powertools' own error models; once every error response says ErrorBody nothing refers to them
+POWERTOOLS_ERROR_MODELS = ("HTTPValidationError", "ResponseValidationError", "ValidationError")
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "the request is malformed, e.g. a `cursor` this API did not issue; `field` names the culprit",
+    401: "no API key, or a malformed, unknown or revoked one: send `Authorization: Bearer <key>`",
+    403: "the key lacks the scope this route needs (read < write < admin)",
+    404: "nothing exists at this path (an unknown id or address)",
+    409: "the write conflicts with the current state (e.g. a stale `expected_version`); re-read and retry",
+    422: "a parameter or the body failed validation; `field` names it",
+    500: "an unexpected failure; the message carries the request id to quote",
+}
+
+
+def error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
+    """The error statuses an operation can answer with, derived from its shape alone."""
+    parameters = operation.get("parameters", [])
+    statuses = {401, 403, 422, 500}  # the authorizer, the scope check, request validation, the last resort
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.add(404)
+    if operation.get("requestBody") or any(p.get("in") == "query" and p.get("name") == "cursor" for p in parameters):
+        statuses.add(400)
+    if method.lower() in WRITE_METHODS:
+        statuses.add(409)
+    return sorted(statuses)
+
+
+def with_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `schema` in which every operation documents its error responses with the ErrorBody model."""
+    document = copy.deepcopy(schema)
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template=COMPONENTS + "{model}")
+    error_content = {"application/json": {"schema": {"$ref": f"{COMPONENTS}ErrorBody"}}}
+    for operations in document.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in OPERATION_KEYS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            for status in error_statuses(method, operation):
+                responses[str(status)] = {
+                    "description": ERROR_DESCRIPTIONS[status],
+                    "content": copy.deepcopy(error_content),
+                }
+    for name in POWERTOOLS_ERROR_MODELS:  # in that order: the first two are what refer to the third
+        if f'"{COMPONENTS}{name}"' not in json.dumps(document):
+            schemas.pop(name, None)
+    return document
+
+
+def openapi_schema(app: APIGatewayRestResolver) -> dict[str, Any]:
+    """The complete document of `app`, as served and committed."""
+    from shared.api.app import OPENAPI_META
+
+    return with_error_responses(json.loads(app.get_openapi_json_schema(**OPENAPI_META)))
+
+
+def openapi_json(app: APIGatewayRestResolver) -> str:
+    return json.dumps(openapi_schema(app), indent=2, sort_keys=True) + "\n"
+
+
+def swagger_html(app: APIGatewayRestResolver) -> str:
+    """Swagger UI over the complete document, with Powertools' bundled assets (no CDN needed)."""
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+    assets = Path(swagger_ui.__file__).parent
+    spec = openapi_json(app).replace("</", "<\\/")  # the spec sits inside a <script>; keep it from closing it
+    return swagger_ui.generate_swagger_html(
+        spec,
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+    )
 
 
 def document() -> str:
-    schema = json.loads(build_app().get_openapi_json_schema(**OPENAPI_META))
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    from shared.api.app import build_app
+
+    return openapi_json(build_app())
 
 
 def main(argv: list[str]) -> int:

@@ -45,6 +45,17 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A36 campaigns with open windows ........... gsi1pk=CONVERTING          gsi1sk=<id>   (on STATS)
   A37 wallet-trigger cooldown ............... pk=COOLDOWN#<id>#<addr>    sk=COOLDOWN
   A38 hashing key for identities ............ pk=CONFIG                  sk=IDENTITY_HASH_KEY
+  A39 conversion credited (once) ............ pk=CAMPAIGN#<id>           sk=CONV#<addr>#<occurrence>
+  A40 conversions an event earned ........... gsi1pk=CONVERTED#<event id> gsi1sk=<id>#<addr>#<occurrence> (on CONV#)
+
+Lending (issue 7)
+  A39 lending position, wallet x pool ....... pk=WALLET#<addr>           sk=LENDPOS#<chain>#<pool>
+  A40 health factor, band, alert latch ...... pk=WALLET#<addr>           sk=HEALTH#<chain>#<pool>
+  A41 wallet's lending alert summary ........ pk=WALLET#<addr>           sk=LENDING   (rate limit, first warning)
+  A42 borrowers exposed to an asset ......... pk=EXPOSED#<chain>#<asset> sk=<pool>#<addr>  (debt or collateral)
+  A43 event applied to positions (once) ..... pk=LENDAPPLIED#<event id>  sk=APPLIED
+  A44 reserve rates of every tracked pool ... pk=RATES                   sk=<chain>#<pool>#<asset>
+  A45 lending alert (idempotent record) ..... pk=ALERT#<addr>            sk=<chain>#<pool>#<seq:08>#<band>
 """
 
 from __future__ import annotations
@@ -342,5 +353,62 @@ def attribution_open_after(unix: int) -> str:
     return _pad(unix, 12)
 
 
+def conversion_key(campaign_id: str, address: str, occurrence: str) -> dict[str, str]:
+    return {PK: campaign_pk(campaign_id), SK: f"CONV#{address.lower()}#{occurrence}"}
+
+
+def converted_by_gsi(event_id: str, campaign_id: str, address: str, occurrence: str) -> dict[str, str]:
+    return {"gsi1pk": converted_by_partition(event_id), "gsi1sk": f"{campaign_id}#{address.lower()}#{occurrence}"}
+
+
+def converted_by_partition(event_id: str) -> str:
+    return f"CONVERTED#{event_id}"
+
+
 def cooldown_key(campaign_id: str, address: str) -> dict[str, str]:
     return {PK: f"COOLDOWN#{campaign_id}#{address.lower()}", SK: "COOLDOWN"}
+
+
+# ---- App table: lending (issue 7) --------------------------------------------------------------
+
+LENDING_POSITION_PREFIX: Final = "LENDPOS#"
+HEALTH_PREFIX: Final = "HEALTH#"
+
+
+def lending_position_key(address: str, chain_id: int, pool: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: f"{LENDING_POSITION_PREFIX}{chain_id}#{pool.lower()}"}
+
+
+def health_key(address: str, chain_id: int, pool: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: f"{HEALTH_PREFIX}{chain_id}#{pool.lower()}"}
+
+
+def lending_summary_key(address: str) -> dict[str, str]:
+    return {PK: wallet_pk(address), SK: "LENDING"}
+
+
+def exposure_partition(chain_id: int, asset: str) -> str:
+    return f"EXPOSED#{chain_id}#{asset.lower()}"
+
+
+def exposure_key(chain_id: int, asset: str, pool: str, address: str) -> dict[str, str]:
+    return {PK: exposure_partition(chain_id, asset), SK: f"{pool.lower()}#{address.lower()}"}
+
+
+def lending_applied_key(event_id: str) -> dict[str, str]:
+    return {PK: f"LENDAPPLIED#{event_id}", SK: "APPLIED"}
+
+
+RATES_PARTITION: Final = "RATES"
+
+
+def rates_key(chain_id: int, pool: str, asset: str) -> dict[str, str]:
+    return {PK: RATES_PARTITION, SK: f"{chain_id}#{pool.lower()}#{asset.lower()}"}
+
+
+def alert_pk(address: str) -> str:
+    return f"ALERT#{address.lower()}"
+
+
+def alert_key(address: str, chain_id: int, pool: str, seq: int, band: str) -> dict[str, str]:
+    return {PK: alert_pk(address), SK: f"{chain_id}#{pool.lower()}#{_pad(seq, 8)}#{band}"}

@@ -30,6 +30,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         api_port=free_port(),
         moto_port=free_port(),
         anvil_port=_anvil_port_pair(),
+        sinks_port=free_port(),
         # long enough for diamond hands (155 days), small enough to catch up in about a minute
         wallets=120,
         days=180,

@@ -14,10 +14,10 @@ from shared.api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList
 router = Router()
 
 
-@router.post("/keys", summary="Create an API key", tags=["keys"])
-def create_key(body: KeyCreate) -> tuple[KeyCreated, int]:
+@router.post("/keys", summary="Create an API key", tags=["keys"], status_code=201)
+def create_key(body: KeyCreate) -> KeyCreated:
     key_id, secret = auth.create_api_key(body.name, [str(s) for s in body.scopes])
-    return KeyCreated(key_id=key_id, name=body.name, scopes=body.scopes, secret=secret), 201
+    return KeyCreated(key_id=key_id, name=body.name, scopes=body.scopes, secret=secret)
 
 
 @router.get("/keys", summary="List API keys (never their secrets)", tags=["keys"])

@@ -1,0 +1,46 @@
+"""Campaign sender: each SQS message is one recipient; claimed before delivery, so never sent twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.campaigns.dispatch import SendJob
+from shared.campaigns.sender import RetryLater, process
+from shared.channels import get_channels_config
+from shared.settings import get_settings
+from shared.store import dynamo
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    job = SendJob.model_validate_json(record.body)
+    attempt = int(record.attributes.approximate_receive_count)
+    try:
+        outcome = process(job, attempt, get_channels_config())
+    except RetryLater as retry:
+        # back off this message only; the rest of the batch goes on
+        dynamo.client("sqs").change_message_visibility(
+            QueueUrl=get_settings().sends_queue_url,
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=int(retry.delay_s),
+        )
+        raise
+    metrics.add_metric(name=f"Send_{outcome}", unit=MetricUnit.Count, value=1)
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

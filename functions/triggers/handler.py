@@ -1,0 +1,35 @@
+"""Triggered campaigns: each segment.entered bus event (delivered through SQS) targets its wallet."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.campaigns.triggers import fire, segment_trigger
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    event = json.loads(record.body)
+    detail = event["detail"]
+    segment_id, address = detail["segment_id"], detail["address"]
+    occurrence = f"{segment_id}:{detail.get('at', event.get('time', ''))}"
+    sends = fire(segment_trigger(segment_id), address, occurrence, {"segment_id": segment_id})
+    logger.info("segment trigger fired", extra={"segment": segment_id, "sends": sends})
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

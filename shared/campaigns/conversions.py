@@ -1,0 +1,179 @@
+"""Conversions: the profiles function credits each campaign's declared on-chain action, within its
+window, to recipients and holdout wallets alike; a rolled-back event takes its credit back.
+
+The work is skipped outright (one cached Query a minute) while no campaign declares a conversion.
+A credit is a conditional put of CONV# plus the arm's counter, in one transaction: exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.campaigns import store
+from shared.campaigns.model import ConversionGoal
+from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, TokenTransfer, VoteCast
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+_OPEN_CACHE_SECONDS = 60.0
+_open_cache: tuple[float, str, list[str]] = (0.0, "", [])
+
+
+def wallet_actions(event: ChainEvent) -> list[tuple[str, str]]:
+    """(wallet, action) pairs an event stands for."""
+    if isinstance(event, TokenTransfer):
+        pairs = []
+        if event.to_address != ZERO_ADDRESS:
+            pairs.append((event.to_address, "transfer_in"))
+        if event.from_address != ZERO_ADDRESS:
+            pairs.append((event.from_address, "transfer_out"))
+        return pairs
+    if isinstance(event, VoteCast):
+        return [(event.voter, "vote")]
+    if isinstance(event, LendingEvent) and event.action in ("supply", "withdraw", "borrow", "repay"):
+        return [(event.user, "lending")]
+    return []
+
+
+def goal_met(goal: ConversionGoal, event: ChainEvent, action: str) -> bool:
+    if goal.chain_id is not None and goal.chain_id != event.chain_id:
+        return False
+    if goal.contract is not None and goal.contract != event.contract:
+        return False
+    if goal.action == "any_transfer":
+        return action in ("transfer_in", "transfer_out")
+    if goal.action != action:
+        return False
+    return goal.lending_action is None or (isinstance(event, LendingEvent) and event.action == goal.lending_action)
+
+
+def _open_campaigns(settings: Settings) -> list[str]:
+    global _open_cache
+    fetched_at, table, ids = _open_cache
+    if table != settings.app_table or time.monotonic() - fetched_at > _OPEN_CACHE_SECONDS:
+        ids = store.converting_campaigns(settings)
+        _open_cache = (time.monotonic(), settings.app_table, ids)
+    return ids
+
+
+def credit_changes(
+    changes: Iterable[tuple[ChainEvent | None, ChainEvent | None]], settings: Settings | None = None
+) -> int:
+    """Credit inserted events, take back rolled-back ones; returns the net number of credits made."""
+    settings = settings or get_settings()
+    if not _open_campaigns(settings):
+        return 0
+    inserted: list[ChainEvent] = []
+    removed: list[ChainEvent] = []
+    for old, new in changes:
+        if new is not None and old is None:
+            inserted.append(new)
+        elif old is not None and new is None:
+            removed.append(old)
+    net = 0
+    by_wallet: dict[str, list[tuple[ChainEvent, str]]] = {}
+    for event in inserted:
+        for wallet, action in wallet_actions(event):
+            by_wallet.setdefault(wallet, []).append((event, action))
+    for wallet, happenings in by_wallet.items():
+        earliest = min(e.block_time for e, _ in happenings)
+        for window in _windows(wallet, earliest, settings):
+            for event, action in sorted(happenings, key=lambda h: h[0].block_time):
+                if window["starts_at"] <= event.block_time <= window["ends_at"] and goal_met(
+                    window["goal"], event, action
+                ):
+                    net += _credit(wallet, window, event, settings)
+                    break
+    for event in removed:
+        net -= _take_back(event, settings)
+    return net
+
+
+def _windows(wallet: str, not_before: int, settings: Settings) -> list[dict[str, Any]]:
+    response = dynamo.client("dynamodb").query(
+        TableName=settings.app_table,
+        KeyConditionExpression="pk = :pk AND sk >= :from",
+        ExpressionAttributeValues={
+            ":pk": {"S": keys.attribution_pk(wallet)},
+            ":from": {"S": keys.attribution_open_after(not_before)},
+        },
+    )
+    windows = []
+    for item in response["Items"]:
+        ends_at, campaign_id, occurrence = item["sk"]["S"].split("#", 2)
+        windows.append(
+            {
+                "campaign_id": campaign_id,
+                "occurrence": occurrence,
+                "arm": item["arm"]["S"],
+                "starts_at": int(item["starts_at"]["N"]),
+                "ends_at": int(ends_at),
+                "goal": ConversionGoal.model_validate_json(item["goal"]["S"]),
+            }
+        )
+    return windows
+
+
+def _credit(wallet: str, window: dict[str, Any], event: ChainEvent, settings: Settings) -> int:
+    key = keys.conversion_key(window["campaign_id"], wallet, window["occurrence"])
+    earned_by = keys.converted_by_gsi(event.event_id, window["campaign_id"], wallet, window["occurrence"])
+    try:
+        dynamo.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": settings.app_table,
+                        "Item": {
+                            **dynamo.to_item(key),
+                            "event_id": {"S": event.event_id},
+                            "arm": {"S": window["arm"]},
+                            "converted_at": {"N": str(event.block_time)},
+                            **dynamo.to_item(earned_by),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                store.add_counters(window["campaign_id"], {store.counter(window["arm"], "converted"): 1}, settings),
+            ]
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        return 0  # credited before: by this event on a redelivery, or by an earlier action
+    return 1
+
+
+def _take_back(event: ChainEvent, settings: Settings) -> int:
+    """A reorg removed the event: the conversions it earned are withdrawn (the wallet may earn them again)."""
+    response = dynamo.client("dynamodb").query(
+        TableName=settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.converted_by_partition(event.event_id)}},
+    )
+    taken = 0
+    for item in response["Items"]:
+        campaign_id = item["gsi1sk"]["S"].split("#", 1)[0]
+        try:
+            dynamo.client("dynamodb").transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": settings.app_table,
+                            "Key": {"pk": item["pk"], "sk": item["sk"]},
+                            "ConditionExpression": "event_id = :e",
+                            "ExpressionAttributeValues": {":e": {"S": event.event_id}},
+                        }
+                    },
+                    store.add_counters(campaign_id, {store.counter(item["arm"]["S"], "converted"): -1}, settings),
+                ]
+            )
+            taken += 1
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+    return taken

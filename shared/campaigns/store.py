@@ -1,0 +1,221 @@
+"""Campaign persistence: definitions, counters, targets, sends and conversions (A27-A37).
+
+Counters move only inside the transaction that moves the thing they count (a dispatch page, a
+send's status, a conversion), each guarded by a condition, so a redelivery never counts twice.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.campaigns.model import (
+    ONCE,
+    ArmCounts,
+    Campaign,
+    CampaignCreate,
+    CampaignReport,
+    CampaignStatus,
+    DispatchProgress,
+)
+from shared.settings import Settings, get_settings
+from shared.store import dynamo, keys
+
+ARM_FIELDS = ("targeted", "held_out", "skipped", "sent", "delivered", "failed", "converted")
+
+
+class CampaignNotFound(LookupError):
+    pass
+
+
+class CampaignStateError(RuntimeError):
+    """The campaign is not in a state that allows this; the message says which state it is in."""
+
+
+def _db() -> Any:
+    return dynamo.client("dynamodb")
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def _definition_item(campaign: Campaign) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **dynamo.to_item(keys.campaign_key(campaign.campaign_id)),
+        **dynamo.to_item(keys.campaign_list_gsi(campaign.campaign_id)),
+        "doc": {"S": campaign.model_dump_json()},
+        "status": {"S": campaign.status},
+        "v": {"N": str(campaign.version)},
+    }
+    if campaign.trigger is not None and campaign.status == "active":
+        item.update(dynamo.to_item(keys.campaign_trigger_gsi(campaign.trigger.key, campaign.campaign_id)))
+    if campaign.status == "scheduled" and campaign.send_at is not None:
+        item.update(dynamo.to_item(keys.campaign_due_gsi(campaign.send_at, campaign.campaign_id)))
+    return item
+
+
+def create_campaign(body: CampaignCreate, settings: Settings | None = None, now: int | None = None) -> Campaign:
+    settings = settings or get_settings()
+    status: CampaignStatus = "active" if body.trigger else ("scheduled" if body.send_at is not None else "draft")
+    campaign = Campaign(
+        **body.model_dump(), campaign_id=uuid.uuid4().hex[:16], status=status, created_at=now or int(time.time())
+    )
+    stats: dict[str, Any] = {**dynamo.to_item(keys.campaign_stats_key(campaign.campaign_id)), "pages": {"N": "0"}}
+    if campaign.conversion is not None:
+        stats.update(dynamo.to_item(keys.converting_gsi(campaign.campaign_id)))
+    _db().transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": settings.app_table, "Item": _definition_item(campaign)}},
+            {"Put": {"TableName": settings.app_table, "Item": stats}},
+        ]
+    )
+    return campaign
+
+
+def get_campaign(campaign_id: str, settings: Settings | None = None) -> Campaign:
+    settings = settings or get_settings()
+    found = (
+        _db()
+        .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.campaign_key(campaign_id)), ConsistentRead=True)
+        .get("Item")
+    )
+    if not found:
+        raise CampaignNotFound(f"no campaign {campaign_id}; GET /campaigns lists them")
+    return Campaign.model_validate_json(found["doc"]["S"])
+
+
+def list_campaigns(settings: Settings | None = None) -> list[Campaign]:
+    settings = settings or get_settings()
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "IndexName": keys.GSI1,
+        "KeyConditionExpression": "gsi1pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": "CAMPAIGNS"}},
+    }
+    found: list[Campaign] = []
+    while True:
+        response = _db().query(**kwargs)
+        found += [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+        if "LastEvaluatedKey" not in response:
+            return sorted(found, key=lambda c: c.created_at)
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def transition(
+    campaign: Campaign, allowed_from: Iterable[CampaignStatus], to: CampaignStatus, settings: Settings, **changes: Any
+) -> Campaign:
+    """Move the campaign to `to` if it is still in one of `allowed_from` (a version-checked put)."""
+    allowed = list(allowed_from)
+    if campaign.status not in allowed:
+        raise CampaignStateError(f"campaign is {campaign.status}; this needs it to be {' or '.join(allowed)}")
+    updated = campaign.model_copy(update={**changes, "status": to, "version": campaign.version + 1})
+    try:
+        _db().put_item(
+            TableName=settings.app_table,
+            Item=_definition_item(updated),
+            ConditionExpression="v = :seen",
+            ExpressionAttributeValues={":seen": {"N": str(campaign.version)}},
+        )
+    except ClientError as exc:
+        if not _conditional_failed(exc):
+            raise
+        current = get_campaign(campaign.campaign_id, settings)
+        return transition(current, allowed, to, settings, **changes)
+    return updated
+
+
+def triggered_campaigns(trigger_key: str, settings: Settings) -> list[Campaign]:
+    response = _db().query(
+        TableName=settings.app_table,
+        IndexName=keys.GSI2,
+        KeyConditionExpression="gsi2pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.trigger_partition(trigger_key)}},
+    )
+    return [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+
+
+def due_campaigns(now: int, settings: Settings) -> list[str]:
+    response = _db().query(
+        TableName=settings.app_table,
+        IndexName=keys.GSI3,
+        KeyConditionExpression="gsi3pk = :p AND gsi3sk <= :now",
+        ExpressionAttributeValues={
+            ":p": {"S": keys.CAMPAIGN_DUE_PARTITION},
+            ":now": {"S": keys.due_upper_bound(now)},
+        },
+    )
+    return [i["gsi3sk"]["S"].split("#", 1)[1] for i in response["Items"]]
+
+
+def converting_campaigns(settings: Settings) -> list[str]:
+    response = _db().query(
+        TableName=settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.CONVERTING_PARTITION}},
+    )
+    return [i["gsi1sk"]["S"] for i in response["Items"]]
+
+
+# ---- counters ----------------------------------------------------------------------------------
+
+
+def counter(arm: str, name: str) -> str:
+    return f"{'t' if arm == 'treatment' else 'h'}_{name}"
+
+
+def add_counters(campaign_id: str, increments: dict[str, int], settings: Settings) -> dict[str, Any]:
+    """The Update half of a transaction: ADD each counter."""
+    names = {f"#c{i}": name for i, name in enumerate(increments)}
+    values = {f":c{i}": {"N": str(amount)} for i, amount in enumerate(increments.values())}
+    return {
+        "Update": {
+            "TableName": settings.app_table,
+            "Key": dynamo.to_item(keys.campaign_stats_key(campaign_id)),
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(increments))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def report(campaign: Campaign, settings: Settings | None = None) -> CampaignReport:
+    from shared.campaigns.lift import itt_lift
+
+    settings = settings or get_settings()
+    stats = (
+        _db()
+        .get_item(
+            TableName=settings.app_table,
+            Key=dynamo.to_item(keys.campaign_stats_key(campaign.campaign_id)),
+            ConsistentRead=True,
+        )
+        .get("Item", {})
+    )
+    values = {k: int(v["N"]) for k, v in stats.items() if "N" in v}
+    arms = {
+        arm: ArmCounts(**{name: values.get(counter(arm, name), 0) for name in ARM_FIELDS})
+        for arm in ("treatment", "holdout")
+    }
+    treatment, holdout = arms["treatment"], arms["holdout"]
+    return CampaignReport(
+        campaign_id=campaign.campaign_id,
+        status=campaign.status,
+        dispatch=DispatchProgress(
+            pages=values.get("pages", 0), members_seen=values.get("members_seen", 0), done=bool(values.get("done"))
+        ),
+        treatment=treatment,
+        holdout=holdout,
+        skipped_reasons={k.removeprefix("skip_"): v for k, v in sorted(values.items()) if k.startswith("skip_")},
+        lift=itt_lift(treatment.converted, treatment.targeted, holdout.converted, holdout.targeted),
+        conversion=campaign.conversion,
+    )
+
+
+def occurrence_or_once(occurrence: str | None) -> str:
+    return occurrence or ONCE
