@@ -1,0 +1,115 @@
+"""Campaign delivery channels: webhook, email (SES), Discord, Telegram and XMTP behind one call.
+
+    outcome = deliver(message, get_channels_config())
+
+deliver() picks the channel's adapter, waits for that channel's rate limiter, and retries transient
+errors a few times in-process (exponential backoff with jitter; an attempt starts only if it can
+finish, timeout included, within config.retry.max_total_s, so one delivery takes at most about
+max_total_s plus the rate limiter's max_wait_s). It returns
+a DeliveryOutcome ("delivered", or "failed" for a permanent failure) or raises
+TransientDeliveryError once the retries are spent, so the sender reports the SQS record as failed:
+SQS redelivers it and, after maxReceiveCount, the DLQ keeps it. ChannelNotConfigured (a missing or
+refused secret, no sender address) is raised at once, without in-process retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from shared.channels import discord, email, telegram, webhook, xmtp
+from shared.channels.base import (
+    Channel,
+    ChannelNotConfigured,
+    DeliveryOutcome,
+    Message,
+    TransientDeliveryError,
+)
+from shared.channels.config import ChannelsConfig, RetrySettings, get_channels_config, load_channels_config
+from shared.channels.ratelimit import LIMITERS
+from shared.channels.render import render, validate_template
+
+__all__ = [
+    "Channel",
+    "ChannelNotConfigured",
+    "ChannelsConfig",
+    "DeliveryOutcome",
+    "Message",
+    "TransientDeliveryError",
+    "backoff_delay",
+    "deliver",
+    "get_channels_config",
+    "load_channels_config",
+    "render",
+    "validate_template",
+]
+
+logger = logging.getLogger("kith.channels")
+
+Adapter = Callable[[Message, ChannelsConfig], DeliveryOutcome]
+ADAPTERS: dict[Channel, Adapter] = {
+    Channel.WEBHOOK: webhook.send,
+    Channel.EMAIL: email.send,
+    Channel.DISCORD: discord.send,
+    Channel.TELEGRAM: telegram.send,
+    Channel.XMTP: xmtp.send,
+}
+
+
+def backoff_delay(attempt: int, retry: RetrySettings, retry_after: float | None = None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): exponential, jittered, capped.
+
+    Half of the delay is random, so senders that failed together do not retry together. A provider's
+    Retry-After is a floor: retrying sooner only earns another 429.
+    """
+    ceiling = min(retry.max_delay_s, retry.base_delay_s * 2 ** (attempt - 1))
+    delay = random.uniform(ceiling / 2, ceiling)
+    return max(delay, retry_after) if retry_after is not None else delay
+
+
+def deliver(
+    message: Message,
+    config: ChannelsConfig,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliveryOutcome:
+    adapter = ADAPTERS[message.channel]
+    rate, burst = config.instance_rate(message.channel)
+    bucket = LIMITERS.get(message.channel, rate, burst)
+    settings = config.for_channel(message.channel)
+    max_wait = settings.rate_limit.max_wait_s
+    retry = config.retry
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        if not bucket.acquire(timeout=max_wait):
+            raise TransientDeliveryError(
+                f"{message.channel} rate limit: no capacity within {max_wait:g} s", retry_after=bucket.wait_time()
+            )
+        try:
+            outcome = adapter(message, config)
+        except ChannelNotConfigured as exc:
+            logger.error("channel %s not configured: %s", message.channel, exc.detail)
+            raise
+        except TransientDeliveryError as exc:
+            delay = backoff_delay(attempt, retry, exc.retry_after)
+            spent = time.monotonic() - started
+            # another attempt may itself take up to the timeout: only start one that fits in the budget
+            if attempt >= retry.attempts or spent + delay + settings.timeout_s > retry.max_total_s:
+                logger.warning(
+                    "send %s on %s still failing after %d attempts: %s",
+                    message.send_id,
+                    message.channel,
+                    attempt,
+                    exc.detail,
+                )
+                raise
+            logger.info("send %s on %s: %s; retrying in %.2f s", message.send_id, message.channel, exc.detail, delay)
+            sleep(delay)
+            continue
+        if outcome.status == "failed":
+            logger.warning("send %s on %s failed: %s", message.send_id, message.channel, outcome.detail)
+        return outcome
