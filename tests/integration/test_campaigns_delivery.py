@@ -1,0 +1,276 @@
+"""Campaign delivery against moto's SQS and DynamoDB and a real HTTP receiver: the sender Lambda
+handler runs on real SQS messages (with their real receive counts), deliveries are counted at the
+receiver."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from infra.localcloud.runner import sqs_lambda_record
+from infra.localcloud.sinks import LocalSinks, local_channels_env
+from shared.campaigns import dispatch, store, triggers
+from shared.campaigns.model import CampaignCreate
+from shared.segments import store as segments
+from shared.segments.rules import parse_rule
+from shared.settings import get_settings
+from shared.store import dynamo
+from tests.conftest import Deployed
+
+SECRET = "whsec-test-" + "0" * 20
+
+
+@dataclass
+class Context:
+    function_name: str = "SenderFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:SenderFunction"
+    aws_request_id: str = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def sinks(tmp_path: Any) -> Iterator[LocalSinks]:
+    with LocalSinks(webhook_secret=SECRET, state_dir=tmp_path / "sinks") as running:
+        yield running
+
+
+@pytest.fixture
+def wired(deployed: Deployed, sinks: LocalSinks, monkeypatch: pytest.MonkeyPatch) -> Deployed:
+    sqs = dynamo.client("sqs")
+    for name in ("SendsQueue", "DispatchQueue", "SendsDLQ"):
+        url = sqs.get_queue_url(QueueName=deployed.physical[name].rsplit("/", 1)[1])["QueueUrl"]
+        deployed.physical[name] = url
+    monkeypatch.setenv("SENDS_QUEUE_URL", deployed.physical["SendsQueue"])
+    monkeypatch.setenv("DISPATCH_QUEUE_URL", deployed.physical["DispatchQueue"])
+    # the template's single source: SendsMaxReceiveCount feeds both the redrive policy and KITH_CAMPAIGNS
+    max_receives = int(template_default("SendsMaxReceiveCount"))
+    monkeypatch.setenv("KITH_CAMPAIGNS", json.dumps({"sends_max_receive_count": max_receives}))
+    for name, value in local_channels_env(sinks.url, SECRET).items():
+        monkeypatch.setenv(name, value)
+    # retry fast in-process, so the tests exercise SQS redelivery rather than sleeps
+    channels = json.loads(local_channels_env(sinks.url, SECRET)["KITH_CHANNELS"])
+    channels["retry"] = {"attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.02, "max_total_s": 2}
+    monkeypatch.setenv("KITH_CHANNELS", json.dumps(channels))
+    get_settings.cache_clear()
+    from shared.channels import config
+
+    config.get_channels_config.cache_clear()
+    return deployed
+
+
+def template_default(parameter: str) -> str:
+    from infra.localcloud.template import load_template
+
+    return str(load_template().sam["Parameters"][parameter]["Default"])
+
+
+def _wallets(n: int, salt: int = 0) -> list[str]:
+    return [f"0x{salt:04x}{i:036x}" for i in range(n)]
+
+
+def _segment_with(members: list[str]) -> str:
+    settings = get_settings()
+    definition = segments.create_segment("audience", parse_rule({"match": {"type": "tag", "tag": "x"}}), "")
+    dynamo.batch_write(
+        settings.app_table,
+        puts=[segments.member_put(definition.segment_id, a, 1, int(time.time()) - 60) for a in members],
+    )
+    return definition.segment_id
+
+
+def _webhook_campaign(sinks: LocalSinks, segment_id: str | None, name: str, **extra: Any) -> str:
+    body = {
+        "name": name,
+        "channel": "webhook",
+        "webhook_url": sinks.webhook_url(name),
+        "template": {"body": "gm {{ address }}"},
+        "holdout_pct": 20,
+        **({"segment_id": segment_id} if segment_id else {}),
+        **extra,
+    }
+    return store.create_campaign(CampaignCreate.model_validate(body)).campaign_id
+
+
+def _drain_dispatch(deployed: Deployed) -> None:
+    sqs = dynamo.client("sqs")
+    while True:
+        got = sqs.receive_message(QueueUrl=deployed.physical["DispatchQueue"], MaxNumberOfMessages=10)
+        if not got.get("Messages"):
+            return
+        for message in got["Messages"]:
+            dispatch.run_dispatch_page(dispatch.parse_dispatch_job(message["Body"]))
+            sqs.delete_message(QueueUrl=deployed.physical["DispatchQueue"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def _receive(queue: str, max_messages: int = 10) -> list[dict[str, Any]]:
+    got = dynamo.client("sqs").receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=max_messages, AttributeNames=["All"], VisibilityTimeout=30
+    )
+    return list(got.get("Messages", []))
+
+
+def _run_sender(messages: list[dict[str, Any]], deployed: Deployed) -> dict[str, Any]:
+    """The sender Lambda's handler on these messages, then what Lambda's SQS poller does with its answer."""
+    from functions.sender import handler
+
+    arn = "arn:aws:sqs:us-east-1:123456789012:SendsQueue"
+    records = [sqs_lambda_record(m, arn, "us-east-1") for m in messages]
+    try:
+        answer: dict[str, Any] = handler.lambda_handler({"Records": records}, Context())
+    except BatchProcessingError:
+        # every record failed: Powertools fails the invocation, and Lambda returns the whole batch
+        answer = {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages]}
+    failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+    sqs = dynamo.client("sqs")
+    for message in messages:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=deployed.physical["SendsQueue"], ReceiptHandle=message["ReceiptHandle"])
+    return answer
+
+
+def _drain_sends(deployed: Deployed, rounds: int = 50) -> None:
+    sqs = dynamo.client("sqs")
+    for _ in range(rounds):
+        messages = _receive(deployed.physical["SendsQueue"])
+        if not messages:
+            return
+        answer = _run_sender(messages, deployed)
+        for failure in answer["batchItemFailures"]:
+            receipt = next(m["ReceiptHandle"] for m in messages if m["MessageId"] == failure["itemIdentifier"])
+            # the sender asked for a backoff; the test does not wait it out
+            sqs.change_message_visibility(
+                QueueUrl=deployed.physical["SendsQueue"], ReceiptHandle=receipt, VisibilityTimeout=0
+            )
+    raise AssertionError("the sends queue did not drain")
+
+
+def test_every_recipient_gets_exactly_one_webhook_despite_duplicates_and_a_crash(
+    wired: Deployed, sinks: LocalSinks
+) -> None:
+    # Given a 60-wallet segment and a webhook campaign with a 20% holdout
+    members = _wallets(60)
+    campaign_id = _webhook_campaign(sinks, _segment_with(members), "launch")
+    # When it is sent, dispatched, and every queued message is enqueued twice more (redeliveries)
+    dispatch.start_send(campaign_id)
+    _drain_dispatch(wired)
+    sqs = dynamo.client("sqs")
+    originals: list[str] = []
+    while messages := _receive(wired.physical["SendsQueue"]):
+        originals += [m["Body"] for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=wired.physical["SendsQueue"], ReceiptHandle=m["ReceiptHandle"])
+    for body in originals * 3:
+        sqs.send_message(QueueUrl=wired.physical["SendsQueue"], MessageBody=body)
+    # And the sender crashes in the middle of its first batch (after 4 of 10 messages)
+    from shared.campaigns import sender
+
+    real_process, calls = sender.process, [0]
+
+    def crash_on_fifth(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise SystemExit("the Lambda runtime died")
+        return real_process(*args, **kwargs)
+
+    first = _receive(wired.physical["SendsQueue"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("functions.sender.handler.process", crash_on_fifth)
+        with pytest.raises(SystemExit):
+            _run_sender(first, wired)
+    for m in first:  # nothing was acknowledged: every message of the batch comes back
+        sqs.change_message_visibility(
+            QueueUrl=wired.physical["SendsQueue"], ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+        )
+    _drain_sends(wired)
+    # Then each treated wallet got exactly one webhook, signed; the holdout got none
+    treated = {json.loads(b)["address"] for b in originals}
+    received = Counter(d["body"]["address"] for d in sinks.deliveries("/webhook/launch"))
+    assert set(received) == treated and set(received.values()) == {1}
+    assert all(d["signature_valid"] for d in sinks.deliveries("/webhook/launch"))
+    report = store.report(store.get_campaign(campaign_id))
+    assert report.status == "sent" and report.dispatch.done
+    assert report.treatment.targeted == len(treated) == report.treatment.delivered == report.treatment.sent
+    assert report.treatment.targeted + report.holdout.targeted == 60
+    assert report.holdout.held_out == report.holdout.targeted and report.holdout.sent == 0
+    assert not set(received) & {a for a in members if dispatch.arm_for(store.get_campaign(campaign_id), a) == "holdout"}
+
+
+def test_a_flaky_receiver_gets_one_delivery_and_a_dead_one_fills_the_dlq(wired: Deployed, sinks: LocalSinks) -> None:
+    # Given one campaign whose receiver fails once, and one whose receiver always fails
+    segment_id = _segment_with(_wallets(3, salt=1))
+    flaky = _webhook_campaign(sinks, segment_id, "flaky", holdout_pct=0)
+    down = _webhook_campaign(sinks, segment_id, "down", holdout_pct=0)
+    sinks.script("/webhook/flaky", responses=[500, 500, 500, 200])
+    sinks.script("/webhook/down", always=500)
+    # When both are sent and the sends queue is worked until it is empty
+    for campaign_id in (flaky, down):
+        dispatch.start_send(campaign_id)
+    _drain_dispatch(wired)
+    _drain_sends(wired)
+    # Then the flaky receiver recorded exactly one successful delivery per wallet
+    received = Counter(d["body"]["address"] for d in sinks.deliveries("/webhook/flaky"))
+    assert received == Counter({a: 1 for a in _wallets(3, salt=1)})
+    flaky_report = store.report(store.get_campaign(flaky))
+    assert (flaky_report.treatment.delivered, flaky_report.treatment.failed) == (3, 0)
+    # And the dead receiver's messages went to the DLQ after maxReceiveCount, each counted as failed
+    down_report = store.report(store.get_campaign(down))
+    assert (down_report.treatment.delivered, down_report.treatment.failed, down_report.treatment.sent) == (0, 3, 3)
+    dlq = dynamo.client("sqs").get_queue_attributes(
+        QueueUrl=wired.physical["SendsDLQ"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert int(dlq["Attributes"]["ApproximateNumberOfMessages"]) == 3
+
+
+def test_holdout_share_is_binomial_and_stable_and_alerts_are_never_held_out(wired: Deployed, sinks: LocalSinks) -> None:
+    # Given 2,000 wallets and a 10% holdout
+    wallets = _wallets(2000, salt=2)
+    campaign = store.create_campaign(
+        CampaignCreate.model_validate(
+            {
+                "name": "h",
+                "segment_id": "s",
+                "channel": "webhook",
+                "webhook_url": sinks.webhook_url("h"),
+                "template": {"body": "x"},
+                "holdout_pct": 10,
+            }
+        )
+    )
+    held = sum(dispatch.arm_for(campaign, a) == "holdout" for a in wallets)
+    # Then the share is within 4 standard deviations of 10%, and re-assigning changes nobody's arm
+    sigma = math.sqrt(2000 * 0.1 * 0.9)
+    assert abs(held - 200) < 4 * sigma
+    assert [dispatch.arm_for(campaign, a) for a in wallets] == [dispatch.arm_for(campaign, a) for a in wallets]
+    # And a transactional alert holds nobody out
+    alert = campaign.model_copy(update={"transactional": True, "holdout_pct": 0})
+    assert all(dispatch.arm_for(alert, a) == "treatment" for a in wallets)
+
+
+def test_a_trigger_targets_once_per_occurrence_and_respects_the_cooldown(wired: Deployed, sinks: LocalSinks) -> None:
+    # Given a triggered win-back campaign on a segment, with a 7-day cooldown and no holdout
+    segment_id = _segment_with([])
+    campaign_id = _webhook_campaign(
+        sinks, None, "winback", holdout_pct=0, trigger={"event": "segment.entered", "segment_id": segment_id}
+    )
+    wallet = _wallets(1, salt=3)[0]
+    trigger = triggers.segment_trigger(segment_id)
+    # When the same entry is fired twice (a redelivered bus event), then a new entry a day later
+    assert triggers.fire(trigger, wallet, "entry-1") == 1
+    assert triggers.fire(trigger, wallet, "entry-1") == 1  # re-enqueued; the sender dedupes
+    assert triggers.fire(trigger, wallet, "entry-2", now=int(time.time()) + 86_400) == 0
+    _drain_sends(wired)
+    # Then the wallet received one message and the second entry was skipped for the cooldown
+    assert sinks.count("/webhook/winback") == 1
+    report = store.report(store.get_campaign(campaign_id))
+    assert report.treatment.targeted == 1 and report.skipped_reasons == {"cooldown": 1}
