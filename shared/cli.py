@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn, TextIO
 
 EXIT_OK = 0
@@ -53,10 +54,10 @@ def add_backfill(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
     parser.set_defaults(handler=run_backfill)
 
 
-def progress_line(done: int, total: int, width: int = 30) -> str:
+def progress_line(done: int, total: int, width: int = 30, unit: str = "ranges") -> str:
     filled = width if total == 0 else width * done // total
     percent = 100 if total == 0 else 100 * done // total
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ranges {percent:3d}%"
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {unit} {percent:3d}%"
 
 
 def run_backfill(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -175,9 +176,47 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_contacts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("contacts", help="import contacts from CSV (any size)")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    importing = actions.add_parser("import", help="create or merge one contact per row; bad rows are listed")
+    importing.add_argument("file", help="CSV with a header row: wallet(s), email, discord, telegram, x, consent, ...")
+    importing.add_argument("--source", default=None, help="recorded on rows without a source column")
+    importing.set_defaults(handler=run_contacts_import)
+
+
+def run_contacts_import(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
+    from shared.contacts import ContactError, import_csv
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        return fail_usage(f"cannot read {args.file}: {exc.strerror}")
+    total = max(0, text.count("\n") - 1)
+
+    def show(done: int) -> None:
+        if done % 50 == 0 or done == total:
+            print(f"\r{progress_line(done, max(total, done), unit='rows')}", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = import_csv(text, default_source=args.source, row_limit=None, on_row=show)
+    except ContactError as exc:
+        return fail_usage(exc.message)
+    print(file=sys.stderr)
+    for error in report.errors:
+        print(f"line {error.row}: {error.field or 'row'}: {error.message}", file=sys.stderr)
+    print(
+        f"{report.rows} rows: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.errors)} rejected"
+    )
+    return EXIT_FAILED if report.errors else EXIT_OK
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill, add_keys]
+COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill, add_keys, add_contacts]
 
 
 def build_parser() -> OneLineParser:

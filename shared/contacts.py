@@ -15,7 +15,7 @@ import io
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -515,7 +515,13 @@ def _fields_from_row(row: dict[str, str]) -> ContactFields:
     )
 
 
-def import_csv(text: str, default_source: str | None = None, settings: Settings | None = None) -> ImportReport:
+def import_csv(
+    text: str,
+    default_source: str | None = None,
+    settings: Settings | None = None,
+    row_limit: int | None = MAX_IMPORT_ROWS,
+    on_row: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Create or merge one contact per row; a bad row is reported with its line and skipped, never fatal.
 
     A row whose identity already belongs to a contact merges into it: wallets are added and the
@@ -525,11 +531,13 @@ def import_csv(text: str, default_source: str | None = None, settings: Settings 
     report = ImportReport(rows=0, created=0, updated=0, unchanged=0, errors=[])
     for line, row in _rows(text):
         report.rows += 1
-        if report.rows > MAX_IMPORT_ROWS:
+        if row_limit is not None and report.rows > row_limit:
             raise ContactError(
-                f"the file has more than {MAX_IMPORT_ROWS} rows; split it, or import it with the contacts CLI",
+                f"the file has more than {row_limit} rows; split it, or import it with the contacts CLI",
                 "body",
             )
+        if on_row is not None:
+            on_row(report.rows)
         try:
             fields = _fields_from_row(row)
             if default_source and not fields.source:

@@ -39,3 +39,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     with LocalCloud(config) as running:
         running.catch_up(timeout=600)
         yield running
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that send transactions to the shared chains run last, so every other test sees the
+    simulated community exactly as simulated."""
+    items.sort(key=lambda item: item.get_closest_marker("moves_chain") is not None)

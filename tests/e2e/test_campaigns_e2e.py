@@ -1,0 +1,124 @@
+"""Campaigns over HTTP on the simulated community: the demo win-back webhooks land at the local
+receiver, and a broadcast with a 50% holdout measures a known simulated effect."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from infra.localcloud.main import DEMO_CAMPAIGN, LocalCloud
+from infra.simulator.txs import Rpc, mine_transfers
+from shared.campaigns.dispatch import arm_for
+from shared.campaigns.model import Campaign
+
+pytestmark = [pytest.mark.e2e, pytest.mark.moves_chain]
+
+
+def _call(cloud: LocalCloud, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+    response = requests.request(
+        method, f"{cloud.url}{path}", headers={"Authorization": f"Bearer {cloud.admin_key}"}, timeout=120, **kwargs
+    )
+    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_demo_win_back_campaign_delivered_one_signed_webhook_per_treated_wallet(cloud: LocalCloud) -> None:
+    assert cloud.sinks is not None
+    campaign = next(c for c in _call(cloud, "GET", "/campaigns")["items"] if c["name"] == DEMO_CAMPAIGN)
+    cloud.drain(timeout=120)
+    report = _call(cloud, "GET", f"/campaigns/{campaign['campaign_id']}/report")
+    deliveries = cloud.sinks.deliveries("/webhook/win-back")
+    addresses = [d["body"]["address"] for d in deliveries]
+    assert report["treatment"]["targeted"] > 0
+    assert len(addresses) == len(set(addresses)) == report["treatment"]["delivered"] == report["treatment"]["targeted"]
+    assert all(d["signature_valid"] for d in deliveries)
+
+
+def test_a_broadcast_with_a_holdout_measures_the_simulated_effect(cloud: LocalCloud) -> None:
+    # Given every wallet that ever held something, and a broadcast to them with a 50% holdout
+    # whose conversion is receiving the community token within 14 days
+    assert cloud.deployment is not None
+    chain = cloud.deployment.chain(31337)
+    token = chain.contracts["token"]
+    segment = _call(
+        cloud,
+        "POST",
+        "/segments",
+        expect=201,
+        json={
+            "name": "Everyone scored",
+            "rule": {"match": {"type": "field", "field": "score", "op": "gte", "value": 0}},
+        },
+    )
+    segment_id = segment["definition"]["segment_id"]
+    _wait(lambda: _call(cloud, "GET", f"/segments/{segment_id}")["evaluation"]["state"] == "done", 300, "evaluation")
+    campaign = _call(
+        cloud,
+        "POST",
+        "/campaigns",
+        expect=201,
+        json={
+            "name": "Claim your bonus",
+            "segment_id": segment_id,
+            "channel": "webhook",
+            "webhook_url": cloud.sinks.webhook_url("bonus") if cloud.sinks else "",
+            "holdout_pct": 50,
+            "template": {"body": "claim it, {{ address }}"},
+            "conversion": {"action": "transfer_in", "chain_id": 31337, "contract": token, "window_days": 14},
+        },
+    )
+    _call(cloud, "POST", f"/campaigns/{campaign['campaign_id']}/send", expect=202)
+    report = _wait(
+        lambda: (r := _call(cloud, "GET", f"/campaigns/{campaign['campaign_id']}/report"))["dispatch"]["done"] and r,
+        300,
+        "dispatch",
+    )
+    frozen = Campaign.model_validate(_call(cloud, "GET", f"/campaigns/{campaign['campaign_id']}"))
+    members = _members(cloud, segment_id)
+    arms = {a: arm_for(frozen, a) for a in members}
+    # When the simulator makes treated wallets likelier to act (70% against 30%: a true effect of 0.40)
+    rng = random.Random(20261122)
+    converters = [a for a, arm in sorted(arms.items()) if rng.random() < (0.7 if arm == "treatment" else 0.3)]
+    head = Rpc(chain.rpc_url).call("eth_getBlockByNumber", ["latest", False])
+    at = max(int(head["timestamp"], 16) + 1, int(time.time()) + 5)
+    mine_transfers(chain.rpc_url, token, [(chain.contracts["treasury"], a, 10**18) for a in converters], timestamp=at)
+    cloud.catch_up(timeout=300)
+    # Then the report credits exactly those conversions to each arm, and its interval covers 0.40
+    report = _call(cloud, "GET", f"/campaigns/{campaign['campaign_id']}/report")
+    targeted = {"treatment": report["treatment"]["targeted"], "holdout": report["holdout"]["targeted"]}
+    assert targeted == {arm: sum(1 for a in arms.values() if a == arm) for arm in targeted}
+    assert report["treatment"]["converted"] == sum(arms[a] == "treatment" for a in converters)
+    assert report["holdout"]["converted"] == sum(arms[a] == "holdout" for a in converters)
+    lift = report["lift"]
+    assert lift["ci95_low"] <= 0.40 <= lift["ci95_high"]
+    assert lift["ci95_low"] > 0  # and the effect is detected
+
+
+def _members(cloud: LocalCloud, segment_id: str) -> set[str]:
+    found: set[str] = set()
+    cursor = None
+    while True:
+        page = _call(
+            cloud,
+            "GET",
+            f"/segments/{segment_id}/members",
+            params={"limit": 100, **({"cursor": cursor} if cursor else {})},
+        )
+        found |= {m["address"] for m in page["items"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found
