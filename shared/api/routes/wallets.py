@@ -16,6 +16,7 @@ from shared.api.schemas import TimelinePage, WalletPage
 from shared.segments.rules import ChurnState, LabelName
 
 router = Router()
+TAG_PATTERN = tags.TAG.pattern
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 TOKEN = re.compile(r"^[0-9]{1,12}:0x[0-9a-fA-F]{40}$")
 
@@ -34,7 +35,7 @@ def valid_token(value: str, field: str) -> tuple[int, str]:
 
 
 class TagsBody(BaseModel):
-    tags: list[Annotated[str, Field(pattern=tags.TAG.pattern)]] = Field(min_length=1, max_length=20)
+    tags: list[Annotated[str, Field(pattern=TAG_PATTERN)]] = Field(min_length=1, max_length=20)
 
 
 class WalletTags(BaseModel):
