@@ -18,6 +18,7 @@ class Standard(StrEnum):
     ERC1155 = "erc1155"
     GOVERNOR = "governor"
     LENDING_POOL = "lending-pool"
+    PRICE_ORACLE = "price-oracle"
 
 
 class EventBase(BaseModel):
@@ -89,6 +90,15 @@ class LendingEvent(EventBase):
     variable_borrow_rate: int = 0
 
 
-ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent, Field(discriminator="kind")]
+class PriceUpdate(EventBase):
+    """An oracle's AssetPriceUpdated: the asset's new price (USD, 8 decimals, Aave's base currency)."""
+
+    kind: Literal["price"] = "price"
+    asset: str
+    price: int
+    timestamp: int  # as the oracle reports it (its block time)
+
+
+ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent | PriceUpdate, Field(discriminator="kind")]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

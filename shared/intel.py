@@ -7,6 +7,7 @@ Everything it stores is derived, so a redelivery or a second run writes the same
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,10 +18,11 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from shared import churn
+from shared import churn, loyalty
 from shared.events import Standard
 from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
+from shared.lending.wallet import LendingRecords, loyalty_inputs
 from shared.profiles.model import DAY, Holding, WalletProfile
 from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
 from shared.segments.store import (
@@ -56,6 +58,10 @@ class WalletState(BaseModel):
     evaluated_at: int = 0
     # the segments the wallet is a member of; written in one transaction with the MEMBER# items
     segments: list[str] | None = None
+    # loyalty (issue 7): the tier and points of the formula version that computed them
+    tier: str | None = None
+    loyalty_points: float | None = None
+    loyalty_version: int | None = None
 
 
 @dataclass
@@ -66,6 +72,7 @@ class WalletInputs:
     state: WalletState | None
     state_version: int
     contact_ids: list[str] = field(default_factory=list)
+    lending: LendingRecords = field(default_factory=LendingRecords)
 
 
 @dataclass
@@ -116,6 +123,7 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
     contact_ids: list[str] = []
     state: WalletState | None = None
     state_version = 0
+    lending = LendingRecords()
     while True:
         response = db.query(**kwargs)
         for raw in response["Items"]:
@@ -131,12 +139,14 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
             elif sk == "STATE":
                 state = WalletState.model_validate_json(raw["doc"]["S"])
                 state_version = int(raw["v"]["N"])
+            else:
+                lending.absorb(sk, raw)
         if "LastEvaluatedKey" not in response:
             break
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     if profile is None:
         return None
-    return WalletInputs(profile, holdings, tags, state, state_version, contact_ids)
+    return WalletInputs(profile, holdings, tags, state, state_version, contact_ids, lending)
 
 
 def population_labels(holdings: Iterable[Holding], context: Context) -> set[str]:
@@ -227,6 +237,8 @@ class Derived:
     p_alive: float
     churn_due: int | None
     labels: list[str]
+    loyalty: loyalty.Loyalty | None = None
+    loyalty_due: int | None = None
 
 
 def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
@@ -241,18 +253,27 @@ def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
         profile, derived_churn_state(profile, holdings, now, settings.labels), p_alive, now, settings
     )
     whale = population_labels(holdings, context)
-    labels = sorted(whale | set(labels_for(profile, holdings, now, settings.labels)))
+    lending = inputs.lending
+    # liquidated is read off the profile's liquidation count (exact, exactly once) or the positions
+    outside = whale | ({"liquidated"} if profile.liquidations > 0 or lending.liquidated_at is not None else set())
+    labels = sorted(outside | set(labels_for(profile, holdings, now, settings.labels)))
+    behaviour = loyalty_inputs(profile, holdings, lending)
     facts = WalletFacts.of(
         profile,
         holdings,
         now,
         settings=settings,
         tags=inputs.tags,
-        population_labels=whale,
+        population_labels=outside,
         churn_state=state_name,
         churn_due=churn_due,
+        health=lending.bands,
+        min_health_factor=lending.min_health_factor,
+        loyalty=behaviour,
     )
-    return Derived(facts, state_name, p_alive, churn_due, labels)
+    tier = loyalty.loyalty(behaviour, now, settings.loyalty)
+    due = loyalty.next_change(behaviour, now, settings.loyalty)
+    return Derived(facts, state_name, p_alive, churn_due, labels, tier, due)
 
 
 def evaluate_wallet(address: str, context: Context, now: int | None = None) -> Outcome | None:
@@ -273,15 +294,19 @@ def evaluate_wallet(address: str, context: Context, now: int | None = None) -> O
     exited = [s for s in context.segments if s.segment_id in members_before - members_now]
     due_candidates = [derived.churn_due, *(time_sensitivity(s.rule, derived.facts) for s in context.segments)]
     due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, settings)
+    due_candidates.append(derived.loyalty_due)
     due = min((d for d in due_candidates if d is not None and d > now), default=None)
     state = _next_state(address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now)
     state.segments = sorted(members_now)
+    tier_change = _apply_loyalty(state, inputs.state, derived.loyalty, settings)
     if _store_state(state, inputs.state_version, entered, exited, settings):
         publish_changes(
             [("segment.entered", s, address) for s in entered] + [("segment.exited", s, address) for s in exited],
             now,
             settings,
         )
+        if tier_change is not None:
+            publish_tier_change(address, *tier_change, state, now, settings)
     return Outcome(address, state, [s.segment_id for s in entered], [s.segment_id for s in exited])
 
 
@@ -526,3 +551,48 @@ def _whale_floor_movers(context: Context, done: set[str]) -> list[str]:
             ExpressionAttributeValues={":f": {"S": str(floor)}},
         )
     return list(dict.fromkeys(movers))
+
+
+# ---- loyalty tiers (issue 7) ---------------------------------------------------------------------
+
+TIER_CHANGED = "tier.changed"
+
+
+def _apply_loyalty(
+    state: WalletState, previous: WalletState | None, result: loyalty.Loyalty | None, settings: Settings
+) -> tuple[str, str] | None:
+    """Stamp the tier on the state; (old, new) when it moved. A wallet with no tier yet counts as the
+    lowest tier, so a new wallet entering the entry tier is no event."""
+    if result is None:
+        return None
+    state.tier, state.loyalty_points, state.loyalty_version = result.tier, result.points, result.version
+    before = previous.tier if previous is not None and previous.tier else settings.loyalty.tiers[0].name
+    return (before, result.tier) if before != result.tier else None
+
+
+def publish_tier_change(address: str, before: str, after: str, state: WalletState, at: int, settings: Settings) -> None:
+    """A tier change on the bus, like segment.entered/exited (same source), for triggered campaigns."""
+    if not settings.event_bus_name:
+        return
+    from shared.segments.store import EVENT_SOURCE
+
+    detail = {
+        "address": address,
+        "from_tier": before,
+        "to_tier": after,
+        "points": state.loyalty_points,
+        "formula_version": state.loyalty_version,
+        "at": at,
+    }
+    response = dynamo.client("events").put_events(
+        Entries=[
+            {
+                "Source": EVENT_SOURCE,
+                "DetailType": TIER_CHANGED,
+                "EventBusName": settings.event_bus_name,
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+    if response.get("FailedEntryCount"):
+        raise RuntimeError("EventBridge refused the tier.changed event; will retry")

@@ -39,6 +39,7 @@ ROLE_STANDARD = {
     "collection": Standard.ERC721,
     "items": Standard.ERC1155,
     "governor": Standard.GOVERNOR,
+    "oracle": Standard.PRICE_ORACLE,
     "pool": Standard.LENDING_POOL,
 }
 EVENT_KINDS = {

@@ -29,6 +29,9 @@ COLLATERAL_ENABLED: Final = topic("ReserveUsedAsCollateralEnabled(address,addres
 COLLATERAL_DISABLED: Final = topic("ReserveUsedAsCollateralDisabled(address,address)")
 RESERVE_DATA_UPDATED: Final = topic("ReserveDataUpdated(address,uint256,uint256,uint256,uint256,uint256)")
 
+# Aave's test PriceOracle (and KithPriceOracle)
+ASSET_PRICE_UPDATED: Final = topic("AssetPriceUpdated(address,uint256,uint256)")
+
 TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC20: (TRANSFER,),
     Standard.ERC721: (TRANSFER,),
@@ -44,6 +47,7 @@ TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
         COLLATERAL_DISABLED,
         RESERVE_DATA_UPDATED,
     ),
+    Standard.PRICE_ORACLE: (ASSET_PRICE_UPDATED,),
 }
 
 TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})

@@ -12,25 +12,35 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
-from shared.events import ChainEvent, LendingEvent, TokenTransfer, VoteCast
+from shared.events import ChainEvent, LendingEvent, PriceUpdate, TokenTransfer, VoteCast
 from shared.store.dynamo import from_item, to_item
 from shared.store.keys import PK, SK, event_pk, event_sk
 
 UINT256_FIELDS: Final = frozenset(
-    {"amount", "token_id", "proposal_id", "weight", "liquidated_collateral", "liquidity_rate", "variable_borrow_rate"}
+    {
+        "amount",
+        "token_id",
+        "proposal_id",
+        "weight",
+        "liquidated_collateral",
+        "liquidity_rate",
+        "variable_borrow_rate",
+        "price",
+    }
 )
 _KEY_ATTRIBUTES: Final = frozenset({PK, SK, "event_id"})
-_adapter: TypeAdapter[TokenTransfer | VoteCast | LendingEvent] = TypeAdapter(ChainEvent)
+StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate
+_adapter: TypeAdapter[StoredEvent] = TypeAdapter(ChainEvent)
 
 
-def event_key(event: TokenTransfer | VoteCast | LendingEvent) -> dict[str, str]:
+def event_key(event: StoredEvent) -> dict[str, str]:
     return {
         PK: event_pk(event.chain_id, event.block_number),
         SK: event_sk(event.log_index, event.sub_index, event.tx_hash),
     }
 
 
-def event_values(event: TokenTransfer | VoteCast | LendingEvent) -> dict[str, Any]:
+def event_values(event: StoredEvent) -> dict[str, Any]:
     """Plain attribute values (no DynamoDB typing): keys, `kind`, `event_id` and every model field."""
     values: dict[str, Any] = event.model_dump(mode="python")
     for name in UINT256_FIELDS.intersection(values):
@@ -42,12 +52,12 @@ def event_values(event: TokenTransfer | VoteCast | LendingEvent) -> dict[str, An
     return values
 
 
-def event_to_item(event: TokenTransfer | VoteCast | LendingEvent) -> dict[str, Any]:
+def event_to_item(event: StoredEvent) -> dict[str, Any]:
     """DynamoDB typed item ({"S": ...}/{"N": ...}) for BatchWriteItem/PutItem."""
     return to_item(event_values(event))
 
 
-def event_from_item(item: Mapping[str, Any]) -> TokenTransfer | VoteCast | LendingEvent:
+def event_from_item(item: Mapping[str, Any]) -> StoredEvent:
     """Parse an Events-table item: typed (a stream image, a low-level GetItem) or plain (resource API).
 
     Decimal numbers from boto3's deserialiser are accepted too.

@@ -22,12 +22,13 @@ from shared.events import (
     ZERO_ADDRESS,
     LendingAction,
     LendingEvent,
+    PriceUpdate,
     Standard,
     TokenTransfer,
     VoteCast,
 )
 
-Event = TokenTransfer | VoteCast | LendingEvent
+Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate
 
 
 class TokenMeta(NamedTuple):
@@ -285,6 +286,21 @@ def _reserve_data(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) 
     )
 
 
+def _price_updated(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+    # AssetPriceUpdated(address asset, uint256 price, uint256 timestamp): nothing indexed, three words
+    _need_topics(log, 1, "AssetPriceUpdated")
+    asset, price, timestamp = _words(log["data"], 3)
+    return [
+        PriceUpdate(
+            **common,
+            standard=Standard.PRICE_ORACLE,
+            asset=_address(asset),
+            price=_uint(price),
+            timestamp=_uint(timestamp),
+        )
+    ]
+
+
 def _vote_with_params(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
     # same head as VoteCast; the trailing params bytes are not part of the model
     _words(log["data"], 5)
@@ -305,6 +321,7 @@ DECODERS: dict[str, _Decoder] = {
     abi.COLLATERAL_ENABLED: _collateral("collateral_enabled"),
     abi.COLLATERAL_DISABLED: _collateral("collateral_disabled"),
     abi.RESERVE_DATA_UPDATED: _reserve_data,
+    abi.ASSET_PRICE_UPDATED: _price_updated,
 }
 
 

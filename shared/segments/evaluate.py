@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from shared import loyalty as loyalty_formula
 from shared import scoring
 from shared.events import Standard
 from shared.labels import churn_state as derive_churn_state
@@ -25,14 +26,16 @@ from shared.segments.rules import (
     ChurnCondition,
     DaysSinceCondition,
     FieldCondition,
+    HealthCondition,
     HoldingCondition,
     LabelCondition,
     NotOf,
     RuleNode,
     SegmentRule,
     TagCondition,
+    TierCondition,
 )
-from shared.settings import LabelSettings, ScoreSettings, Settings
+from shared.settings import LabelSettings, LoyaltySettings, ScoreSettings, Settings
 
 # Labels that labels_for derives from the wallet alone; any other label (whale) comes from the population.
 PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands"})
@@ -58,8 +61,14 @@ FACT_NAMES = frozenset(
         "churn_state",
         "tags",
         "chains",
+        "health",
+        "health_factor",
+        "tier",
+        "loyalty_points",
     }
 )
+# Health bands from the safest; a `health` condition with or_worse matches its band and those after it.
+HEALTH_BANDS = ("safe", "warn", "urgent", "critical")
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,14 @@ class WalletFacts:
     label_settings: LabelSettings = field(default_factory=LabelSettings)
     # When the churn model's P(alive) next crosses its threshold; it bounds time_sensitivity of churn rules.
     churn_due: int | None = None
+    # Lending (issue 7): (chain id, band) of each borrowing position, and the lowest health factor among them
+    health: tuple[tuple[int, str], ...] = ()
+    min_health_factor: float | None = None
+    # Loyalty: the formula's inputs (None: not derived), and its points and tier at `now`
+    loyalty: loyalty_formula.LoyaltyInputs | None = None
+    loyalty_settings: LoyaltySettings = field(default_factory=LoyaltySettings)
+    loyalty_points: float | None = None
+    tier: str | None = None
 
     @classmethod
     def of(
@@ -90,13 +107,18 @@ class WalletFacts:
         population_labels: Iterable[str] = (),
         churn_state: str | None = None,
         churn_due: int | None = None,
+        health: Iterable[tuple[int, str]] = (),
+        min_health_factor: float | None = None,
+        loyalty: loyalty_formula.LoyaltyInputs | None = None,
     ) -> WalletFacts:
         """Facts derived the same way the wallet view derives them.
 
         population_labels are labels that depend on other wallets (whale); churn_state overrides the
-        derived state when the P(alive) model has its own verdict (at_risk, resurrected).
+        derived state when the P(alive) model has its own verdict (at_risk, resurrected). health and
+        loyalty come from the wallet's lending records (shared.intel derives them).
         """
         settings = settings or Settings()
+        points, tier = _loyalty_at(loyalty, now, settings.loyalty)
         return cls(
             profile=profile,
             holdings=tuple(holdings),
@@ -108,6 +130,12 @@ class WalletFacts:
             score_settings=settings.score,
             label_settings=settings.labels,
             churn_due=churn_due,
+            health=tuple(sorted(health)),
+            min_health_factor=min_health_factor,
+            loyalty=loyalty,
+            loyalty_settings=settings.loyalty,
+            loyalty_points=points,
+            tier=tier,
         )
 
     def at(self, t: int) -> WalletFacts:
@@ -119,13 +147,25 @@ class WalletFacts:
         churn = self.churn_state
         if churn in DERIVED_CHURN_STATES:
             churn = derive_churn_state(self.profile, holdings, t, self.label_settings)
+        points, tier = _loyalty_at(self.loyalty, t, self.loyalty_settings)
         return dataclasses.replace(
             self,
             labels=labels,
             churn_state=churn,
+            loyalty_points=points,
+            tier=tier,
             now=t,
             score_now=scoring.score_at(self.profile.score, t, self.score_settings),
         )
+
+
+def _loyalty_at(
+    inputs: loyalty_formula.LoyaltyInputs | None, t: int, settings: LoyaltySettings
+) -> tuple[float | None, str | None]:
+    if inputs is None:
+        return None, None
+    points = loyalty_formula.points_at(inputs, t, settings)
+    return points, loyalty_formula.tier_for(points, settings)
 
 
 def matches(rule: SegmentRule | RuleNode, facts: WalletFacts) -> bool:
@@ -167,6 +207,10 @@ def referenced_fields(rule: SegmentRule | RuleNode) -> set[str]:
         return {"churn_state"}
     if isinstance(node, TagCondition):
         return {"tags"}
+    if isinstance(node, HealthCondition):
+        return {"health"}
+    if isinstance(node, TierCondition):
+        return {"tier"}
     return {"chains"}
 
 
@@ -190,6 +234,14 @@ def changed_fields(before: WalletFacts, after: WalletFacts) -> set[str]:
         changed.add("churn_state")
     if set(before.tags) != set(after.tags):
         changed.add("tags")
+    if before.health != after.health:
+        changed.add("health")
+    if before.min_health_factor != after.min_health_factor:
+        changed.add("health_factor")
+    if before.tier != after.tier:
+        changed.add("tier")
+    if before.loyalty_points != after.loyalty_points:
+        changed.add("loyalty_points")
     return changed
 
 
@@ -203,6 +255,8 @@ Leaf = (
     | ChurnCondition
     | TagCondition
     | ChainCondition
+    | HealthCondition
+    | TierCondition
 )
 
 
@@ -220,7 +274,25 @@ def _leaf_value(node: Leaf, facts: WalletFacts) -> bool:
         return facts.churn_state == node.state
     if isinstance(node, TagCondition):
         return node.tag in facts.tags
+    if isinstance(node, HealthCondition):
+        return _health_matches(node, facts)
+    if isinstance(node, TierCondition):
+        return _tier_matches(node, facts)
     return facts.profile.chains.get(str(node.chain_id), 0) > 0
+
+
+def _health_matches(node: HealthCondition, facts: WalletFacts) -> bool:
+    wanted = HEALTH_BANDS[HEALTH_BANDS.index(node.band) :] if node.or_worse else (node.band,)
+    return any(band in wanted and node.chain_id in (None, chain_id) for chain_id, band in facts.health)
+
+
+def _tier_matches(node: TierCondition, facts: WalletFacts) -> bool:
+    if facts.tier is None:
+        return False
+    if not node.or_higher:
+        return facts.tier == node.tier
+    order = [t.name for t in facts.loyalty_settings.tiers]
+    return node.tier in order and facts.tier in order and order.index(facts.tier) >= order.index(node.tier)
 
 
 def _next_change(node: RuleNode, facts: WalletFacts) -> tuple[bool, int | None]:
@@ -241,7 +313,13 @@ def _next_change(node: RuleNode, facts: WalletFacts) -> tuple[bool, int | None]:
 
 def _leaf_due(node: Leaf, facts: WalletFacts) -> int | None:
     if isinstance(node, FieldCondition):
+        if node.field == "loyalty_points":
+            return _points_due(node, facts)
         return _score_due(node, facts) if node.field == "score" else None
+    if isinstance(node, TierCondition):
+        if facts.loyalty is None:
+            return None
+        return loyalty_formula.next_change(facts.loyalty, facts.now, facts.loyalty_settings)
     if isinstance(node, DaysSinceCondition):
         return _age_window(node, facts)[1]
     if isinstance(node, HoldingCondition):
@@ -267,6 +345,10 @@ def _window(now: int, start: int | None, end: int | None) -> tuple[bool, int | N
 def _field_value(node: FieldCondition, facts: WalletFacts) -> float | None:
     if node.field == "score":
         return facts.score_now
+    if node.field == "loyalty_points":
+        return facts.loyalty_points
+    if node.field == "health_factor":
+        return facts.min_health_factor
     if node.field == "distinct_active_days":
         return facts.profile.distinct_active_days
     value: int | None = getattr(facts.profile, node.field)
@@ -327,6 +409,21 @@ def _score_due(node: FieldCondition, facts: WalletFacts) -> int | None:
     if node.op in ("gte", "lt", "eq", "neq") and v >= c:
         return _score_reaches(facts, c, strict=True)
     return None
+
+
+def _points_due(node: FieldCondition, facts: WalletFacts) -> int | None:
+    """Without events loyalty points only grow: each threshold of the condition is crossed at most once,
+    upwards, at reaching it (>=) and at passing it (>). The earliest such instant bounds every flip."""
+    if facts.loyalty is None or facts.loyalty_points is None:
+        return None
+    thresholds = [node.lo, node.hi] if node.op == "between" else [node.value]
+    due: list[int] = []
+    for threshold in (t for t in thresholds if t is not None):
+        strict = facts.loyalty_points >= threshold
+        when = loyalty_formula.first_reaching(facts.loyalty, facts.now, threshold, facts.loyalty_settings, strict)
+        if when is not None:
+            due.append(when)
+    return min(due, default=None)
 
 
 def _score_enters(facts: WalletFacts, lo: float, hi: float) -> int | None:

@@ -2,13 +2,16 @@
 
 A `SegmentRule` is a versioned JSON document whose `match` is a tree of nodes, each tagged by
 `type`: the combinators `all`, `any` and `not`, and the conditions `field`, `days_since`,
-`holding`, `label`, `churn`, `tag` and `chain`. The same models are the API's request schema, so
+`holding`, `label`, `churn`, `tag`, `chain`, `health` and `tier`. The same models are the API's request schema, so
 every field carries a description and every error names the field at fault (see `error_path`).
 
 Semantics worth knowing when writing rules:
 - A condition on a timestamp the wallet does not have (never voted, say) is false, whatever the
   operator; `not` turns it true. So "not voted within 30 days" includes wallets that never voted.
 - A `holding` condition always requires a positive balance; "does not hold X" is `not` over it.
+- `health` looks at the wallet's borrowing positions only: a wallet that owes nothing matches no
+  band, not even safe. `health_factor` (a `field`) is the lowest over those positions.
+- `tier` names come from the loyalty settings; a name that is not a tier there matches nobody.
 - `days_since` counts whole seconds: "op": "gte", "days": 30 turns true exactly 30·86400 s after
   the timestamp, which is what lets the sweep schedule re-evaluation to the second.
 """
@@ -48,11 +51,14 @@ ProfileField = Literal[
     "votes",
     "last_vote",
     "liquidations",
+    "loyalty_points",
+    "health_factor",
 ]
 TimestampField = Literal["first_seen", "last_active", "last_vote"]
 Comparison = Literal["gt", "gte", "lt", "lte", "eq", "neq", "between"]
 AgeComparison = Literal["gt", "gte", "lt", "lte", "between"]
-LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter"]
+LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated"]
+HealthBand = Literal["safe", "warn", "urgent", "critical"]
 ChurnState = Literal["active", "dormant", "exited", "at_risk", "resurrected"]
 HoldingStandard = Literal["erc20", "erc721", "erc1155"]
 
@@ -211,7 +217,7 @@ class HoldingCondition(_Node):
 
 class LabelCondition(_Node):
     type: Literal["label"] = Field(description="the wallet carries a label")
-    label: LabelName = Field(description="whale, diamond_hands, new_holder, collector or voter")
+    label: LabelName = Field(description="whale, diamond_hands, new_holder, collector, voter or liquidated")
 
 
 class ChurnCondition(_Node):
@@ -227,6 +233,24 @@ class TagCondition(_Node):
 class ChainCondition(_Node):
     type: Literal["chain"] = Field(description="the wallet has activity on a chain")
     chain_id: int = Field(ge=1, description="EVM chain id, e.g. 1 or 31337")
+
+
+class HealthCondition(_Node):
+    """A borrowing position of the wallet sits in a health-factor band (safe >= 1.5 > warn >= 1.2 >
+    urgent >= 1.05 > critical, by default; the thresholds are settings)."""
+
+    type: Literal["health"] = Field(description="condition on the health-factor band of a borrowing position")
+    band: HealthBand = Field(description="safe, warn, urgent or critical")
+    or_worse: bool = Field(default=False, description="also match the bands more severe than `band`")
+    chain_id: int | None = Field(default=None, ge=1, description="only positions on this chain")
+
+
+class TierCondition(_Node):
+    """The wallet's loyalty tier, as the versioned loyalty formula computes it now."""
+
+    type: Literal["tier"] = Field(description="condition on the loyalty tier")
+    tier: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$", description="a tier name, e.g. gold")
+    or_higher: bool = Field(default=False, description="also match the tiers above `tier`")
 
 
 class AllOf(_Node):
@@ -252,9 +276,13 @@ Condition = (
     | ChurnCondition
     | TagCondition
     | ChainCondition
+    | HealthCondition
+    | TierCondition
 )
 RuleNode = Annotated[AllOf | AnyOf | NotOf | Condition, Field(discriminator="type")]
-NODE_TYPES = frozenset({"all", "any", "not", "field", "days_since", "holding", "label", "churn", "tag", "chain"})
+NODE_TYPES = frozenset(
+    {"all", "any", "not", "field", "days_since", "holding", "label", "churn", "tag", "chain", "health", "tier"}
+)
 
 AllOf.model_rebuild()
 AnyOf.model_rebuild()

@@ -142,6 +142,8 @@ def test_json_schema_uses_a_type_discriminator_and_describes_fields():
         "churn",
         "tag",
         "chain",
+        "health",
+        "tier",
     }
     holding = schema["$defs"]["HoldingCondition"]["properties"]
     assert all("description" in spec for spec in holding.values())
@@ -204,7 +206,7 @@ FIELD_GTE = {"type": "field", "field": "score", "op": "gte"}
         (
             {"type": "label", "label": "shark"},
             "match.label",
-            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector' or 'voter'",
+            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter' or 'liquidated'",
         ),
         (
             {"type": "churn", "state": "gone"},
