@@ -1,0 +1,32 @@
+"""Re-evaluates borrowers' health factors on lending-pool and oracle events; alerts on band crossings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared.lending.stream import process_images
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Every step is idempotent (position markers, block-guarded health records, ALERT# records, fire()
+    # per occurrence), so a failed batch is retried whole: evaluations must run in block order, which
+    # a partial retry of the records after a failure would not keep.
+    records = event["Records"]
+    outcome = process_images((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records)
+    metrics.add_metric(name="HealthEvaluations", unit=MetricUnit.Count, value=outcome.evaluations)
+    metrics.add_metric(name="LendingAlerts", unit=MetricUnit.Count, value=outcome.recorded.alerts)
+    metrics.add_metric(name="LendingAlertsFired", unit=MetricUnit.Count, value=outcome.recorded.fired)
+    metrics.add_metric(name="StaleEvaluations", unit=MetricUnit.Count, value=outcome.recorded.stale)
+    logger.info("health batch", extra={"records": outcome.records, "evaluations": outcome.evaluations})
+    return {"batchItemFailures": []}

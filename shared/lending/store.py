@@ -1,0 +1,419 @@
+"""Lending state in the App table: positions (exactly once), the exposure index, rates, health and alerts.
+
+- A position event is one transaction: the LENDAPPLIED marker (created on apply, deleted on rollback,
+  each conditional), the wallet's position in that pool (version-checked), and the exposure index
+  items that change with it. So a redelivered or rolled-back event moves the index exactly once.
+- The exposure index (A42) lists, per (chain, asset), every wallet that owes something in a pool
+  and holds that asset there as debt or collateral: a price update reads exactly those wallets.
+- A health record (A40) is written only over an older block (version-checked after reading the
+  block), so a stale evaluation never overwrites a newer one. The alerts of its crossings are put
+  in the same transaction (A45, attribute_not_exists): a redelivered batch finds its evaluations
+  stale and cannot alert twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from shared.events import LendingEvent
+from shared.lending.model import Band, PoolPosition, apply_lending
+from shared.lending.refinance import RateQuote
+from shared.settings import Settings
+from shared.store import dynamo, keys
+
+MAX_CONFLICT_RETRIES = 8
+
+
+class LendingConflict(RuntimeError):
+    """Another writer kept changing the same position; the stream redelivers the record."""
+
+
+# ---- positions and the exposure index ------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    position: PoolPosition
+    exposed_before: set[str]
+    exposed_after: set[str]
+
+
+def apply_position_event(event: LendingEvent, sign: int, settings: Settings) -> Applied | None:
+    """Apply (sign=+1) or roll back (sign=-1) one pool event; None when it was already so."""
+    for _ in range(MAX_CONFLICT_RETRIES):
+        try:
+            return _apply_once(event, sign, settings)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed" and reasons.count("ConditionalCheckFailed") == 1:
+                return None  # only the marker's condition failed: applied (or rolled back) already
+            time.sleep(0.05)
+    raise LendingConflict(f"event {event.event_id}: position kept changing under {MAX_CONFLICT_RETRIES} attempts")
+
+
+def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
+    table = settings.app_table
+    db = dynamo.client("dynamodb")
+    item_key = keys.lending_position_key(event.user, event.chain_id, event.contract)
+    raw = db.get_item(TableName=table, Key=dynamo.to_item(item_key), ConsistentRead=True).get("Item")
+    version = int(raw["v"]["N"]) if raw else 0
+    position = (
+        PoolPosition.model_validate_json(raw["doc"]["S"])
+        if raw
+        else PoolPosition(chain_id=event.chain_id, pool=event.contract, address=event.user)
+    )
+    exposed_before = position.exposure
+    apply_lending(position, event, sign)
+    exposed_after = position.exposure
+    writes: list[dict[str, Any]] = [_marker_write(table, event, sign)]
+    guard = "attribute_not_exists(pk)" if version == 0 else "v = :v"
+    guard_values = {":v": {"N": str(version)}} if version else {}
+    if position.is_empty:
+        if version:
+            writes.append(
+                {
+                    "Delete": {
+                        "TableName": table,
+                        "Key": dynamo.to_item(item_key),
+                        "ConditionExpression": guard,
+                        "ExpressionAttributeValues": guard_values,
+                    }
+                }
+            )
+    else:
+        item = dynamo.to_item(
+            {**item_key, "v": version + 1, "chain_id": event.chain_id, "pool": event.contract, "address": event.user}
+        )
+        item["doc"] = {"S": position.model_dump_json()}
+        put: dict[str, Any] = {"TableName": table, "Item": item, "ConditionExpression": guard}
+        if guard_values:
+            put["ExpressionAttributeValues"] = guard_values
+        writes.append({"Put": put})
+    for asset in sorted(exposed_after - exposed_before):
+        exposure = keys.exposure_key(event.chain_id, asset, event.contract, event.user)
+        values = {**exposure, "chain_id": event.chain_id, "pool": event.contract, "address": event.user}
+        writes.append({"Put": {"TableName": table, "Item": dynamo.to_item(values)}})
+    for asset in sorted(exposed_before - exposed_after):
+        exposure = keys.exposure_key(event.chain_id, asset, event.contract, event.user)
+        writes.append({"Delete": {"TableName": table, "Key": dynamo.to_item(exposure)}})
+    db.transact_write_items(TransactItems=writes)
+    return Applied(position, exposed_before, exposed_after)
+
+
+def _marker_write(table: str, event: LendingEvent, sign: int) -> dict[str, Any]:
+    marker = dynamo.to_item(keys.lending_applied_key(event.event_id))
+    if sign > 0:
+        item = {**marker, "block_hash": {"S": event.block_hash}}
+        return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": marker,
+            "ConditionExpression": "block_hash = :h",
+            "ExpressionAttributeValues": {":h": {"S": event.block_hash}},
+        }
+    }
+
+
+def exposed_wallets(chain_id: int, asset: str, settings: Settings) -> list[tuple[str, str]]:
+    """(pool, wallet) pairs exposed to the asset's price on that chain: one Query per 1 MB page."""
+    db = dynamo.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": keys.exposure_partition(chain_id, asset)}},
+        "ProjectionExpression": "#pool, address",
+        "ExpressionAttributeNames": {"#pool": "pool"},
+    }
+    found: list[tuple[str, str]] = []
+    while True:
+        response = db.query(**kwargs)
+        found += [(i["pool"]["S"], i["address"]["S"]) for i in response["Items"]]
+        if "LastEvaluatedKey" not in response:
+            return found
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def load_positions(address: str, settings: Settings) -> list[PoolPosition]:
+    return [
+        PoolPosition.model_validate_json(i["doc"]["S"])
+        for i in _wallet_items(address, keys.LENDING_POSITION_PREFIX, settings)
+    ]
+
+
+def _wallet_items(address: str, prefix: str, settings: Settings) -> Iterator[dict[str, Any]]:
+    db = dynamo.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeValues": {":p": {"S": keys.wallet_pk(address)}, ":s": {"S": prefix}},
+    }
+    while True:
+        response = db.query(**kwargs)
+        yield from response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# ---- reserve rates -------------------------------------------------------------------------------
+
+
+def store_rate(event: LendingEvent, name: str, settings: Settings) -> bool:
+    """The reserve's latest rates; an older update never overwrites a newer one. False when stale."""
+    quote = RateQuote(
+        chain_id=event.chain_id,
+        pool=event.contract,
+        asset=event.reserve,
+        name=name,
+        variable_borrow_rate=event.variable_borrow_rate,
+        liquidity_rate=event.liquidity_rate,
+        block=event.block_number,
+    )
+    item = dynamo.to_item(
+        {**keys.rates_key(event.chain_id, event.contract, event.reserve), "block": event.block_number}
+    )
+    item["doc"] = {"S": quote.model_dump_json()}
+    try:
+        dynamo.client("dynamodb").put_item(
+            TableName=settings.app_table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR #b < :b",
+            ExpressionAttributeNames={"#b": "block"},
+            ExpressionAttributeValues={":b": {"N": str(event.block_number)}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def load_rates(settings: Settings) -> dict[tuple[int, str, str], RateQuote]:
+    """Every tracked pool's reserve rates: one small partition (pools x reserves items)."""
+    db = dynamo.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": keys.RATES_PARTITION}},
+    }
+    quotes: dict[tuple[int, str, str], RateQuote] = {}
+    while True:
+        response = db.query(**kwargs)
+        for raw in response["Items"]:
+            quote = RateQuote.model_validate_json(raw["doc"]["S"])
+            quotes[(quote.chain_id, quote.pool, quote.asset)] = quote
+        if "LastEvaluatedKey" not in response:
+            return quotes
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+# ---- health records, the wallet summary and alerts --------------------------------------------------
+
+
+class PendingAlert(BaseModel):
+    """An alert recorded but not yet handed to the campaigns trigger (fire is idempotent per occurrence)."""
+
+    sk: str
+    occurrence: str
+    band: Band
+    context: dict[str, Any]
+
+
+class HealthRecord(BaseModel):
+    chain_id: int
+    pool: str
+    address: str
+    block: int = -1
+    block_time: int = 0
+    health_factor: float | None = None  # None: no debt
+    health_factor_wad: str = str(2**256 - 1)  # exact, as getUserAccountData returned it
+    total_collateral_base: str = "0"
+    total_debt_base: str = "0"
+    band: Band = "safe"
+    latched: list[str] = Field(default_factory=list)
+    seq: int = 0
+    first_warned_at: int | None = None
+    pending: list[PendingAlert] = Field(default_factory=list)
+    evaluated_at: float = 0.0
+
+
+class LendingSummary(BaseModel):
+    """Wallet-wide: the last alert (for the rate limit) and the first time any pool left safe."""
+
+    address: str
+    last_alert_at: int | None = None
+    last_severity: int = 0
+    first_warned_at: int | None = None
+
+
+@dataclass
+class Stored:
+    doc: Any
+    version: int
+    item_key: dict[str, str]
+
+
+@dataclass
+class Loaded:
+    records: dict[tuple[str, int, str], Stored]
+    summaries: dict[str, Stored]
+    positions: dict[tuple[str, int, str], PoolPosition | None]
+
+
+def load_health(pairs: Iterable[tuple[str, int, str]], settings: Settings) -> Loaded:
+    """Health records and positions of (wallet, chain, pool) pairs, and their wallets' summaries, by
+    BatchGetItem (positions ride along: an alert names the wallet's debts and collateral)."""
+    wanted: dict[tuple[str, str], dict[str, str]] = {}
+    pairs = list(dict.fromkeys(pairs))
+    for address, chain_id, pool in pairs:
+        for key in (
+            keys.health_key(address, chain_id, pool),
+            keys.lending_summary_key(address),
+            keys.lending_position_key(address, chain_id, pool),
+        ):
+            wanted[(key[keys.PK], key[keys.SK])] = key
+    found = batch_get(settings.app_table, list(wanted.values()))
+    records: dict[tuple[str, int, str], Stored] = {}
+    summaries: dict[str, Stored] = {}
+    positions: dict[tuple[str, int, str], PoolPosition | None] = {}
+    for address, chain_id, pool in pairs:
+        pkey = keys.lending_position_key(address, chain_id, pool)
+        raw_position = found.get((pkey[keys.PK], pkey[keys.SK]))
+        positions[(address, chain_id, pool)] = (
+            PoolPosition.model_validate_json(raw_position["doc"]) if raw_position else None
+        )
+        key = keys.health_key(address, chain_id, pool)
+        raw = found.get((key[keys.PK], key[keys.SK]))
+        doc = (
+            HealthRecord.model_validate_json(raw["doc"])
+            if raw
+            else HealthRecord(chain_id=chain_id, pool=pool, address=address)
+        )
+        records[(address, chain_id, pool)] = Stored(doc, int(raw["v"]) if raw else 0, key)
+        if address not in summaries:
+            skey = keys.lending_summary_key(address)
+            raw = found.get((skey[keys.PK], skey[keys.SK]))
+            sdoc = LendingSummary.model_validate_json(raw["doc"]) if raw else LendingSummary(address=address)
+            summaries[address] = Stored(sdoc, int(raw["v"]) if raw else 0, skey)
+    return Loaded(records, summaries, positions)
+
+
+def batch_get(table: str, item_keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    db = dynamo.client("dynamodb")
+    for start in range(0, len(item_keys), 100):
+        pending: dict[str, Any] = {
+            table: {"Keys": [dynamo.to_item(k) for k in item_keys[start : start + 100]], "ConsistentRead": True}
+        }
+        for attempt in range(8):
+            response = db.batch_get_item(RequestItems=pending)
+            for raw in response["Responses"].get(table, []):
+                item = dynamo.from_item(raw)
+                found[(item[keys.PK], item[keys.SK])] = item
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed after 8 attempts")
+    return found
+
+
+def versioned_put(
+    table: str, stored: Stored, doc: BaseModel, extra: dict[str, Any], older_than: int | None = None
+) -> dict[str, Any]:
+    """A Put over exactly the version read; with `older_than`, also only over a record of an older block."""
+    item = dynamo.to_item({**stored.item_key, "v": stored.version + 1, **extra})
+    item["doc"] = {"S": doc.model_dump_json()}
+    put: dict[str, Any] = {"TableName": table, "Item": item}
+    if stored.version == 0:
+        put["ConditionExpression"] = "attribute_not_exists(pk)"
+        return {"Put": put}
+    put["ConditionExpression"] = "v = :v"
+    put["ExpressionAttributeValues"] = {":v": {"N": str(stored.version)}}
+    if older_than is not None:
+        put["ConditionExpression"] = "v = :v AND #b < :b"
+        put["ExpressionAttributeNames"] = {"#b": "block"}
+        put["ExpressionAttributeValues"][":b"] = {"N": str(older_than)}
+    return {"Put": put}
+
+
+def alert_put(table: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": dynamo.to_item(record),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def settle_alerts(stored: Stored, enqueued: dict[str, int], settings: Settings) -> None:
+    """Note the fired alerts sent and forget them as pending, in one transaction. Should the record have
+    moved on meanwhile (its writer carried the pending alerts and fires them again, idempotently),
+    only the alerts are noted."""
+    now = {"N": repr(time.time())}
+    notes = [
+        {
+            "Update": {
+                "TableName": settings.app_table,
+                "Key": dynamo.to_item({keys.PK: keys.alert_pk(stored.doc.address), keys.SK: sk}),
+                "UpdateExpression": "SET #s = :s, enqueued = :n, enqueued_at = :t",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":s": {"S": "enqueued"}, ":n": {"N": str(count)}, ":t": now},
+            }
+        }
+        for sk, count in enqueued.items()
+    ]
+    clear = {
+        "Update": {
+            "TableName": settings.app_table,
+            "Key": dynamo.to_item(stored.item_key),
+            "UpdateExpression": "SET doc = :d, v = :next",
+            "ConditionExpression": "v = :v",
+            "ExpressionAttributeValues": {
+                ":d": {"S": stored.doc.model_copy(update={"pending": []}).model_dump_json()},
+                ":v": {"N": str(stored.version)},
+                ":next": {"N": str(stored.version + 1)},
+            },
+        }
+    }
+    db = dynamo.client("dynamodb")
+    try:
+        db.transact_write_items(TransactItems=[*notes, clear])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        if notes:
+            db.transact_write_items(TransactItems=notes)
+
+
+def load_alerts(address: str, settings: Settings) -> list[dict[str, Any]]:
+    db = dynamo.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": settings.app_table,
+        "KeyConditionExpression": "pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": keys.alert_pk(address)}},
+    }
+    alerts: list[dict[str, Any]] = []
+    while True:
+        response = db.query(**kwargs)
+        alerts += [dynamo.from_item(i) for i in response["Items"]]
+        if "LastEvaluatedKey" not in response:
+            return alerts
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def load_health_records(address: str, settings: Settings) -> list[HealthRecord]:
+    return [
+        HealthRecord.model_validate_json(i["doc"]["S"]) for i in _wallet_items(address, keys.HEALTH_PREFIX, settings)
+    ]

@@ -1,0 +1,39 @@
+"""A local cloud of its own for the fuzzer: its random writes (keys, segments, backfills) must not
+change what the e2e tests expect of theirs. Small, so it catches up in seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.localcloud.anvil import free_port, port_is_free
+from infra.localcloud.main import LocalCloud, LocalCloudConfig
+
+
+def _anvil_port_pair() -> int:
+    for _ in range(50):
+        port = free_port()
+        if port_is_free(port + 1):
+            return port
+    raise RuntimeError("no two adjacent free ports for the anvil chains")
+
+
+# Package scope: the local cloud's pollers swap os.environ while they invoke functions, so it must be
+# stopped before the integration tests (which read the environment) run in this process.
+@pytest.fixture(scope="package")
+def fuzz_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    state: Path = tmp_path_factory.mktemp("kith-fuzz") / ".state"
+    config = LocalCloudConfig(
+        state_dir=state,
+        api_port=free_port(),
+        moto_port=free_port(),
+        anvil_port=_anvil_port_pair(),
+        wallets=50,  # the simulator's minimum
+        days=60,
+        seed=23,
+    )
+    with LocalCloud(config) as running:
+        running.catch_up(timeout=600)
+        yield running
