@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Context as DecimalContext
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -307,23 +306,45 @@ def _holding_write(table: str, wallet: str, holding: Holding, loaded: _Loaded) -
     return _guarded(table, loaded, item)
 
 
+# A DynamoDB number holds 38 significant digits and a uint256 needs 78, and ADD rounds a running sum
+# to 38 digits, so a rounded supply drifts when mints and their rollbacks interleave. The supply is
+# therefore kept exactly, as three base-10^26 limbs: each ADD stays far below 38 digits, and the sum
+# of the limbs is the exact integer.
+SUPPLY_LIMB = 10**26
+SUPPLY_LIMBS = ("supply_0", "supply_1", "supply_2")
+
+
+def supply_limbs(value: int) -> list[int]:
+    sign, magnitude = (-1 if value < 0 else 1), abs(value)
+    limbs = []
+    for _ in SUPPLY_LIMBS:
+        magnitude, limb = divmod(magnitude, SUPPLY_LIMB)
+        limbs.append(sign * limb)
+    if magnitude:
+        raise ValueError("supply delta exceeds 2^256")
+    return limbs
+
+
+def supply_from_limbs(limbs: list[int]) -> int:
+    return sum(limb * SUPPLY_LIMB**i for i, limb in enumerate(limbs))
+
+
 def _holder_count_update(table: str, chain_id: int, contract: str, delta: int, minted: int = 0) -> dict[str, Any]:
-    """Holders and supply per token, for the whale label (top 1% of holders, or a share of supply).
-    ADD commutes, so no version check is needed. Supply is kept to 30 significant digits, because a
-    DynamoDB number holds 38 and a uint256 needs 78; a share threshold never needs more."""
-    values = {":d": {"N": str(delta)}, ":m": {"N": _significant(minted)}}
+    """Holders and exact supply per token, for the whale label (top 1% of holders, or a share of supply).
+    ADD commutes, so no version check is needed."""
+    values = {":d": {"N": str(delta)}}
+    additions = ["holders :d"]
+    for name, limb in zip(SUPPLY_LIMBS, supply_limbs(minted), strict=True):
+        values[f":{name}"] = {"N": str(limb)}
+        additions.append(f"{name} :{name}")
     return {
         "Update": {
             "TableName": table,
             "Key": dynamo.to_item(keys.token_stats_key(chain_id, contract)),
-            "UpdateExpression": "ADD holders :d, supply :m",
+            "UpdateExpression": "ADD " + ", ".join(additions),
             "ExpressionAttributeValues": values,
         }
     }
-
-
-def _significant(value: int, digits: int = 30) -> str:
-    return format(DecimalContext(prec=digits).create_decimal(value), "f")
 
 
 def minted_by(event: ChainEvent) -> int:
@@ -342,7 +363,8 @@ def token_supply(chain_id: int, contract: str, settings: Settings | None = None)
     response = dynamo.client("dynamodb").get_item(
         TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
     )
-    return float(response.get("Item", {}).get("supply", {}).get("N", "0"))
+    item = response.get("Item", {})
+    return float(supply_from_limbs([int(item.get(name, {}).get("N", "0")) for name in SUPPLY_LIMBS]))
 
 
 def holder_count(chain_id: int, contract: str, settings: Settings | None = None) -> int:
