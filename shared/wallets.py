@@ -15,6 +15,7 @@ from shared import churn, scoring
 from shared.contacts import Contact, load_contacts
 from shared.intel import WalletState, load_churn_model, load_wallet
 from shared.labels import churn_state, labels_for
+from shared.lending.views import LendingView, lending_view_of
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
@@ -68,6 +69,9 @@ class WalletView(WalletSummary):
     liquidations: int
     holdings: list[HoldingView]
     contacts: list[Contact] = Field(description="off-chain identities linked to this wallet, with consent")
+    lending: LendingView | None = Field(
+        description="positions, health factors and bands, refinancing hints, alerts and the loyalty tier"
+    )
 
 
 def summarize(profile: WalletProfile, now: int, settings: Settings) -> WalletSummary:
@@ -109,6 +113,7 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
         liquidations=profile.liquidations,
         holdings=[_holding_view(h) for h in holdings],
         contacts=load_contacts(inputs.contact_ids, settings) if inputs.contact_ids else [],
+        lending=lending_view_of(inputs, settings, now),
     )
 
 

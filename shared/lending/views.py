@@ -8,6 +8,7 @@ derivation uses, so it is current even between evaluations; the stored tier is s
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +20,10 @@ from shared.lending.wallet import loyalty_inputs
 from shared.settings import Settings, get_settings
 
 RECENT_ALERTS = 20
+
+
+if TYPE_CHECKING:
+    from shared.intel import WalletInputs
 
 
 class ReserveView(BaseModel):
@@ -78,11 +83,14 @@ def lending_view(address: str, settings: Settings | None = None, now: int | None
     from shared.intel import load_wallet
 
     settings = settings or get_settings()
+    inputs = load_wallet(address.lower(), settings)
+    return None if inputs is None else lending_view_of(inputs, settings, now)
+
+
+def lending_view_of(inputs: WalletInputs, settings: Settings, now: int | None = None) -> LendingView:
+    """The view of an already loaded wallet (the wallet view loads it once for everything)."""
     now = now or int(time.time())
-    address = address.lower()
-    inputs = load_wallet(address, settings)
-    if inputs is None:
-        return None
+    address = inputs.profile.address
     records = inputs.lending
     health = {(h.chain_id, h.pool): h for h in records.health}
     positions = [
@@ -92,7 +100,9 @@ def lending_view(address: str, settings: Settings | None = None, now: int | None
     hints = hints_for(records.positions, store.load_rates(settings), settings.lending) if records.positions else []
     bands = [band for _, band in records.bands]
     result = loyalty.loyalty(loyalty_inputs(inputs.profile, inputs.holdings, records), now, settings.loyalty)
-    alerts = sorted(store.load_alerts(address, settings), key=lambda a: (a["block_time"], a["sk"]))[-RECENT_ALERTS:]
+    # a wallet that never borrowed has no alerts: skip the query
+    stored_alerts = store.load_alerts(address, settings) if records.positions or records.health else []
+    alerts = sorted(stored_alerts, key=lambda a: (a["block_time"], a["sk"]))[-RECENT_ALERTS:]
     return LendingView(
         address=address,
         positions=positions,
