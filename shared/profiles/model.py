@@ -51,6 +51,12 @@ class Activity(BaseModel):
         return (self.chain_id, self.block_number, self.log_index, self.sub_index)
 
 
+def chain_order(activity: Activity) -> tuple[Position, int]:
+    """Chain order of activities; a self-transfer's two sides share a position, and the event applies
+    the outgoing side first, so every replay must too (else a round trip hides its zero crossing)."""
+    return activity.position, 0 if activity.direction == "out" else 1
+
+
 class Holding(BaseModel):
     chain_id: int
     contract: str
@@ -259,7 +265,7 @@ def replay_holding_times(holding: Holding, activities: Iterable[Activity]) -> No
     holding.holding_since = holding.exited_at = None
     holding.last_position = None
     balance = 0
-    for activity in sorted(activities, key=lambda a: a.position):
+    for activity in sorted(activities, key=chain_order):
         before = balance
         balance += activity.amount if activity.direction == "in" else -activity.amount
         saved = holding.balance
@@ -329,7 +335,7 @@ def replay_holding_window(holding: Holding, stored: Holding, window: list[Activi
 def _replay_window(
     holding: Holding, balance: int, since: int | None, exited: int | None, window: list[Activity]
 ) -> bool:
-    for activity in sorted(window, key=lambda a: a.position):
+    for activity in sorted(window, key=chain_order):
         before = balance
         balance += _delta(activity)
         if before <= 0 < balance:

@@ -28,6 +28,7 @@ from shared.profiles.model import (
     activities_of,
     apply_to_holding,
     apply_to_profile,
+    chain_order,
     new_holding,
     replay_holding_times,
     replay_holding_window,
@@ -214,7 +215,7 @@ def _activities(
             stored[(event_id, direction)] = activity
         else:
             stored.pop((event_id, direction), None)
-    return sorted(stored.values(), key=lambda a: a.position)
+    return sorted(stored.values(), key=chain_order)
 
 
 def iter_activities(
