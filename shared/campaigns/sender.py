@@ -70,10 +70,11 @@ def process(
 
 def build_message(job: SendJob, campaign: Campaign, settings: Settings) -> Message | None:
     """The rendered message, or None when no linked contact consents to the channel any more."""
-    destination = _destination(job, campaign, settings)
-    if destination is None:
+    reached = _destination(job, campaign, settings)
+    if reached is None:
         return None
-    fields = _fields(job, settings)
+    destination, contact = reached
+    fields = _fields(job, contact, settings)
     channel = Channel(campaign.channel)
     subject = render(campaign.template.subject, fields, channel) if campaign.template.subject else None
     return Message(
@@ -88,31 +89,30 @@ def build_message(job: SendJob, campaign: Campaign, settings: Settings) -> Messa
     )
 
 
-def _destination(job: SendJob, campaign: Campaign, settings: Settings) -> str | None:
+def _destination(job: SendJob, campaign: Campaign, settings: Settings) -> tuple[str, contacts.Contact | None] | None:
+    """Where the message goes, and the consenting contact it goes to (None for a webhook)."""
     channel = Channel(campaign.channel)
     if channel == Channel.WEBHOOK:
-        return campaign.webhook_url
+        return (campaign.webhook_url, None) if campaign.webhook_url else None
     consenting = contacts.reach(job.address, settings).get(str(channel), [])
-    if not consenting:
-        return None
-    if channel == Channel.XMTP:
-        return job.address
     for contact in contacts.load_contacts(consenting, settings):
+        if channel == Channel.XMTP:
+            return job.address, contact
         value = getattr(contact, str(channel), None)
         if value:
-            return str(value)
+            return str(value), contact
     return None
 
 
-def _fields(job: SendJob, settings: Settings) -> dict[str, Any]:
+def _fields(job: SendJob, contact: contacts.Contact | None, settings: Settings) -> dict[str, Any]:
+    """What a template may use: the wallet's profile, the contact's name, and the trigger's context."""
     view = wallet_view(job.address, settings)
     fields: dict[str, Any] = {"address": job.address, "trigger": job.context}
     if view is not None:
-        fields.update(view.model_dump(exclude={"contacts", "score_explanation", "holdings"}))
-        if view.contacts:
-            first = view.contacts[0]
-            fields["contact"] = {"name": first.name}
-            fields["name"] = first.name
+        fields.update(view.model_dump(exclude={"contacts", "score_explanation", "holdings", "lending"}))
+    if contact is not None:
+        fields["contact"] = {"name": contact.name}
+        fields["name"] = contact.name
     return fields
 
 

@@ -274,3 +274,63 @@ def test_a_trigger_targets_once_per_occurrence_and_respects_the_cooldown(wired: 
     assert sinks.count("/webhook/winback") == 1
     report = store.report(store.get_campaign(campaign_id))
     assert report.treatment.targeted == 1 and report.skipped_reasons == {"cooldown": 1}
+
+
+def test_an_email_campaign_reaches_only_consenting_contacts(
+    wired: Deployed, sinks: LocalSinks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.localcloud.sinks import prepare_local_email
+    from shared import contacts
+
+    prepare_local_email(wired.endpoint)
+    sinks.moto_endpoint = wired.endpoint
+    # Given three members: one whose contact consents to email, one whose contact does not, one without a contact
+    consenting, silent, unknown = _wallets(3, salt=4)
+    contacts.create_contact(
+        contacts.ContactFields(
+            name="Ada <admin>", email="ada@example.org", wallets=[consenting], consent=contacts.Consent(email=True)
+        )
+    )
+    contacts.create_contact(contacts.ContactFields(email="bo@example.org", wallets=[silent]))
+    campaign = store.create_campaign(
+        CampaignCreate.model_validate(
+            {
+                "name": "news",
+                "segment_id": _segment_with([consenting, silent, unknown]),
+                "channel": "email",
+                "holdout_pct": 0,
+                "template": {"subject": "Hi {{ name }}", "body": "<p>gm {{ name }}</p>"},
+            }
+        )
+    )
+    # When it is sent
+    dispatch.start_send(campaign.campaign_id)
+    _drain_dispatch(wired)
+    _drain_sends(wired)
+    # Then one email went out, to the consenting contact, with the name escaped in the body
+    sent = [e for e in sinks.emails() if "ada@example.org" in str(e["destinations"])]
+    assert len(sent) == 1 and "Ada &lt;admin&gt;" in str(sent[0]["body"])
+    report = store.report(store.get_campaign(campaign.campaign_id))
+    assert report.treatment.delivered == 1 and report.skipped_reasons == {"no_consent": 2}
+
+
+def test_a_scheduled_campaign_starts_when_due_and_a_cancel_stops_its_queued_sends(
+    wired: Deployed, sinks: LocalSinks
+) -> None:
+    # Given a broadcast scheduled a minute from now
+    now = int(time.time())
+    campaign_id = _webhook_campaign(sinks, _segment_with(_wallets(5, salt=5)), "later", holdout_pct=0, send_at=now + 60)
+    assert store.get_campaign(campaign_id).status == "scheduled"
+    # When the schedule runs before and after its time
+    assert dispatch.start_due(now) == []
+    assert dispatch.start_due(now + 61) == [campaign_id]
+    assert dispatch.start_due(now + 62) == []  # started once
+    _drain_dispatch(wired)
+    # And it is cancelled before the sender runs
+    store.transition(store.get_campaign(campaign_id), ("sent", "dispatching"), "cancelled", get_settings())
+    _drain_sends(wired)
+    # Then nothing was delivered and every queued message was accounted as cancelled
+    assert sinks.count("/webhook/later") == 0
+    report = store.report(store.get_campaign(campaign_id))
+    assert report.treatment.targeted == 5 and report.treatment.skipped == 5
+    assert report.skipped_reasons == {"cancelled_at_send": 5}
