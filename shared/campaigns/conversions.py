@@ -19,7 +19,8 @@ from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, TokenTransfer,
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 
-_OPEN_CACHE_SECONDS = 60.0
+# a campaign created moments ago has not dispatched yet, so a short staleness loses no conversion
+_OPEN_CACHE_SECONDS = 15.0
 _open_cache: tuple[float, str, list[str]] = (0.0, "", [])
 
 
@@ -65,7 +66,8 @@ def credit_changes(
 ) -> int:
     """Credit inserted events, take back rolled-back ones; returns the net number of credits made."""
     settings = settings or get_settings()
-    if not _open_campaigns(settings):
+    campaign_ids = _open_campaigns(settings)
+    if not campaign_ids:
         return 0
     inserted: list[ChainEvent] = []
     removed: list[ChainEvent] = []
@@ -79,13 +81,12 @@ def credit_changes(
     for event in inserted:
         for wallet, action in wallet_actions(event):
             by_wallet.setdefault(wallet, []).append((event, action))
+    windows = _windows(list(by_wallet), campaign_ids, settings)
     for wallet, happenings in by_wallet.items():
-        earliest = min(e.block_time for e, _ in happenings)
-        for window in _windows(wallet, earliest, settings):
+        for window in windows.get(wallet, []):
             for event, action in sorted(happenings, key=lambda h: h[0].block_time):
-                if window["starts_at"] <= event.block_time <= window["ends_at"] and goal_met(
-                    window["goal"], event, action
-                ):
+                in_window = window["starts_at"] <= event.block_time <= window["ends_at"]
+                if in_window and goal_met(window["goal"], event, action):
                     net += _credit(wallet, window, event, settings)
                     break
     for event in removed:
@@ -93,25 +94,19 @@ def credit_changes(
     return net
 
 
-def _windows(wallet: str, not_before: int, settings: Settings) -> list[dict[str, Any]]:
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
-        KeyConditionExpression="pk = :pk AND sk >= :from",
-        ExpressionAttributeValues={
-            ":pk": {"S": keys.attribution_pk(wallet)},
-            ":from": {"S": keys.attribution_open_after(not_before)},
-        },
-    )
-    windows = []
-    for item in response["Items"]:
-        ends_at, campaign_id, occurrence = item["sk"]["S"].split("#", 2)
-        windows.append(
+def _windows(wallets: list[str], campaign_ids: list[str], settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """The open conversion windows of these wallets, by key: 100 (wallet, campaign) pairs a request."""
+    wanted = [dynamo.to_item(keys.attribution_key(w, c)) for w in wallets for c in campaign_ids]
+    windows: dict[str, list[dict[str, Any]]] = {}
+    for item in dynamo.batch_get(settings.app_table, wanted):
+        wallet = item["pk"]["S"].removeprefix("ATTRIB#")
+        windows.setdefault(wallet, []).append(
             {
-                "campaign_id": campaign_id,
-                "occurrence": occurrence,
+                "campaign_id": item["sk"]["S"],
+                "occurrence": item["occurrence"]["S"],
                 "arm": item["arm"]["S"],
                 "starts_at": int(item["starts_at"]["N"]),
-                "ends_at": int(ends_at),
+                "ends_at": int(item["ends_at"]["N"]),
                 "goal": ConversionGoal.model_validate_json(item["goal"]["S"]),
             }
         )

@@ -133,12 +133,13 @@ def target_items(campaign: Campaign, targets: list[Target], assigned_at: int) ->
         )
         if campaign.conversion is not None:
             window_end = assigned_at + campaign.conversion.window_days * DAY
-            window_key = keys.attribution_key(target.address, window_end, campaign.campaign_id, target.occurrence)
             items.append(
                 {
-                    **dynamo.to_item(window_key),
+                    **dynamo.to_item(keys.attribution_key(target.address, campaign.campaign_id)),
+                    "occurrence": {"S": target.occurrence},
                     "arm": {"S": target.arm},
                     "starts_at": {"N": str(assigned_at)},
+                    "ends_at": {"N": str(window_end)},
                     "goal": {"S": campaign.conversion.model_dump_json()},
                     "expires_at": {"N": str(window_end + 30 * DAY)},
                 }

@@ -41,7 +41,7 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A32 campaign sends by status .............. gsi3pk=SENDS#<id>#<status> gsi3sk=<addr>#<occurrence>  (on TARGET#)
   A33 a send, claimed before delivery ....... pk=SEND#<id>#<addr>#<occurrence>  sk=SEND   (attribute_not_exists)
   A34 recent sends of a wallet (freq. cap) .. pk=FREQ#<addr>             sk=FREQ
-  A35 open conversion windows of a wallet ... pk=ATTRIB#<addr>           sk=<window end:012>#<id>#<occurrence>
+  A35 a wallet's conversion window per campaign pk=ATTRIB#<addr>        sk=<campaign id>  (BatchGetItem by key)
   A36 campaigns with open windows ........... gsi1pk=CONVERTING          gsi1sk=<id>   (on STATS)
   A37 wallet-trigger cooldown ............... pk=COOLDOWN#<id>#<addr>    sk=COOLDOWN
   A38 hashing key for identities ............ pk=CONFIG                  sk=IDENTITY_HASH_KEY
@@ -341,16 +341,10 @@ def frequency_key(address: str) -> dict[str, str]:
     return {PK: f"FREQ#{address.lower()}", SK: "FREQ"}
 
 
-def attribution_pk(address: str) -> str:
-    return f"ATTRIB#{address.lower()}"
-
-
-def attribution_key(address: str, window_end: int, campaign_id: str, occurrence: str) -> dict[str, str]:
-    return {PK: attribution_pk(address), SK: f"{_pad(window_end, 12)}#{campaign_id}#{occurrence}"}
-
-
-def attribution_open_after(unix: int) -> str:
-    return _pad(unix, 12)
+def attribution_key(address: str, campaign_id: str) -> dict[str, str]:
+    # one window per (wallet, campaign): a later occurrence of a triggered campaign replaces it, and the
+    # profiles function fetches a batch's windows by key, with no query per wallet
+    return {PK: f"ATTRIB#{address.lower()}", SK: campaign_id}
 
 
 def conversion_key(campaign_id: str, address: str, occurrence: str) -> dict[str, str]:

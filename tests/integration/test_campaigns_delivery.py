@@ -334,3 +334,54 @@ def test_a_scheduled_campaign_starts_when_due_and_a_cancel_stops_its_queued_send
     report = store.report(store.get_campaign(campaign_id))
     assert report.treatment.targeted == 5 and report.treatment.skipped == 5
     assert report.skipped_reasons == {"cancelled_at_send": 5}
+
+
+def test_conversions_are_credited_once_per_arm_and_taken_back_by_a_rollback(wired: Deployed, sinks: LocalSinks) -> None:
+    from shared.campaigns import conversions
+    from shared.events import Standard, TokenTransfer
+
+    token = "0x" + "ab" * 20
+    wallets = _wallets(40, salt=6)
+    campaign_id = _webhook_campaign(
+        sinks,
+        _segment_with(wallets),
+        "convert",
+        holdout_pct=50,
+        conversion={"action": "transfer_in", "contract": token, "window_days": 7},
+    )
+    dispatch.start_send(campaign_id)
+    _drain_dispatch(wired)
+    campaign = store.get_campaign(campaign_id)
+    assert campaign.sent_at is not None
+
+    def received(wallet: str, block: int, at: int) -> TokenTransfer:
+        return TokenTransfer(
+            chain_id=31337,
+            block_number=block,
+            block_hash=f"0x{block:064x}",
+            block_time=at,
+            tx_hash=f"0x{block:064x}",
+            log_index=0,
+            contract=token,
+            standard=Standard.ERC20,
+            from_address="0x" + "11" * 20,
+            to_address=wallet,
+            amount=10,
+        )
+
+    # Given every wallet receives the token after the send, one of them twice, and one before the send
+    events = [received(w, 100 + i, campaign.sent_at + 60) for i, w in enumerate(wallets)]
+    events.append(received(wallets[0], 500, campaign.sent_at + 120))
+    early = received(wallets[1], 1, campaign.sent_at - 60)
+    # When the profiles function credits them, and then the same batch is redelivered
+    conversions.credit_changes([(None, e) for e in [early, *events]])
+    conversions.credit_changes([(None, e) for e in events])
+    # Then each targeted wallet converted once, counted in its own arm
+    report = store.report(store.get_campaign(campaign_id))
+    arms = Counter(dispatch.arm_for(campaign, w) for w in wallets)
+    assert (report.treatment.converted, report.holdout.converted) == (arms["treatment"], arms["holdout"])
+    # And a reorg that removes one converting event takes its credit back
+    conversions.credit_changes([(events[5], None)])
+    after = store.report(store.get_campaign(campaign_id))
+    arm = dispatch.arm_for(campaign, wallets[5])
+    assert getattr(after, arm).converted == getattr(report, arm).converted - 1
