@@ -8,18 +8,19 @@ as JSON-RPC batches (one HTTP request per `eth_call_batch` wallets) through the 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 from eth_utils import keccak
 
-from shared.chain.rpc import RpcClient
+from shared.chain.rpc import RpcClient, RpcFailed
 from shared.lending import store
 from shared.lending.model import (
     SEVERITY,
@@ -92,9 +93,23 @@ def head(chain_id: int, settings: Settings) -> tuple[int, int]:
     return header.number, header.timestamp
 
 
-def read_accounts(requests: Sequence[Request], settings: Settings) -> list[AccountData]:
-    """getUserAccountData of each request at its block, in JSON-RPC batches per chain."""
-    answers: dict[Request, AccountData] = {}
+# Nodes that keep only recent state (pruned full nodes, anvil with --prune-history or reloaded from a
+# state file) refuse calls at old blocks; these fragments are how geth, erigon, nethermind and anvil say so.
+_STATE_GONE = re.compile(
+    r"missing trie node|state (is )?not available|state histor|header not found|BlockOutOfRange|"
+    r"block height is \d+ but requested|pruned|historical state",
+    re.IGNORECASE,
+)
+
+
+def read_accounts(requests: Sequence[Request], settings: Settings) -> list[tuple[Request, AccountData]]:
+    """getUserAccountData of each request at its block, in JSON-RPC batches per chain.
+
+    When the node no longer has a block's state (a backfill on a pruned node), the chunk is read at
+    the chain's head instead, and the answer says so: its request carries the head's block. Health
+    is about now, so a backfill evaluates the present rather than failing or alerting on the past.
+    """
+    answers: dict[Request, tuple[Request, AccountData]] = {}
     by_chain: dict[int, list[Request]] = {}
     for request in dict.fromkeys(requests):
         by_chain.setdefault(request.chain_id, []).append(request)
@@ -104,10 +119,18 @@ def read_accounts(requests: Sequence[Request], settings: Settings) -> list[Accou
         for start in range(0, len(wanted), size):
             chunk = wanted[start : start + size]
             retries_before = client.retries
-            results = client.batch([("eth_call", [_call(r), hex(r.block)]) for r in chunk])
+            try:
+                results = client.batch([("eth_call", [_call(r), hex(r.block)]) for r in chunk])
+                used = chunk
+            except RpcFailed as exc:
+                if not _STATE_GONE.search(str(exc)):
+                    raise
+                block, block_time = head(chain_id, settings)
+                used = [replace(r, block=block, block_time=block_time) for r in chunk]
+                results = client.batch([("eth_call", [_call(r), hex(r.block)]) for r in used])
             RPC.add(1 + client.retries - retries_before, len(chunk))
-            for request, result in zip(chunk, results, strict=True):
-                answers[request] = AccountData.decode(str(result))
+            for request, asked, result in zip(chunk, used, results, strict=True):
+                answers[request] = (asked, AccountData.decode(str(result)))
     return [answers[r] for r in requests]
 
 

@@ -109,8 +109,7 @@ def process_changes(
         requests.append(health.Request(block, chain_id, pool, wallet, block_time))
     requests = list(dict.fromkeys(requests))
     outcome.evaluations = len(requests)
-    accounts = health.read_accounts(requests, settings)
-    outcome.recorded = health.record(zip(requests, accounts, strict=True), settings)
+    outcome.recorded = health.record(health.read_accounts(requests, settings), settings)
     changed = sorted(moved | outcome.recorded.band_changed)
     if rederive and changed:
         from shared.intel import evaluate_wallets

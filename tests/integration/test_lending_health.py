@@ -381,3 +381,22 @@ def _load_handler() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_a_block_whose_state_the_node_does_not_have_is_read_at_the_head(lab: Lab) -> None:
+    # Given a borrower, and an evaluation asked at a block the node cannot serve state for
+    a = lab.users[0]
+    weth, usdc = lab.addresses["weth"], lab.addresses["usdc"]
+    lab.act(a, "supply", weth, WETH, a, 0)
+    lab.act(a, "borrow", usdc, 1000 * USDC, 2, 0, a)
+    lab.step()
+    head_block, head_time = health_module.head(CHAIN, lab.settings)
+    pool = lab.addresses["pool"]
+    unavailable = health_module.Request(head_block + 10_000, CHAIN, pool, a, head_time)
+    # When it is read
+    [(asked, account)] = health_module.read_accounts([unavailable], lab.settings)
+    # Then the node's head answered, and the answer says which block it is for
+    [(_, at_head)] = health_module.read_accounts(
+        [health_module.Request(head_block, CHAIN, pool, a, head_time)], lab.settings
+    )
+    assert asked.block == head_block and account == at_head
