@@ -466,7 +466,7 @@ _KNOWN_COLUMNS = {"name", "email", "discord", "telegram", "x", "wallet", "wallet
 
 
 def _rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     if not reader.fieldnames:
         raise ContactError("the CSV is empty; the first line must name the columns, e.g. wallet,email", "body")
     columns = [c.strip().lower() for c in reader.fieldnames]
@@ -478,8 +478,13 @@ def _rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     if "wallet" not in columns and "wallets" not in columns:
         raise ContactError("the CSV needs a wallet (or wallets) column", "body")
     reader.fieldnames = columns
-    for row in reader:
-        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
+    try:
+        for row in reader:
+            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
+    except csv.Error as exc:
+        raise ContactError(
+            f"the CSV is malformed at line {reader.line_num}: {exc}; fix that line and retry", "csv"
+        ) from None
 
 
 def _flag(value: str, column: str) -> bool:

@@ -7,7 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from shared import auth
@@ -78,6 +81,17 @@ def build_app() -> APIGatewayRestResolver:
         within = location[1:] if location and location[0] in ("body", "query", "path", "header") else location
         field = error_path(within) if within else None
         return _json(422, {"error": "validation_failed", "field": field, "message": first.get("msg", "invalid")})
+
+    # Both are raised while Powertools reads the body, before any route runs: the client's fault, not a 500
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_body(_: RequestUnsupportedContentType) -> Response[Any]:
+        message = "the body must be JSON: send it with Content-Type: application/json"
+        return _json(415, {"error": "unsupported_media_type", "field": "body", "message": message})
+
+    @app.exception_handler(UnicodeDecodeError)
+    def undecodable_body(_: UnicodeDecodeError) -> Response[Any]:
+        message = "the body is not UTF-8 text: send JSON encoded as UTF-8"
+        return _json(400, {"error": "bad_request", "field": "body", "message": message})
 
     @app.not_found
     def route_not_found(_: Exception) -> Response[Any]:

@@ -2,7 +2,10 @@
 
 Powertools documents each route's success response and a 422 of its own shape (HTTPValidationError),
 but every 4xx/5xx body this API (and its gateway) sends is an ErrorBody. `with_error_responses` fixes
-that in one pass over the whole document, so a new route is documented without any per-route work.
+that in one pass over the whole document, deriving each operation's error statuses from its shape, so a
+new route is documented without any per-route work. A route that can answer a status its shape does not
+imply (say 404 for an id named in a query or the body) declares it on its decorator:
+`openapi_extensions={"x-kith-errors": [404]}`.
 The same function feeds the committed infra/openapi.json, GET /openapi.json and the /docs page.
 
 Usage: python -m shared.api.openapi [--check]
@@ -13,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 COMMITTED = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
 COMPONENTS = "#/components/schemas/"
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+EXTRA_ERRORS = "x-kith-errors"
 OPERATION_KEYS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 # Powertools' own error models; once every error response says ErrorBody nothing refers to them
 POWERTOOLS_ERROR_MODELS = ("HTTPValidationError", "ResponseValidationError", "ValidationError")
@@ -32,20 +37,24 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "the request is malformed, e.g. a `cursor` this API did not issue; `field` names the culprit",
     401: "no API key, or a malformed, unknown or revoked one: send `Authorization: Bearer <key>`",
     403: "the key lacks the scope this route needs (read < write < admin)",
-    404: "nothing exists at this path (an unknown id or address)",
+    404: "something the request names does not exist (an unknown id or address)",
     409: "the write conflicts with the current state (e.g. a stale `expected_version`); re-read and retry",
+    415: "the body is not JSON: send it as `Content-Type: application/json`",
     422: "a parameter or the body failed validation; `field` names it",
     500: "an unexpected failure; the message carries the request id to quote",
 }
 
 
 def error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
-    """The error statuses an operation can answer with, derived from its shape alone."""
+    """The error statuses an operation can answer with: derived from its shape, plus what it declares."""
     parameters = operation.get("parameters", [])
     statuses = {401, 403, 422, 500}  # the authorizer, the scope check, request validation, the last resort
+    statuses |= {int(status) for status in operation.get(EXTRA_ERRORS, [])}
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
-    if operation.get("requestBody") or any(p.get("in") == "query" and p.get("name") == "cursor" for p in parameters):
+    if operation.get("requestBody"):
+        statuses |= {400, 415}
+    if any(p.get("in") == "query" and p.get("name") == "cursor" for p in parameters):
         statuses.add(400)
     if method.lower() in WRITE_METHODS:
         statuses.add(409)
@@ -63,9 +72,11 @@ def with_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
             if method not in OPERATION_KEYS:
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
-            for status in error_statuses(method, operation):
+            statuses = error_statuses(method, operation)
+            operation.pop(EXTRA_ERRORS, None)
+            for status in statuses:
                 responses[str(status)] = {
-                    "description": ERROR_DESCRIPTIONS[status],
+                    "description": ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase,
                     "content": copy.deepcopy(error_content),
                 }
     for name in POWERTOOLS_ERROR_MODELS:  # in that order: the first two are what refer to the third

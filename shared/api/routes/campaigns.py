@@ -37,15 +37,21 @@ def _segment_exists(segment_id: str, field: str) -> None:
         raise NotFound(f"no segment {segment_id}; GET /segments lists them", field) from None
 
 
-@router.post("/campaigns", summary="Create a campaign: a broadcast, or a triggered one", tags=["campaigns"])
-def create_campaign(body: CampaignCreate) -> tuple[Campaign, int]:
+@router.post(
+    "/campaigns",
+    summary="Create a campaign: a broadcast, or a triggered one",
+    tags=["campaigns"],
+    status_code=201,
+    openapi_extensions={"x-kith-errors": [404]},  # an unknown segment_id or trigger.segment_id
+)
+def create_campaign(body: CampaignCreate) -> Campaign:
     if body.segment_id:
         _segment_exists(body.segment_id, "segment_id")
     if body.trigger and body.trigger.segment_id:
         _segment_exists(body.trigger.segment_id, "trigger.segment_id")
     if body.send_at is not None and body.send_at < int(time.time()) - 60:
         raise Conflict("send_at is in the past; omit it and POST .../send to send now", "send_at")
-    return store.create_campaign(body), 201
+    return store.create_campaign(body)
 
 
 @router.get("/campaigns", summary="All campaigns", tags=["campaigns"])
@@ -62,11 +68,12 @@ def get_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> Camp
     "/campaigns/<campaign_id>/send",
     summary="Freeze the segment's members now and send (202: dispatch runs in the background)",
     tags=["campaigns"],
+    status_code=202,
 )
-def send_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> tuple[Campaign, int]:
+def send_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> Campaign:
     _campaign(campaign_id)
     try:
-        return dispatch.start_send(campaign_id), 202
+        return dispatch.start_send(campaign_id)
     except store.CampaignStateError as exc:
         raise Conflict(str(exc), "campaign_id") from None
 

@@ -38,10 +38,10 @@ def _translate(error: contacts.ContactError) -> Exception:
     return Unprocessable(error.message, error.field)
 
 
-@router.post("/contacts", summary="Create a contact linked to one or more wallets", tags=["contacts"])
-def create_contact(body: contacts.ContactFields) -> tuple[contacts.Contact, int]:
+@router.post("/contacts", summary="Create a contact linked to one or more wallets", tags=["contacts"], status_code=201)
+def create_contact(body: contacts.ContactFields) -> contacts.Contact:
     try:
-        return contacts.create_contact(body), 201
+        return contacts.create_contact(body)
     except contacts.ContactError as exc:
         raise _translate(exc) from None
 

@@ -201,7 +201,12 @@ def _token(value: str, field: str) -> tuple[int, str]:
     return int(chain), contract.lower()
 
 
-@router.get("/overlap", summary="Wallets two segments, or two tokens' holders, have in common", tags=["segments"])
+@router.get(
+    "/overlap",
+    summary="Wallets two segments, or two tokens' holders, have in common",
+    tags=["segments"],
+    openapi_extensions={"x-kith-errors": [404]},  # an unknown segment_a or segment_b
+)
 def community_overlap(
     segment_a: Annotated[str | None, Query(max_length=40)] = None,
     segment_b: Annotated[str | None, Query(max_length=40)] = None,

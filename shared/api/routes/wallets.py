@@ -57,7 +57,7 @@ def list_wallets(
     tag: Annotated[str | None, Query(max_length=64)] = None,
 ) -> WalletPage:
     """A selective filter may return a short page with a `next_cursor`: keep paging until it is null."""
-    if sort == "balance" and token is None:
+    if sort == "balance" and not token:  # token= (empty) is no token either
         raise Unprocessable("sort=balance ranks the holders of one token: give token=<chain id>:<contract>", "token")
     filters = wallets.WalletFilter(
         min_score=min_score,
