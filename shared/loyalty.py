@@ -105,10 +105,11 @@ def first_reaching(
 
     if reached(now):
         return None  # already there, and points never fall without an event
-    growing = settings.points_per_held_day > 0 and any(s <= now for s in inputs.holding_since)
+    # a holding stamped after `now` (a chain clock ahead of the wall clock) starts growing later, still by time
+    growing = settings.points_per_held_day > 0 and bool(inputs.holding_since)
     if not growing:
         return None
-    oldest = min(s for s in inputs.holding_since if s <= now)
+    oldest = min(inputs.holding_since)
     horizon = oldest + settings.max_held_days * DAY + 1  # holding points stop growing here
     if horizon <= now or not reached(min(horizon, MAX_UNIX)):
         return None

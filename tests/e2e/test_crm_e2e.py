@@ -78,7 +78,7 @@ def test_filters_select_by_label_churn_state_token_and_score(cloud: LocalCloud) 
         headers={"Authorization": f"Bearer {cloud.admin_key}"},
         timeout=30,
     )
-    assert bad.status_code == 422 and bad["field"] == "token"
+    assert bad.status_code == 422 and bad.json()["field"] == "token"
 
 
 def test_tags_are_added_listed_and_removed(cloud: LocalCloud) -> None:
