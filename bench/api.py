@@ -43,7 +43,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-from infra.localcloud.anvil import free_port, port_is_free  # noqa: E402
+from infra.localcloud.anvil import free_port, free_port_pair  # noqa: E402
 from shared.store.dynamo import REQUESTS  # noqa: E402
 
 # The local cloud routes stdout/stderr to its log files while it runs; the bench writes here.
@@ -60,14 +60,6 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (share in 0..1)."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def _anvil_port_pair() -> int:
-    for _ in range(50):
-        port = free_port()
-        if port_is_free(port + 1):
-            return port
-    raise RuntimeError("no two adjacent free ports for the anvil chains")
 
 
 @contextlib.contextmanager
@@ -205,7 +197,7 @@ def main() -> int:
             state_dir=Path(tmp) / ".state",
             api_port=free_port(),
             moto_port=free_port(),
-            anvil_port=_anvil_port_pair(),
+            anvil_port=free_port_pair(),
             wallets=args.wallets,
             days=args.days,
             seed=args.seed,

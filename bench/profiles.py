@@ -55,7 +55,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-from infra.localcloud.anvil import free_port, port_is_free  # noqa: E402
+from infra.localcloud.anvil import free_port, free_port_pair  # noqa: E402
 from shared.events import ChainEvent, Standard, TokenTransfer, VoteCast  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store.dynamo import REQUESTS  # noqa: E402
@@ -434,14 +434,6 @@ def run_moto_phase(folder: Path, args: argparse.Namespace, results: dict[str, An
 # ---- the local cloud: throughput and freshness --------------------------------------------------
 
 
-def _anvil_port_pair() -> int:
-    for _ in range(50):
-        port = free_port()
-        if port_is_free(port + 1):
-            return port
-    raise RuntimeError("no two adjacent free ports for the anvil chains")
-
-
 def _profile_records(cloud: Any) -> int:
     return sum(p.stats.records for p in cloud.app.runner.stream_pollers if p.spec.function == "ProfilesFunction")
 
@@ -629,7 +621,7 @@ def run_cloud_phase(folder: Path, args: argparse.Namespace, results: dict[str, A
         state_dir=folder / ".state",
         api_port=free_port(),
         moto_port=free_port(),
-        anvil_port=_anvil_port_pair(),
+        anvil_port=free_port_pair(),
         wallets=args.wallets,
         days=args.days,
         seed=args.seed,

@@ -314,15 +314,19 @@ def get_contact(contact_id: str, settings: Settings | None = None) -> Contact:
     return Contact.model_validate_json(found["doc"]["S"])
 
 
-def contacts_of_wallet(address: str, settings: Settings | None = None) -> list[Contact]:
-    settings = settings or get_settings()
+def _links(address: str, settings: Settings) -> list[dict[str, Any]]:
+    """The wallet's contact links (A24), each carrying the channels its contact consented to."""
     response = _db().query(
         TableName=settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
         ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":c": {"S": keys.CONTACT_PREFIX}},
     )
-    ids = [i["contact_id"]["S"] for i in response["Items"]]
-    return load_contacts(ids, settings)
+    return list(response["Items"])
+
+
+def contacts_of_wallet(address: str, settings: Settings | None = None) -> list[Contact]:
+    settings = settings or get_settings()
+    return load_contacts([i["contact_id"]["S"] for i in _links(address, settings)], settings)
 
 
 def load_contacts(contact_ids: Iterable[str], settings: Settings | None = None) -> list[Contact]:
@@ -593,13 +597,8 @@ def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings) -> s
 def reach(address: str, settings: Settings | None = None) -> dict[str, list[str]]:
     """The channels this wallet's contacts consented to: {channel: [contact id, ...]} (one Query)."""
     settings = settings or get_settings()
-    response = _db().query(
-        TableName=settings.app_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
-        ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":c": {"S": keys.CONTACT_PREFIX}},
-    )
     found: dict[str, list[str]] = {}
-    for item in response["Items"]:
+    for item in _links(address, settings):
         for channel in item.get("channels", {}).get("L", []):
             found.setdefault(channel["S"], []).append(item["contact_id"]["S"])
     return found

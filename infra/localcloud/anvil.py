@@ -44,6 +44,15 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
+def free_port_pair() -> int:
+    """A free port whose successor is free too: the second anvil chain listens on port + 1."""
+    for _ in range(50):
+        port = free_port()
+        if port_is_free(port + 1):
+            return port
+    raise RuntimeError("no two adjacent free ports for the anvil chains")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.localcloud.anvil import free_port, port_is_free
+from infra.localcloud.anvil import free_port, free_port_pair
 from infra.localcloud.main import LocalCloud, LocalCloudConfig
-
-
-def _anvil_port_pair() -> int:
-    for _ in range(50):
-        port = free_port()
-        if port_is_free(port + 1):
-            return port
-    raise RuntimeError("no two adjacent free ports for the anvil chains")
 
 
 # Package scope: the local cloud's pollers swap os.environ while they invoke functions, so it must be
@@ -29,7 +21,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         state_dir=state,
         api_port=free_port(),
         moto_port=free_port(),
-        anvil_port=_anvil_port_pair(),
+        anvil_port=free_port_pair(),
         sinks_port=free_port(),
         # long enough for diamond hands (155 days), small enough to catch up in about a minute
         wallets=120,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,12 +12,12 @@ from pydantic import BaseModel, Field
 from shared import overlap
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import Conflict, NotFound, Unprocessable
+from shared.api.routes.wallets import valid_address, valid_token
 from shared.segments import export, preview, store
 from shared.segments.evaluation import EvalProgress, evaluation_progress, start_evaluation
 from shared.segments.rules import SegmentRule
 
 router = Router()
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class SegmentCreate(BaseModel):
@@ -178,8 +177,7 @@ def preview_segment(body: PreviewRequest) -> preview.Preview:
 def check_member(
     segment_id: Annotated[str, Path(max_length=40)], address: Annotated[str, Path(max_length=42)]
 ) -> MembershipCheck:
-    if not ADDRESS.match(address):
-        raise Unprocessable("must be a 0x-prefixed 20-byte hex address", "address")
+    valid_address(address)
     found = store.is_member(segment_id, address)
     if found is None:
         _segment(segment_id)
@@ -189,16 +187,6 @@ def check_member(
         member=found is not None,
         entered_at=found["entered_at"] if found else None,
     )
-
-
-TOKEN = re.compile(r"^[0-9]{1,12}:0x[0-9a-fA-F]{40}$")
-
-
-def _token(value: str, field: str) -> tuple[int, str]:
-    if not TOKEN.match(value):
-        raise Unprocessable("a token is <chain id>:<contract address>, e.g. 31337:0x5fbd...", field)
-    chain, contract = value.split(":")
-    return int(chain), contract.lower()
 
 
 @router.get(
@@ -219,5 +207,5 @@ def community_overlap(
         _segment(segment_b)
         return overlap.segment_overlap(segment_a, segment_b, limit)
     if token_a and token_b and not (segment_a or segment_b):
-        return overlap.token_overlap(_token(token_a, "token_a"), _token(token_b, "token_b"), limit)
+        return overlap.token_overlap(valid_token(token_a, "token_a"), valid_token(token_b, "token_b"), limit)
     raise Unprocessable("give either segment_a and segment_b, or token_a and token_b", "segment_a")
