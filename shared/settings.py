@@ -220,24 +220,25 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
 _SETTINGS_VARIABLES = ("AWS_LAMBDA_FUNCTION_NAME", *_ENV_FIELDS.values(), *_JSON_FIELDS.values())
 
 
-class _SettingsOfEachFunction:
-    """Settings read once per function. A Lambda process runs one function; the local cloud runs every
-    function side by side in one process, each with its own environment, so the cache is keyed by it."""
+class _SettingsOfEachEnvironment:
+    """Settings read once per environment. A Lambda process runs one function; the local cloud runs every
+    function side by side in one process, each with its own environment, so the cache is keyed by the
+    variables settings are read from."""
 
     def __init__(self) -> None:
-        self._by_function: dict[tuple[str, ...], Settings] = {}
+        self._by_environment: dict[tuple[str, ...], Settings] = {}
 
     def __call__(self) -> Settings:
         # keyed by the variables settings are read from, so two stacks in one process never share them
         key = tuple(os.environ.get(name, "") for name in _SETTINGS_VARIABLES)
-        found = self._by_function.get(key)
+        found = self._by_environment.get(key)
         if found is None:
-            found = self._by_function[key] = settings_from_env()
+            found = self._by_environment[key] = settings_from_env()
         return found
 
     def cache_clear(self) -> None:
         """Read the environment again on the next call (tests that change it call this)."""
-        self._by_function.clear()
+        self._by_environment.clear()
 
 
-get_settings = _SettingsOfEachFunction()
+get_settings = _SettingsOfEachEnvironment()
