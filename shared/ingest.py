@@ -33,7 +33,15 @@ from shared.chain.codec import event_to_item
 from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive
-from shared.chain.reorg import Cursor, CursorStore, Pending, ReorgTooDeep, extend_window, find_common_ancestor
+from shared.chain.reorg import (
+    Cursor,
+    CursorStore,
+    Pending,
+    ReorgTooDeep,
+    cursor_is_canonical,
+    extend_window,
+    find_common_ancestor,
+)
 from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
 from shared.settings import ChainConfig, Settings
 from shared.store.dynamo import BATCH_WRITE_LIMIT, batch_write, client, from_item, to_item
@@ -351,6 +359,12 @@ class ChainIngest:
         while True:
             next_from = cursor.last_block + 1 if cursor.last_block is not None else self.chain.start_block
             if next_from > target:
+                if not cursor_is_canonical(cursor, self._canonical_hashes):
+                    rewound = self._handle_reorg(cursor)
+                    if rewound is None:
+                        return
+                    cursor = rewound
+                    continue
                 self.summary.stopped = "caught_up"
                 return
             if self.options.max_ranges is not None and self.summary.ranges >= self.options.max_ranges:

@@ -127,7 +127,6 @@ def _p_alive_now(profile: WalletProfile, now: int, settings: Settings) -> float 
 
 
 def _holding_view(holding: Holding) -> HoldingView:
-    ids = holding.token_ids or [int(i) for i in holding.id_balances]
     return HoldingView(
         chain_id=holding.chain_id,
         contract=holding.contract,
@@ -136,7 +135,7 @@ def _holding_view(holding: Holding) -> HoldingView:
         decimals=holding.decimals,
         balance=str(holding.balance),
         balance_adjusted=holding.adjusted_balance,
-        token_ids=[str(i) for i in sorted(ids)],
+        token_ids=[str(i) for i in holding.token_ids],
         holding_since=holding.holding_since,
         exited_at=holding.exited_at,
         in_count=holding.in_count,

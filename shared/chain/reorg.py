@@ -1,7 +1,8 @@
 """The chain cursor and its window of recent block hashes: where reorgs are noticed and walked back.
 
 Like ponder's sync-realtime, the logic sits in one place: the cursor keeps the last N (number, hash)
-pairs; a new range whose first parent hash does not match the newest pair is a reorg; walking the
+pairs; a new range whose first parent hash does not match the newest pair is a reorg, and so is a
+cursor block whose hash changed while no new block came (a reorg that keeps the height); walking the
 window backwards against canonical hashes finds the common ancestor. A reorg deeper than the window
 cannot be resolved safely and is reported, never skipped.
 
@@ -73,6 +74,14 @@ def find_common_ancestor(
         if hashes.get(number) == stored:
             return number
     return None
+
+
+def cursor_is_canonical(cursor: Cursor, canonical: Callable[[Sequence[int]], Mapping[int, str]]) -> bool:
+    """Whether the block at the cursor is still the chain's. A reorg that keeps the height leaves no
+    parent-hash mismatch to find until a later block arrives, so a caught-up run asks this instead."""
+    if cursor.last_block is None or cursor.last_hash is None:
+        return True
+    return canonical([cursor.last_block]).get(cursor.last_block) == cursor.last_hash
 
 
 class CursorStore:

@@ -4,9 +4,9 @@ Everything here is free of DynamoDB and Lambda. The store applies events with th
 and the property test compares it with `fold`, the reference over the final set of events.
 
 Two kinds of fields:
-- reversible ones (balances, ids, counts, volumes, active days, votes, lending sums, the score) take
+- reversible ones (balances, units per token id, counts, volumes, active days, votes, lending sums, the score) take
   an event back exactly with sign=-1, in any order;
-- order-dependent ones (holding since, exited at, last in/out, first seen, last active, last vote)
+- order-dependent ones (holding since, each id's since, exited at, last in/out, first seen, last active, last vote)
   are recomputed by `replay` from the wallet's activities whenever an event arrives out of order or
   is rolled back. In order, `replay` of one more activity equals one incremental step.
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from shared import scoring
 from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, Standard, TokenTransfer, VoteCast
@@ -57,6 +57,9 @@ def chain_order(activity: Activity) -> tuple[Position, int]:
     return activity.position, 0 if activity.direction == "out" else 1
 
 
+NFT_STANDARDS = (Standard.ERC721, Standard.ERC1155)
+
+
 class Holding(BaseModel):
     chain_id: int
     contract: str
@@ -64,12 +67,17 @@ class Holding(BaseModel):
     symbol: str | None = None
     decimals: int | None = None
     balance: int = 0
-    token_ids: list[int] = Field(default_factory=list)  # ERC-721 ids held, sorted
-    id_balances: dict[str, int] = Field(default_factory=dict)  # ERC-1155 id -> amount
+    # Token id -> units received minus units sent (an ERC-721 id counts 1 while held). A count, not a
+    # set: adding and taking away commute, so any order of apply, rollback and redelivery that ends
+    # with the same events ends with the same counts. A set does not: rolling back X->Y before Y->Z
+    # would discard an id Y does not hold yet, then the second rollback would hand it back to Y.
+    id_balances: dict[str, int] = Field(default_factory=dict)
     in_count: int = 0
     out_count: int = 0
     in_volume: int = 0
     out_volume: int = 0
+    # order-dependent
+    id_since: dict[str, int] = Field(default_factory=dict)  # held id -> when this holding run of it began
     # order-dependent
     first_in_time: int | None = None
     last_in_time: int | None = None
@@ -77,6 +85,25 @@ class Holding(BaseModel):
     holding_since: int | None = None
     exited_at: int | None = None
     last_position: Position | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_from_a_list(cls, data: object) -> object:
+        """Documents written before ids were counted carry `token_ids`, the ERC-721 ids held."""
+        if isinstance(data, dict) and "token_ids" in data:
+            data = dict(data)
+            listed = data.pop("token_ids") or []
+            if not data.get("id_balances"):
+                data["id_balances"] = {str(token_id): 1 for token_id in listed}
+        return data
+
+    @property
+    def token_ids(self) -> list[int]:
+        """The ids this wallet holds now, sorted."""
+        return sorted(int(token_id) for token_id, units in self.id_balances.items() if units > 0)
+
+    def units_of(self, token_id: int) -> int:
+        return max(self.id_balances.get(str(token_id), 0), 0)
 
     @property
     def adjusted_balance(self) -> float:
@@ -212,14 +239,7 @@ def apply_to_holding(holding: Holding, activity: Activity, sign: int) -> None:
     incoming = (activity.direction == "in") == (sign > 0)
     delta = activity.amount if incoming else -activity.amount
     holding.balance += delta
-    if holding.standard == Standard.ERC721 and activity.token_id is not None:
-        ids = set(holding.token_ids)
-        if incoming:
-            ids.add(activity.token_id)
-        else:
-            ids.discard(activity.token_id)
-        holding.token_ids = sorted(ids)
-    elif holding.standard == Standard.ERC1155 and activity.token_id is not None:
+    if holding.standard in NFT_STANDARDS and activity.token_id is not None:
         key = str(activity.token_id)
         holding.id_balances[key] = holding.id_balances.get(key, 0) + delta
         if holding.id_balances[key] == 0:
@@ -233,8 +253,14 @@ def apply_to_holding(holding: Holding, activity: Activity, sign: int) -> None:
 
 
 def step_holding_times(holding: Holding, activity: Activity, balance_before: int) -> None:
-    """The order-dependent part of one transfer, applied in chain order."""
+    """The order-dependent part of one transfer, applied in chain order (after its reversible part)."""
     t = activity.block_time
+    if holding.standard in NFT_STANDARDS and activity.token_id is not None:
+        key = str(activity.token_id)
+        if holding.id_balances.get(key, 0) <= 0:
+            holding.id_since.pop(key, None)
+        else:
+            holding.id_since.setdefault(key, t)
     if activity.direction == "in":
         holding.first_in_time = holding.first_in_time if holding.first_in_time is not None else t
         holding.last_in_time = t
@@ -264,14 +290,19 @@ def replay_holding_times(holding: Holding, activities: Iterable[Activity]) -> No
     holding.first_in_time = holding.last_in_time = holding.last_out_time = None
     holding.holding_since = holding.exited_at = None
     holding.last_position = None
+    holding.id_since = {}
     balance = 0
+    units: dict[str, int] = {}
+    saved_balance, saved_units = holding.balance, holding.id_balances
     for activity in sorted(activities, key=chain_order):
         before = balance
-        balance += activity.amount if activity.direction == "in" else -activity.amount
-        saved = holding.balance
-        holding.balance = balance
+        balance += _delta(activity)
+        if activity.token_id is not None:
+            key = str(activity.token_id)
+            units[key] = units.get(key, 0) + _delta(activity)
+        holding.balance, holding.id_balances = balance, units
         step_holding_times(holding, activity, before)
-        holding.balance = saved
+    holding.balance, holding.id_balances = saved_balance, saved_units
 
 
 def replay_profile_times(profile: WalletProfile, activities: Iterable[Activity]) -> None:
@@ -317,6 +348,8 @@ def replay_holding_window(holding: Holding, stored: Holding, window: list[Activi
     Returns False when that is not enough to know (a zero crossing hides inside the window); the caller
     then replays the holding's whole history.
     """
+    if holding.standard in NFT_STANDARDS:
+        return False  # when each id was taken needs every earlier move of it: replay it all
     balance = holding.balance - sum(_delta(a) for a in window)
     if balance > 0:
         if stored.holding_since is None or stored.holding_since >= window_start:

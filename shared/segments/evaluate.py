@@ -475,10 +475,8 @@ def _holding_amount(holding: Holding, node: HoldingCondition) -> tuple[int, floa
         return None
     if node.token_id is None:
         return holding.balance, holding.adjusted_balance
-    if holding.standard == Standard.ERC721:
-        amount = 1 if node.token_id in holding.token_ids else 0
-    elif holding.standard == Standard.ERC1155:
-        amount = holding.id_balances.get(str(node.token_id), 0)
+    if holding.standard in (Standard.ERC721, Standard.ERC1155):
+        amount = holding.units_of(node.token_id)
     else:
         return None
     return amount, float(amount)
