@@ -11,9 +11,16 @@ are restored from a copy of just those items.
 It patches the in-process moto backend, so it applies to ThreadedMotoServer (the local cloud and
 the test fixtures), not to a separate `moto_server` process.
 
-moto answers a Query on the base table by sorting every item of the table and keeping those of the
-asked partition: O(table) per Query. The patch hands it the one partition instead (same items, same
-order), so reading a wallet costs the same with ten wallets as with ten thousand.
+moto answers a Query by sorting every item of the table and keeping those of the asked partition:
+O(table) per Query, on the base table and on every index. infra.localcloud.moto_index hands it the
+one partition instead (same items, same order), so reading a wallet costs the same with ten wallets
+as with ten thousand.
+
+moto's backends are plain dicts and lists, written by whichever server thread serves a request;
+concurrent requests race (a Query iterating a table's items while another request wrote to it
+raised "dictionary changed size during iteration"). Every request moto serves in this process holds
+one lock: under the GIL moto's handlers never ran in parallel anyway, so it costs no throughput. An
+SQS long poll lets go of it while it waits, so that a send can reach the queue.
 
 moto's generic response serializer walks every attribute of every item against the botocore shape
 model; for DynamoDB's JSON protocol the result already is the wire format, so the data-plane
@@ -24,10 +31,15 @@ other operation, still goes through moto's serializer).
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import datetime as dt
 import json
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from infra.localcloud import moto_index
 
 _APPLIED = False
 _FAST_OPERATIONS = frozenset(
@@ -54,34 +66,53 @@ def _wire_value(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _patch_partition_queries() -> None:
-    import threading
+_REQUEST_LOCK = threading.Lock()
+_holding = threading.local()
 
-    from moto.dynamodb.models.table import Table
 
-    original_query = Table.query
-    original_all_items = Table.all_items
-    hint = threading.local()
+def _patch_request_lock() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.sqs.models import Queue
 
-    def all_items(self: Table) -> Any:
-        partition = getattr(hint, "partition", None)
-        if partition is not None and partition[0] is self:
-            bucket = self.items.get(partition[1])
-            return sorted(bucket.values(), key=lambda item: item.range_key) if bucket else []
-        return original_all_items(self)
+    original_call = DomainDispatcherApplication.__call__
+    original_wait = Queue.wait_for_messages
 
-    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name is not None or hash_key is None or not self.range_key_attr:
-            return original_query(self, hash_key, *args, **kwargs)
-        hint.partition = (self, hash_key)
-        try:
-            return original_query(self, hash_key, *args, **kwargs)
-        finally:
-            hint.partition = None
+    def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with _REQUEST_LOCK:
+            _holding.value = True
+            try:
+                response = original_call(self, environ, start_response)
+                try:
+                    # the body may still read the backend as it is iterated: read it all under the lock
+                    return list(response)
+                finally:
+                    close = getattr(response, "close", None)
+                    if close is not None:
+                        close()
+            finally:
+                _holding.value = False
 
-    Table.all_items = all_items  # type: ignore[method-assign]
-    Table.query = query  # type: ignore[method-assign]
+    def wait_for_messages(self: Queue, timeout: int) -> None:
+        with _released():
+            original_wait(self, timeout)
+
+    DomainDispatcherApplication.__call__ = call  # type: ignore[method-assign]
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _released() -> Iterator[None]:
+    """Lets other requests in while this one waits (it holds the request lock if a server thread)."""
+    if not getattr(_holding, "value", False):
+        yield
+        return
+    _holding.value = False
+    _REQUEST_LOCK.release()
+    try:
+        yield
+    finally:
+        _REQUEST_LOCK.acquire()
+        _holding.value = True
 
 
 def _patch_serializer() -> None:
@@ -108,7 +139,8 @@ def apply() -> None:
     if _APPLIED:
         return
     _patch_serializer()
-    _patch_partition_queries()
+    _patch_request_lock()
+    moto_index.apply()
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,

@@ -1,0 +1,261 @@
+"""Answer moto's DynamoDB Query from the asked partition, on the base table and on every secondary index.
+
+moto 5.2 answers a Query by sorting every item of the table (Table.all_items) and then keeping those
+of the asked partition: O(table log table) per Query, however small the partition. Here Table.query
+hands moto's own code just the candidates instead, through the all_items it calls once per Query:
+
+- base table: the partition moto already keeps in `table.items[hash]`;
+- index (GSI or LSI): a per-index map, index hash value -> {primary key: item}, of the items that
+  carry the index's (first) hash attribute.
+
+The candidates come sorted by primary key, exactly as all_items would list them, and are a superset of
+what moto's index filter keeps (it still checks every hash attribute, the sort key's presence and the
+key condition), so moto's sorting, key conditions, filters, projections, Limit and paging run unchanged
+on the same sequence and produce the same answer. Scan still walks the table, as DynamoDB does.
+
+Keeping the index maps right: an item changes only through Table.put_item, Table.delete_item, and
+DynamoDBBackend.update_item (which edits the stored Item in place, or puts a new one). After each of
+them, whether it succeeded or raised, the written key is filed again from what the table now stores.
+Everything else that writes (BatchWriteItem, TransactWriteItems and its rollback, PartiQL, imports)
+goes through those three. A table's maps are built on its first index Query, kept in a
+WeakKeyDictionary (so a new, restored or deep-copied table starts without any) and dropped, to be
+rebuilt, whenever a write's key cannot be worked out or the table's item store was replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator
+from typing import Any
+
+# Which path answered each Query: "partition" (base table), "index" (secondary index), "moto" (as is)
+QUERIES: Counter[str] = Counter()
+
+_ENABLED = True
+_APPLIED = False
+# Bucket for index values that cannot be hashed (a set, list or map where a key belongs): its items
+# are candidates of every Query on the index, and moto's own filter sorts them out.
+_UNHASHABLE = object()
+_MISSING = object()
+_hint = threading.local()
+
+
+class _Index:
+    """One secondary index of one table: hash value -> {primary key: item}."""
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+        self.buckets: dict[Hashable, dict[Any, Any]] = {}
+        self.filed: dict[Any, Hashable] = {}
+
+    def refile(self, key: Any, item: Any) -> None:
+        old = self.filed.pop(key, _MISSING)
+        if old is not _MISSING:
+            bucket = self.buckets[old]
+            del bucket[key]
+            if not bucket:
+                del self.buckets[old]
+        value = item.attrs.get(self.attr) if item is not None else None
+        if value is not None:
+            where = _bucket_key(value)
+            self.buckets.setdefault(where, {})[key] = item
+            self.filed[key] = where
+
+    def candidates(self, where: Hashable) -> list[Any]:
+        found = list(self.buckets.get(where, {}).values())
+        found.extend(self.buckets.get(_UNHASHABLE, {}).values())
+        return found
+
+
+class _TableIndexes:
+    def __init__(self, store: Any) -> None:
+        self.store = store  # the table.items mapping these maps describe
+        self.by_name: dict[str, _Index] = {}
+
+
+_TABLES: weakref.WeakKeyDictionary[Any, _TableIndexes] = weakref.WeakKeyDictionary()
+
+
+def _bucket_key(value: Any) -> Hashable:
+    """A frozen stand-in for a DynamoType with DynamoType's own equality: same type, same cast value.
+
+    An item's attribute can be edited in place by a later UpdateItem, so the bucket is never keyed by
+    the DynamoType object itself."""
+    key = (value.type, value.cast_value)
+    try:
+        hash(key)
+    except TypeError:
+        return _UNHASHABLE
+    return key
+
+
+def _primary_order(item: Any) -> Any:
+    """Table.all_items' own sort key."""
+    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
+
+
+def _stored_items(table: Any) -> Iterable[Any]:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    for partition in list(table.items.values()):
+        found = partition.values() if table.range_key_attr else [partition]
+        yield from (item for item in found if isinstance(item, Item))
+
+
+def _stored(table: Any, key: tuple[Any, Any]) -> Any:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    hash_value, range_value = key
+    found = table.items.get(hash_value)
+    if range_value is not None:
+        found = found.get(range_value) if isinstance(found, dict) else None
+    return found if isinstance(found, Item) else None
+
+
+def _primary_key(table: Any, attrs: Any) -> tuple[Any, Any] | None:
+    """The key moto files an item under, from an Item's attributes or a Key; None if there is none."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        hash_value = DynamoType(attrs[table.hash_key_attr])
+        range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+        hash(hash_value)
+        hash(range_value)
+    except Exception:
+        return None
+    return hash_value, range_value
+
+
+def _refile(table: Any, key: tuple[Any, Any] | None) -> None:
+    indexes = _TABLES.get(table)
+    if indexes is None:
+        return
+    if key is None or indexes.store is not table.items:
+        del _TABLES[table]
+        return
+    item = _stored(table, key)
+    for index in indexes.by_name.values():
+        index.refile(key, item)
+
+
+def _index(table: Any, name: str, attr: str) -> _Index:
+    indexes = _TABLES.get(table)
+    if indexes is None or indexes.store is not table.items:
+        indexes = _TABLES[table] = _TableIndexes(table.items)
+    index = indexes.by_name.get(name)
+    if index is None or index.attr != attr:
+        index = indexes.by_name[name] = _Index(attr)
+        for item in _stored_items(table):
+            index.refile((item.hash_key, item.range_key), item)
+    return index
+
+
+def _candidates(table: Any, hash_key: Any, index_name: str | None, hash_conditions: Any) -> list[Any] | None:
+    """What Table.all_items should list for this Query, or None to let moto list the whole table."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    if index_name is None:
+        if hash_key is None:
+            return None
+        try:
+            partition = table.items.get(hash_key)
+        except TypeError:
+            return None
+        if table.range_key_attr:
+            found = list(partition.values()) if isinstance(partition, dict) else []
+        else:
+            found = [partition] if isinstance(partition, Item) else []
+        QUERIES["partition"] += 1
+        return sorted(found, key=_primary_order)
+    index = next((each for each in table.all_indexes() if each.name == index_name), None)
+    if index is None:
+        return None
+    hash_attrs = [key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH"]
+    wanted = dict(hash_conditions or []).get(hash_attrs[0]) if hash_attrs else None
+    if wanted is None:
+        return None
+    where = _bucket_key(wanted)
+    if where is _UNHASHABLE:
+        return None
+    QUERIES["index"] += 1
+    return sorted(_index(table, index_name, hash_attrs[0]).candidates(where), key=_primary_order)
+
+
+@contextlib.contextmanager
+def bypassed() -> Iterator[None]:
+    """Queries inside answer through moto's own code, every item of the table (for comparisons).
+
+    The maps of tables that have them are still kept up to date by writes inside."""
+    global _ENABLED
+    _ENABLED = False
+    try:
+        yield
+    finally:
+        _ENABLED = True
+
+
+def apply() -> None:
+    global _APPLIED
+    if _APPLIED:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+    original_put = Table.put_item
+    original_delete = Table.delete_item
+    original_update = DynamoDBBackend.update_item
+
+    def all_items(self: Table) -> Any:
+        given = getattr(_hint, "candidates", None)
+        if given is not None and given[0] is self:
+            return list(given[1])
+        return original_all_items(self)
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        found = _candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions")) if _ENABLED else None
+        if found is None:
+            QUERIES["moto"] += 1
+            return original_query(self, hash_key, *args, **kwargs)
+        _hint.candidates = (self, found)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _hint.candidates = None
+
+    def put_item(self: Table, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        key = _primary_key(self, item_attrs)
+        try:
+            return original_put(self, item_attrs, *args, **kwargs)
+        finally:
+            _refile(self, key)
+
+    def delete_item(self: Table, hash_key: Any, range_key: Any, *args: Any, **kwargs: Any) -> Any:
+        key = (hash_key, range_key) if (range_key is not None) == self.has_range_key else None
+        try:
+            return original_delete(self, hash_key, range_key, *args, **kwargs)
+        finally:
+            _refile(self, key)
+
+    def update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            table = self.get_table(table_name)
+        except Exception:
+            return original_update(self, table_name, key, *args, **kwargs)
+        primary = _primary_key(table, key)
+        try:
+            return original_update(self, table_name, key, *args, **kwargs)
+        finally:
+            _refile(table, primary)
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    _APPLIED = True
