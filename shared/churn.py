@@ -22,13 +22,20 @@ however long it has been silent. Most wallets are one-shot, so BG/NBD would neve
 MBG/NBD also allows dropout at time 0 (right after the first transaction), which makes P(alive) of a
 one-shot wallet decay with T like everyone else's.
 
-Runtime split: the scoring side (``p_alive``, ``due_time``, ``activity_summary``, ``wallet_churn``) uses only
-``math`` because the profiles Lambda ships without numpy/scipy; the fitting side imports numpy and scipy
-lazily and runs only in the nightly refit.
+Runtime split: the scoring side (``p_alive``, ``due_time``, ``activity_summary``, ``wallet_churn``,
+``silence_probability``, ``risk_of_silence``, ``wallet_risk``) uses only ``math`` because the profiles Lambda
+ships without numpy/scipy; the fitting side imports numpy and scipy lazily and runs only in the nightly refit.
+
+Churn risk (docs/churn.md): P(alive) answers "is this wallet still a customer?", which is not what a win-back
+campaign needs and ranks worse than plain recency on real data. The risk is P(no activity in the next H days
+| history), from the same MBG/NBD (``silence_probability``), recalibrated by a small layer that a backtest on
+the community's own history fits (``ChurnLayer``), and flagged at a threshold chosen so that the flagged
+share is the expected silent share (``fit_churn``).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
     FloatArray = NDArray[np.float64]
 
 DAY = 86_400
+DEFAULT_HORIZON_DAYS = 30.0
 ModelName = Literal["mbg_nbd", "bg_nbd"]
 ModelKind = Literal["mbg_nbd", "mbg_nbd_prior"]
 
@@ -77,11 +85,67 @@ class ChurnParams(BaseModel):
 PRIOR_PARAMS_WEEKS = ChurnParams(r=0.525, alpha=6.183, a=0.891, b=1.614)
 
 
+class ChurnLayer(BaseModel):
+    """The backtest's recalibration of P(alive): logit P'(alive) = intercept + alive_logit * logit P(alive)
+    + log_frequency * log(1 + x). The risk then uses P'(alive) in place of P(alive) (``risk_from_summary``).
+
+    alive_logit >= 0 keeps P'(alive) decreasing with silence, so the risk still only grows while nothing
+    happens and its crossing date can be found by bisection. The identity layer is (0, 1, 0).
+    """
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    intercept: float
+    alive_logit: float = Field(ge=0)
+    log_frequency: float
+    trained_cut: int = Field(description="unix second of the backtest's feature cut")
+    trained_horizon_days: float = Field(gt=0, description="label window of the backtest: silent in (cut, cut + this]")
+    n_wallets: int = Field(ge=0)
+    silent_rate: float = Field(ge=0, le=1, description="observed share of the backtest's wallets that stayed silent")
+    log_loss: float = Field(ge=0, description="mean log-loss of the fitted layer on its backtest")
+
+
+class CalibrationBin(BaseModel):
+    """One decile of predicted risk in a backtest: how many wallets, what was predicted, what happened."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    lower: float = Field(description="smallest predicted risk in the bin")
+    upper: float = Field(description="largest predicted risk in the bin")
+    n_wallets: int = Field(ge=0)
+    predicted: float = Field(description="mean predicted probability of silence")
+    observed: float = Field(description="share that really stayed silent")
+
+
+class ChurnBacktest(BaseModel):
+    """A model fitted on the activity up to `cut`, scored at `cut`, against what happened in the next
+    `horizon_days`: how well the risk ranks (AUC, recency's AUC for comparison), how honest its
+    probabilities are (Brier score, calibration per decile), and what the at-risk flag would have caught."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    cut: int = Field(description="unix second of the cut (a UTC midnight)")
+    horizon_days: float = Field(gt=0)
+    n_wallets: int = Field(ge=0, description="wallets seen before the cut")
+    silent_rate: float = Field(ge=0, le=1, description="share that had no activity in (cut, cut + horizon]")
+    auc: float | None = Field(description="P(a silent wallet is ranked riskier than an active one); 0.5 is chance")
+    recency_auc: float | None = Field(description="the same for ranking by days since the last activity")
+    brier: float = Field(ge=0, description="mean squared error of the predicted probability of silence")
+    flagged_share: float = Field(ge=0, le=1, description="share the at-risk flag would have raised at the cut")
+    precision: float | None = Field(description="share of the flagged wallets that really stayed silent")
+    calibration: list[CalibrationBin] = Field(description="predicted vs observed silence per decile of risk")
+    model_kind: str = Field(description="kind of the model fitted at the cut")
+
+
 class ChurnModel(BaseModel):
     """One nightly fit: what the profiles function and the sweep read. Times are in `time_unit_days` days.
 
     kind "mbg_nbd_prior" means the population could not be fitted and `params` are PRIOR_PARAMS_WEEKS
     rescaled to the unit; `log_likelihood` is then the prior's log-likelihood on that population (0.0 if empty).
+
+    The risk fields are optional so that models stored before the risk existed still load: without a
+    `risk_threshold` the at-risk flag falls back to P(alive) < the configured threshold, without a `layer` the
+    risk is the MBG/NBD's own, without `risk_knots` no percentile is given.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -93,6 +157,13 @@ class ChurnModel(BaseModel):
     params: ChurnParams
     n_wallets: int = Field(ge=0)
     log_likelihood: float
+    horizon_days: float = Field(default=30.0, gt=0, description="H of the risk: P(no activity in the next H days)")
+    layer: ChurnLayer | None = None
+    risk_threshold: float | None = Field(default=None, gt=0, lt=1, description="at risk when risk >= this")
+    risk_knots: list[float] | None = Field(
+        default=None, description="the fitted population's risk at percentiles 0, 1, ..., 100 (non-decreasing)"
+    )
+    backtest: ChurnBacktest | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +289,173 @@ def wallet_churn(
     if not due < MAX_DUE_UNIX:
         return p_now, None
     return p_now, math.ceil(due)
+
+
+def _sigmoid(value: float) -> float:
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    e = math.exp(value)
+    return e / (1.0 + e)
+
+
+def _log_quiet_if_alive(params: ChurnParams, frequency: float, T: float, horizon: float) -> float:
+    """log E[exp(-lambda H) | alive at T, x, T] = (r+x) log((alpha+T)/(alpha+T+H)) (see `silence_probability`)."""
+    return (params.r + frequency) * (math.log(params.alpha + T) - math.log(params.alpha + T + horizon))
+
+
+def _silence(alive: float, params: ChurnParams, frequency: float, T: float, horizon: float) -> float:
+    # 1 - P(alive) + P(alive) E[...] written as 1 - P(alive) (1 - E[...]) with expm1, exact for tiny H
+    busy = -math.expm1(_log_quiet_if_alive(params, frequency, T, horizon))
+    return min(1.0, max(0.0, 1.0 - alive * busy))
+
+
+def silence_probability(
+    params: ChurnParams, frequency: float, recency: float, T: float, horizon: float, model: ModelName = "mbg_nbd"
+) -> float:
+    """P(X(T, T+H) = 0 | x, t_x, T): no transaction in the next H time units, given the history.
+
+    BG/NBD and MBG/NBD share the derivation (Fader, Hardie & Lee 2005, section 3 and appendix; B. Hardie's note
+    "Deriving the Conditional PMF of the BG/NBD Model", whose n = 0 term it is; Batislam et al. 2007 for the
+    MBG/NBD's P(alive)). A dead customer makes no transaction, and an alive one can only die right after a
+    transaction, so silence in (T, T+H] for an alive customer is exactly "the Poisson(lambda) process has no
+    event in H", probability exp(-lambda H). Hence
+
+        P(X(T, T+H) = 0 | history) = 1 - P(alive) + P(alive) E[exp(-lambda H) | history, alive].
+
+    Given alive at T, the likelihood of the history in lambda is lambda^x exp(-lambda T) (x events, then no
+    event in the T - t_x since the last; the dropout coins do not involve lambda), and the prior is
+    Gamma(r, alpha), so the posterior is Gamma(r + x, alpha + T), whose Laplace transform at H is
+
+        E[exp(-lambda H) | history, alive] = ((alpha + T) / (alpha + T + H))^(r + x).
+
+    tests/unit/test_churn_risk.py checks the result against wallets simulated from the model. The probability
+    grows with T at fixed (x, t_x): P(alive) falls and the posterior rate falls, so silence is ever likelier.
+    """
+    if horizon < 0:
+        raise ValueError(f"horizon must be >= 0, got {horizon}")
+    return _silence(p_alive(params, frequency, recency, T, model), params, frequency, T, horizon)
+
+
+def _corrected_alive(model: ChurnModel, frequency: float, recency: float, T: float) -> float:
+    alive_logit = -_log_odds_dead(model.params, frequency, recency, T, "mbg_nbd")
+    layer = model.layer
+    if layer is None:
+        return _sigmoid(alive_logit)
+    return _sigmoid(layer.intercept + layer.alive_logit * alive_logit + layer.log_frequency * math.log1p(frequency))
+
+
+def risk_from_summary(
+    model: ChurnModel, frequency: float, recency: float, T: float, horizon_days: float | None = None
+) -> float:
+    """The churn risk of one (x, t_x, T) in the model's time unit: `silence_probability` with the layer's
+    recalibrated P(alive) when the model has a layer. H defaults to the model's `horizon_days`."""
+    days = model.horizon_days if horizon_days is None else horizon_days
+    if days < 0:
+        raise ValueError(f"horizon_days must be >= 0, got {days}")
+    alive = _corrected_alive(model, frequency, recency, T)
+    return _silence(alive, model.params, frequency, T, days / model.time_unit_days)
+
+
+def risk_of_silence(
+    model: ChurnModel, first_seen: int, active_day_numbers: Iterable[int], now: int, horizon_days: float
+) -> float:
+    """P(no activity in (now, now + horizon_days days] | the wallet's active days up to now).
+
+    `model` is a ChurnModel, the other arguments are as in `wallet_churn`. The MBG/NBD's own probability
+    (`silence_probability`), recalibrated by the model's layer when it has one (`ChurnLayer`).
+    """
+    x, t_x, age = activity_summary(first_seen, active_day_numbers, now, model.time_unit_days)
+    return risk_from_summary(model, x, t_x, age, horizon_days)
+
+
+def risk_percentile(model: ChurnModel, risk: float) -> float | None:
+    """Percentile (0-100) of `risk` in the fitted population's risk distribution, by linear interpolation
+    between the stored knots (ties count half below, half above, as a mid-rank does); None without knots."""
+    knots = model.risk_knots
+    if not knots:
+        return None
+    if risk < knots[0]:
+        return 0.0
+    if risk > knots[-1]:
+        return 100.0
+    step = 100.0 / (len(knots) - 1)
+    low, high = bisect.bisect_left(knots, risk), bisect.bisect_right(knots, risk)
+    if high > low:
+        return (low + high - 1) / 2 * step
+    below, above = knots[low - 1], knots[low]
+    return (low - 1 + (risk - below) / (above - below)) * step
+
+
+def risk_due_time(
+    model: ChurnModel,
+    frequency: float,
+    recency: float,
+    threshold: float,
+    horizon_days: float | None = None,
+    max_T: float = math.inf,
+) -> float | None:
+    """The age T* >= t_x at which the risk reaches `threshold` if no further activity arrives, or None if not
+    before `max_T`.
+
+    No closed form once the layer recalibrates P(alive), but the risk is non-decreasing in T at fixed
+    (x, t_x) (`silence_probability`; the layer keeps it so with alive_logit >= 0) and tends to 1, so the
+    crossing is found by doubling the step from t_x until the risk is over the threshold, then bisecting
+    to well under a second.
+    """
+    _check_threshold(threshold)
+
+    def risk(T: float) -> float:
+        return risk_from_summary(model, frequency, recency, T, horizon_days)
+
+    if risk(recency) >= threshold:
+        return float(recency)
+    second = 1.0 / (model.time_unit_days * DAY)
+    step = max(second, (model.horizon_days if horizon_days is None else horizon_days) / model.time_unit_days)
+    low, high = float(recency), recency + step
+    while risk(high) < threshold:
+        if high > max_T:
+            return None
+        low, step = high, step * 2.0
+        high = recency + step
+    while high - low > 0.1 * second:
+        middle = (low + high) / 2.0
+        if middle in (low, high):
+            break
+        if risk(middle) >= threshold:
+            high = middle
+        else:
+            low = middle
+    return high if high <= max_T else None
+
+
+@dataclass(frozen=True)
+class WalletRisk:
+    """One wallet's churn risk now: P(no activity in the next `horizon_days`), its percentile in the fitted
+    population, the at-risk verdict and the unix second from which the wallet is at risk if it stays silent.
+    `at_risk` and `due` are None when the model has no risk threshold (P(alive) decides, as before)."""
+
+    risk: float
+    percentile: float | None
+    horizon_days: float
+    at_risk: bool | None
+    due: int | None
+
+
+def wallet_risk(model: ChurnModel, first_seen: int, active_day_numbers: Iterable[int], now: int) -> WalletRisk:
+    days = list(active_day_numbers)
+    x, t_x, age = activity_summary(first_seen, days, now, model.time_unit_days)
+    risk = risk_from_summary(model, x, t_x, age)
+    percentile = risk_percentile(model, risk)
+    threshold = model.risk_threshold
+    if threshold is None:
+        return WalletRisk(risk, percentile, model.horizon_days, None, None)
+    first_day = min([first_seen // DAY, *days])
+    unit = model.time_unit_days * DAY
+    t_star = risk_due_time(model, x, t_x, threshold, max_T=(MAX_DUE_UNIX - first_day * DAY) / unit)
+    due = None if t_star is None else math.ceil(first_day * DAY + t_star * unit)
+    if due is not None and not due < MAX_DUE_UNIX:
+        due = None
+    return WalletRisk(risk, percentile, model.horizon_days, risk >= threshold, due)
 
 
 # ---------------------------------------------------------------------------------------------- fitting side
@@ -423,4 +661,272 @@ def fit_from_activity(
         params=result.params,
         n_wallets=n,
         log_likelihood=result.log_likelihood,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- risk fitting
+
+Row = tuple[int, Sequence[int], int]
+# A backtest needs both outcomes among enough wallets to say anything about the layer or the model.
+MIN_BACKTEST_EACH = 5
+_IDENTITY_LAYER = (0.0, 1.0, 0.0)
+# A whisper of shrinkage towards the identity layer: it keeps the optimiser off the bounds when the backtest
+# cannot tell the coefficients apart, and moves a well-determined fit by far less than its standard error.
+_LAYER_SHRINKAGE = 1e-4
+
+
+def end_day_of(now: int) -> int:
+    """The first UTC day not yet (fully) observed at `now`: activity is per day, so windows end at midnights."""
+    return -(-now // DAY)
+
+
+def truncate(rows: Iterable[Row], cut: int) -> list[Row]:
+    """The rows as they were at `cut` (a UTC midnight): wallets first seen before it, their earlier days."""
+    cut_day = cut // DAY
+    out: list[Row] = []
+    for first, days, _ in rows:
+        if first < cut:
+            out.append((first, [d for d in days if d < cut_day], cut))
+    return out
+
+
+def silent_between(days: Iterable[int], start_day: int, end_day: int) -> bool:
+    """No active day in [start_day, end_day)."""
+    return not any(start_day <= d < end_day for d in days)
+
+
+def _risk_inputs(
+    params: ChurnParams, rows: Sequence[Row], time_unit_days: float, horizon: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per row: logit P(alive) under the model, log(1 + x), and log P(at least one event in H | alive)."""
+    import numpy as np
+
+    summaries = np.array([activity_summary(f, d, n, time_unit_days) for f, d, n in rows], dtype=np.float64)
+    x, t_x, age = summaries[:, 0], summaries[:, 1], summaries[:, 2]
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    alive_logit = -(np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x)))
+    log_busy = np.log(-np.expm1((r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon))))
+    return alive_logit, np.log1p(x), log_busy
+
+
+def fit_layer(
+    model: ChurnModel, rows: Sequence[Row], silent: Sequence[bool], horizon_days: float, cut: int
+) -> ChurnLayer | None:
+    """Fit the recalibration layer by maximum likelihood on a backtest: `rows` as they were at `cut`, scored
+    by `model` (fitted on those same rows), `silent[i]` whether wallet i had no activity in the
+    `horizon_days` after the cut. None when the backtest has too few wallets or only one outcome.
+
+    The layer recalibrates P(alive) rather than the risk itself so that the MBG/NBD keeps saying how silence
+    scales with the horizon: the backtest window may be shorter than H on a young community (``fit_churn``),
+    and a logistic regression on the risk would only be calibrated for the window it saw. Its two terms are
+    the ones the backtests on CDNOW supported out of sample: a slope on the model's log-odds (which corrects
+    how sharply the model separates alive from dead) and a frequency term (MBG/NBD's P(alive) leans on
+    log(b + x) and over-trusts one-shot customers). Recency and age already enter P(alive) through
+    ((alpha+T)/(alpha+t_x))^(r+x); free terms for them fitted the backtest's young ages and extrapolated badly
+    to the older wallets being scored (docs/churn.md).
+    """
+    import numpy as np
+    from scipy.optimize import minimize
+
+    y = np.asarray(silent, dtype=np.float64)
+    if len(rows) != len(y):
+        raise ValueError("rows and silent must have the same length")
+    n_silent = float(y.sum())
+    if len(rows) < MIN_WALLETS or min(n_silent, len(y) - n_silent) < MIN_BACKTEST_EACH:
+        return None
+    alive_logit, log_freq, log_busy = _risk_inputs(
+        model.params, rows, model.time_unit_days, horizon_days / model.time_unit_days
+    )
+    unique, counts = np.unique(np.column_stack([alive_logit, log_freq, log_busy, y]), axis=0, return_counts=True)
+    u_logit, u_freq, u_busy, u_y = unique.T
+    w = counts / counts.sum()
+    identity = np.array(_IDENTITY_LAYER)
+
+    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        u = theta[0] + theta[1] * u_logit + theta[2] * u_freq
+        log_alive = -np.logaddexp(0.0, -u)
+        # q = P(silent) = 1 - alive * busy; log q and log(1 - q) without cancellation
+        log_not_silent = log_alive + u_busy
+        log_silent = np.log(-np.expm1(np.minimum(log_not_silent, -1e-300)))
+        loss = -float(np.sum(w * (u_y * log_silent + (1 - u_y) * log_not_silent)))
+        # d(-loglik)/du: silent rows push alive down, active rows up
+        alive_slope = 1.0 - np.exp(log_alive)  # d log alive / du
+        d_log_silent = -np.exp(log_not_silent - log_silent) * alive_slope
+        du = -(u_y * d_log_silent + (1 - u_y) * alive_slope) * w
+        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum()])
+        penalty = theta - identity
+        return loss + _LAYER_SHRINKAGE * float(penalty @ penalty), grad + 2 * _LAYER_SHRINKAGE * penalty
+
+    bounds = [(-50.0, 50.0), (0.0, 50.0), (-20.0, 20.0)]
+    result = minimize(objective, identity, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 1000})
+    theta = result.x if np.all(np.isfinite(result.x)) else identity
+    loss = objective(theta)[0] - _LAYER_SHRINKAGE * float((theta - identity) @ (theta - identity))
+    return ChurnLayer(
+        intercept=float(theta[0]),
+        alive_logit=float(theta[1]),
+        log_frequency=float(theta[2]),
+        trained_cut=cut,
+        trained_horizon_days=horizon_days,
+        n_wallets=len(rows),
+        silent_rate=n_silent / len(y),
+        log_loss=max(0.0, loss),
+    )
+
+
+def _quantiles(values: ArrayLike, points: int = 101) -> list[float]:
+    import numpy as np
+
+    knots = np.quantile(np.asarray(values, dtype=np.float64), np.linspace(0.0, 1.0, points))
+    return [float(v) for v in np.maximum.accumulate(knots)]
+
+
+def at_risk_threshold(risks: ArrayLike, recent: ArrayLike) -> float | None:
+    """The threshold that flags, among the recently active wallets, the share the risk expects to go silent.
+
+    Why this and not a fixed cut-off: dormant and exited wallets have their own states, so "at risk" is about
+    the wallets that still look active. A calibrated risk's mean over them is the share expected to go
+    silent within H; flagging that many, the riskiest first, makes the flag's size match what will really
+    happen (precision = recall at the operating point) and follow the community as it changes, where a fixed
+    0.5 on P(alive) flagged 78% of CDNOW and 0.5 on the risk would flag nearly everyone in a community whose
+    silent rate is high. None when no wallet was recently active.
+    """
+    import numpy as np
+
+    values = np.asarray(risks, dtype=np.float64)[np.asarray(recent, dtype=bool)]
+    if values.size == 0:
+        return None
+    share = float(values.mean())
+    threshold = float(np.quantile(values, min(1.0, max(0.0, 1.0 - share))))
+    return min(max(threshold, 1e-9), 1.0 - 1e-9)
+
+
+def fit_churn(
+    rows: Sequence[Row],
+    time_unit_days: float = 7.0,
+    *,
+    horizon_days: int = int(DEFAULT_HORIZON_DAYS),
+    recent_days: int | None = 30,
+    version: int = 1,
+    fitted_at: int | None = None,
+) -> ChurnModel:
+    """The nightly refit with the risk: the MBG/NBD (`fit_from_activity`), the recalibration layer fitted by a
+    backtest inside the data, the population's risk percentiles, and the at-risk threshold.
+
+    The backtest: features at cut = end - h, label = silent in (cut, end], where end is the first unobserved
+    midnight and h = H, or half the observed history when that is shorter (the features need a past at least
+    as long as the label window), at least one day. The MBG/NBD scoring the backtest is refitted on the rows
+    as they were at the cut, so the layer learns what the model gets wrong out of sample.
+    `recent_days`: wallets active within that many days count as "still active" for the threshold (the
+    dormant state takes the others); None counts every wallet.
+    """
+    if horizon_days < 1:
+        raise ValueError("horizon_days must be >= 1")
+    base = fit_from_activity(rows, time_unit_days, version=version, fitted_at=fitted_at)
+    model = base.model_copy(update={"horizon_days": horizon_days})
+    if len(rows) < MIN_WALLETS:
+        return model
+    end_day = end_day_of(base.fitted_at)
+    first_day = min(first // DAY for first, _, _ in rows)
+    window = min(horizon_days, (end_day - first_day) // 2)
+    if window >= 1:
+        cut = (end_day - window) * DAY
+        then = truncate(rows, cut)
+        silent = [silent_between(days, end_day - window, end_day) for first, days, _ in rows if first < cut]
+        earlier = fit_from_activity(then, time_unit_days, fitted_at=cut)
+        layer = fit_layer(earlier, then, silent, float(window), cut) if then else None
+        model = model.model_copy(update={"layer": layer})
+    risks = [risk_of_silence(model, first, days, now, horizon_days) for first, days, now in rows]
+    recent = [recent_days is None or max([first // DAY, *days]) >= end_day - recent_days for first, days, _ in rows]
+    return model.model_copy(
+        update={"risk_knots": _quantiles(risks), "risk_threshold": at_risk_threshold(risks, recent)}
+    )
+
+
+def auc(scores: ArrayLike, positives: ArrayLike) -> float | None:
+    """Area under the ROC curve (the Mann-Whitney statistic, ties counted half); None with one class only."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    labels = np.asarray(positives, dtype=bool)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def calibration_table(predicted: ArrayLike, observed: ArrayLike, bins: int = 10) -> list[CalibrationBin]:
+    """Equal-count bins of predicted risk (deciles by default), lowest first."""
+    import numpy as np
+
+    p = np.asarray(predicted, dtype=np.float64)
+    y = np.asarray(observed, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    table = []
+    for chunk in np.array_split(order, min(bins, len(order))):
+        if chunk.size == 0:
+            continue
+        table.append(
+            CalibrationBin(
+                lower=float(p[chunk].min()),
+                upper=float(p[chunk].max()),
+                n_wallets=int(chunk.size),
+                predicted=float(p[chunk].mean()),
+                observed=float(y[chunk].mean()),
+            )
+        )
+    return table
+
+
+def backtest(
+    rows: Sequence[Row],
+    cut: int,
+    horizon_days: int = int(DEFAULT_HORIZON_DAYS),
+    time_unit_days: float = 7.0,
+    *,
+    recent_days: int | None = 30,
+) -> ChurnBacktest:
+    """Fit everything (`fit_churn`) on the activity before `cut` (a UTC midnight), score every wallet seen
+    before it, and compare with what happened in the `horizon_days` after it. The rows must cover the whole
+    window: ValueError when the cut is not a midnight, leaves fewer than MIN_WALLETS wallets, or the latest
+    observation ends before cut + horizon."""
+    import numpy as np
+
+    if cut % DAY:
+        raise ValueError("the cut must be a UTC midnight")
+    if horizon_days < 1:
+        raise ValueError("horizon_days must be >= 1")
+    rows = list(rows)
+    latest = max((now for _, _, now in rows), default=0)
+    cut_day = cut // DAY
+    if latest < cut + horizon_days * DAY:
+        raise ValueError(
+            f"the data ends before cut + {horizon_days} days: pick a cut at least {horizon_days} days before the end"
+        )
+    then = truncate(rows, cut)
+    if len(then) < MIN_WALLETS:
+        raise ValueError(f"only {len(then)} wallets were seen before the cut; need at least {MIN_WALLETS}")
+    silent = np.array(
+        [silent_between(days, cut_day, cut_day + horizon_days) for first, days, _ in rows if first < cut], dtype=bool
+    )
+    model = fit_churn(then, time_unit_days, horizon_days=horizon_days, recent_days=recent_days, fitted_at=cut)
+    risks = np.array([risk_of_silence(model, f, d, n, horizon_days) for f, d, n in then])
+    quiet = np.array([cut_day - max([f // DAY, *d]) for f, d, _ in then], dtype=np.float64)
+    if model.risk_threshold is not None:
+        flagged = risks >= model.risk_threshold
+    else:
+        flagged = np.array([wallet_churn(model, f, d, n)[0] < 0.5 for f, d, n in then], dtype=bool)
+    return ChurnBacktest(
+        cut=cut,
+        horizon_days=horizon_days,
+        n_wallets=len(then),
+        silent_rate=float(silent.mean()),
+        auc=auc(risks, silent),
+        recency_auc=auc(quiet, silent),
+        brier=float(np.mean((risks - silent) ** 2)),
+        flagged_share=float(flagged.mean()),
+        precision=float(silent[flagged].mean()) if flagged.any() else None,
+        calibration=calibration_table(risks, silent),
+        model_kind=model.kind,
     )
