@@ -1,4 +1,5 @@
-"""Nightly: refits the MBG/NBD churn model to every wallet's activity and stores it as a new version."""
+"""Nightly: refits the MBG/NBD churn model and its risk layer to every wallet's activity, backtests the fit
+on the last horizon, and stores both as a new version."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    model = refit_churn_model()
+    # the schedule may pass {"horizon_days": N} to change H; otherwise the stored model's H carries over
+    horizon = event.get("horizon_days") if isinstance(event, dict) else None
+    model = refit_churn_model(horizon_days=int(horizon) if isinstance(horizon, int | float) and horizon >= 1 else None)
     metrics.add_metric(name="ChurnModelWallets", unit=MetricUnit.Count, value=model.n_wallets)
-    logger.info("churn model refit", extra={"model": model.model_dump()})
-    return model.model_dump()
+    if model.backtest is not None and model.backtest.auc is not None:
+        metrics.add_metric(name="ChurnBacktestAUC", unit=MetricUnit.NoUnit, value=model.backtest.auc)
+        metrics.add_metric(name="ChurnBacktestBrier", unit=MetricUnit.NoUnit, value=model.backtest.brier)
+    summary = model.model_dump(exclude={"risk_knots"})
+    logger.info("churn model refit", extra={"model": summary})
+    return summary
