@@ -17,6 +17,7 @@ from shared import auth
 from shared.api.errors import ApiError, Forbidden, NotFound
 from shared.api.routes import backfill as backfill_routes
 from shared.api.routes import campaigns as campaigns_routes
+from shared.api.routes import churn as churn_routes
 from shared.api.routes import contacts as contacts_routes
 from shared.api.routes import keys as keys_routes
 from shared.api.routes import segments as segments_routes
@@ -53,6 +54,7 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(segments_routes.router)
     app.include_router(contacts_routes.router)
     app.include_router(campaigns_routes.router)
+    app.include_router(churn_routes.router)
 
     # Both serve the document with its error responses; imported here because that module imports this one
     @app.get("/docs", include_in_schema=False)
