@@ -13,7 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+if TYPE_CHECKING:
+    from shared.churn import ChurnBacktest
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -214,9 +217,93 @@ def run_contacts_import(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.errors else EXIT_OK
 
 
+# ---- churn --------------------------------------------------------------------------------------
+
+
+def _utc_date(value: str) -> int:
+    """YYYY-MM-DD -> unix second of that UTC midnight (argparse reports the ValueError as one line)."""
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD") from None
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+
+def add_churn(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("churn", help="the churn model: backtest it on this community's history")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    test = actions.add_parser(
+        "backtest", help="fit on the activity before a cut, compare the risk with what happened after it"
+    )
+    test.add_argument("--cut", type=_utc_date, required=True, help="UTC date of the cut, YYYY-MM-DD")
+    test.add_argument(
+        "--horizon-days", type=int, default=30, metavar="N", help="H: silence in the N days after the cut (30)"
+    )
+    test.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    test.set_defaults(handler=run_churn_backtest)
+
+
+def run_churn_backtest(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    if args.horizon_days < 1:
+        return fail_usage("--horizon-days must be >= 1")
+    now = int(time.time())
+    if args.cut + args.horizon_days * 86_400 > now:
+        return fail_usage(f"--cut must be at least {args.horizon_days} days ago: the window after it must be over")
+    if not _app_table_configured():
+        return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
+    from shared.churn import backtest
+    from shared.intel import activity_rows
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    try:
+        result = backtest(
+            activity_rows(settings, now), args.cut, args.horizon_days, recent_days=settings.labels.dormant_days
+        )
+    except ValueError as exc:
+        return fail_usage(str(exc))
+    if args.json:
+        print(result.model_dump_json(), file=out)
+        return EXIT_OK
+    print(format_backtest(result), file=out)
+    return EXIT_OK
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_backtest(result: ChurnBacktest) -> str:
+    """The backtest as a short report: ranking, probabilities, the flag, then the calibration table."""
+    from datetime import UTC, datetime
+
+    cut = datetime.fromtimestamp(result.cut, UTC).date().isoformat()
+    lines = [
+        f"cut {cut}, horizon {result.horizon_days:g} days, {result.n_wallets} wallets ({result.model_kind})",
+        f"silent in the window: {result.silent_rate:.1%}",
+        f"AUC {_number(result.auc)} (recency alone {_number(result.recency_auc)}), Brier {result.brier:.4f}",
+        f"at risk: {result.flagged_share:.1%} flagged, precision {_number(result.precision)}",
+        "calibration (deciles of predicted risk):",
+        f"  {'risk':>13}  {'wallets':>7}  {'predicted':>9}  {'observed':>8}",
+    ]
+    lines += [
+        f"  {b.lower:.3f}-{b.upper:.3f}  {b.n_wallets:>7}  {b.predicted:>9.3f}  {b.observed:>8.3f}"
+        for b in result.calibration
+    ]
+    return "\n".join(lines)
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill, add_keys, add_contacts]
+COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [
+    add_backfill,
+    add_keys,
+    add_contacts,
+    add_churn,
+]
 
 
 def build_parser() -> OneLineParser:
