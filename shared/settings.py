@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -218,6 +217,23 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"setting {where}: {first['msg']}") from exc
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return settings_from_env()
+class _SettingsOfEachFunction:
+    """Settings read once per function. A Lambda process runs one function; the local cloud runs every
+    function side by side in one process, each with its own environment, so the cache is keyed by it."""
+
+    def __init__(self) -> None:
+        self._by_function: dict[str, Settings] = {}
+
+    def __call__(self) -> Settings:
+        function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        found = self._by_function.get(function)
+        if found is None:
+            found = self._by_function[function] = settings_from_env()
+        return found
+
+    def cache_clear(self) -> None:
+        """Read the environment again on the next call (tests that change it call this)."""
+        self._by_function.clear()
+
+
+get_settings = _SettingsOfEachFunction()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.campaigns.dispatch import SendJob
 from shared.campaigns.sender import RetryLater, process
+from shared.campaigns.store import BatchReads
 from shared.channels import get_channels_config
 from shared.settings import get_settings
 from shared.store import dynamo
@@ -23,11 +25,11 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, reads: BatchReads) -> None:
     job = SendJob.model_validate_json(record.body)
     attempt = int(record.attributes.approximate_receive_count)
     try:
-        outcome = process(job, attempt, get_channels_config())
+        outcome = process(job, attempt, get_channels_config(), reads=reads)
     except RetryLater as retry:
         # back off this message only; the rest of the batch goes on
         dynamo.client("sqs").change_message_visibility(
@@ -43,4 +45,5 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    handle = partial(record_handler, reads=BatchReads(get_settings()))
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -11,7 +12,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from shared.campaigns.store import BatchReads
 from shared.campaigns.triggers import fire, segment_trigger
+from shared.settings import get_settings
 
 logger = Logger()
 tracer = Tracer()
@@ -19,12 +22,12 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, reads: BatchReads) -> None:
     event = json.loads(record.body)
     detail = event["detail"]
     segment_id, address = detail["segment_id"], detail["address"]
     occurrence = f"{segment_id}:{detail.get('at', event.get('time', ''))}"
-    sends = fire(segment_trigger(segment_id), address, occurrence, {"segment_id": segment_id})
+    sends = fire(segment_trigger(segment_id), address, occurrence, {"segment_id": segment_id}, reads=reads)
     logger.info("segment trigger fired", extra={"segment": segment_id, "sends": sends})
 
 
@@ -32,4 +35,5 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    handle = partial(record_handler, reads=BatchReads(get_settings()))
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

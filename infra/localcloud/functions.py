@@ -2,8 +2,9 @@
 
 moto cannot invoke Lambdas (that needs Docker), so the local cloud runs each handler here, with the
 environment the translated template gives it and a context object shaped like Lambda's. Every
-function shares one process and one `os.environ`, so invocations are serialised by one lock and the
-environment is swapped for the duration of each call.
+function shares one process, so each call runs with its own per-thread environment
+(infra/localcloud/environ.py): functions run side by side, as Lambda's do, and an API call never
+waits for a stream batch.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, TextIO, TypeVar
 
 import boto3
 
+from infra.localcloud import environ
 from infra.localcloud.template import ROOT, Template
 
 ACCOUNT_ID = "123456789012"
@@ -366,7 +368,7 @@ _HOST_ONLY_PREFIXES = ("AWS_", "POWERTOOLS_", "KITH_", "_HANDLER", "LAMBDA_")
 
 
 class FunctionHost:
-    """Loads handlers on first use and invokes them one at a time with their own environment."""
+    """Loads handlers on first use and invokes them side by side, each with its own environment."""
 
     def __init__(
         self,
@@ -380,7 +382,7 @@ class FunctionHost:
         self.region = region
         self.extra_environment = dict(extra_environment or {})
         self.stats = InvocationStats()
-        self._lock = threading.RLock()
+        self._loading = threading.Lock()
         self._modules: dict[str, ModuleType] = {}
         self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(_HOST_ONLY_PREFIXES)}
         self._in_flight = 0
@@ -424,19 +426,13 @@ class FunctionHost:
     def environment_of(self, logical_id: str) -> Iterator[None]:
         """Run code (a handler, or bootstrap code such as creating an API key) as `logical_id` would."""
         env = self.environment(logical_id)
-        with self._lock:
-            saved = dict(os.environ)
-            os.environ.clear()
-            os.environ.update(env)
-            _reset_function_caches()
+        saved_name = _CURRENT_FUNCTION.name
+        with environ.running_with(env):
             _CURRENT_FUNCTION.name = logical_id
             try:
                 yield
             finally:
-                _CURRENT_FUNCTION.name = None
-                os.environ.clear()
-                os.environ.update(saved)
-                _reset_function_caches()
+                _CURRENT_FUNCTION.name = saved_name
 
     def call_as(self, logical_id: str, fn: Callable[[], T]) -> T:
         with self.environment_of(logical_id):
@@ -447,8 +443,11 @@ class FunctionHost:
         spec = self.spec(logical_id)
         module = self._modules.get(logical_id)
         if module is None:
-            module = _load_module(spec)
-            self._modules[logical_id] = module
+            with self._loading:  # two first calls at once import the module once
+                module = self._modules.get(logical_id)
+                if module is None:
+                    module = _load_module(spec)
+                    self._modules[logical_id] = module
         handler = getattr(module, spec.handler_function, None)
         if not callable(handler):
             raise TemplateError(f"{spec.handler_file} has no function {spec.handler_function}")
@@ -493,15 +492,6 @@ class FunctionHost:
         finally:
             with self._in_flight_lock:
                 self._in_flight -= 1
-
-
-def _reset_function_caches() -> None:
-    # settings are cached per process, and a different function has a different environment;
-    # boto3 clients are cached by endpoint and region, so they stay valid across the swap
-    with contextlib.suppress(ImportError):
-        from shared.settings import get_settings
-
-        get_settings.cache_clear()
 
 
 def _load_module(spec: FunctionSpec) -> ModuleType:

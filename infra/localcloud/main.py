@@ -327,6 +327,30 @@ def _standard_of(role: str) -> str | None:
     return None
 
 
+class Rate:
+    """Records per second over the last half minute of observations: steady enough for an ETA, quick
+    to follow the pipeline as it speeds up or slows down."""
+
+    def __init__(self, span_s: float = 30.0) -> None:
+        self.span_s = span_s
+        self.samples: list[tuple[float, int]] = []
+
+    def observe(self, count: int, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        self.samples.append((now, count))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= self.span_s:
+            self.samples.pop(0)
+        (first_time, first_count), (last_time, last_count) = self.samples[0], self.samples[-1]
+        if last_time - first_time < 1.0:
+            return None
+        return (last_count - first_count) / (last_time - first_time)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
 class LocalCloud:
     """moto + anvil chains + the simulated community + the app, for `make run` and e2e tests.
 
@@ -347,6 +371,7 @@ class LocalCloud:
         self.admin_key_id: str = ""
         self._routing: RoutingStream | None = None
         self._saved_streams: tuple[TextIO, TextIO] | None = None
+        self._rate = Rate()
 
     @property
     def state_dir(self) -> Path:
@@ -673,15 +698,20 @@ class LocalCloud:
         return total
 
     def progress_line(self) -> str:
+        """One line: blocks ingested per chain, stream records applied of those read, their rate and ETA."""
         assert self.app is not None and self.app.runner is not None
         parts = []
         for chain_id, head in self.heads().items():
             cursor = self.cursor(chain_id)
             parts.append(f"chain {chain_id}: {cursor if cursor is not None else '-'}/{head} blocks")
-        stats = self.app.runner.stats()
-        records = sum(s.records for s in stats["streams"].values())
-        parts.append(f"{records} stream records applied")
-        errors = sum(stats["errors"].values())
+        applied, backlog = self.app.runner.stream_backlog()
+        rate = self._rate.observe(applied)
+        line = f"{applied:,}/{applied + backlog:,} stream records applied"
+        if rate:
+            line += f" ({rate:,.0f}/s"
+            line += f", ETA {_duration(backlog / rate)})" if backlog else ")"
+        parts.append(line)
+        errors = sum(self.app.runner.stats()["errors"].values())
         if errors:
             parts.append(f"{errors} function error(s), see {self.state_dir / 'logs'}/")
         return ", ".join(parts)

@@ -38,6 +38,8 @@ log = logging.getLogger("kith.localcloud.runner")
 
 MAX_SQS_WORKERS = 4
 DEFAULT_SQS_CONCURRENCY = 2
+# Records a stream poller reads ahead of delivery, as Lambda's pollers do; it also tells the backlog.
+STREAM_READ_AHEAD = 10_000
 
 
 # ----------------------------------------------------------------------------- event filtering
@@ -673,7 +675,7 @@ class StreamPoller(_Poller):
         self.shard_id = shard_id
         started = time.monotonic()
         fetched = 0
-        if len(self.buffer) < self.spec.batch_size:
+        if len(self.buffer) < max(self.spec.batch_size, STREAM_READ_AHEAD):
             response = self.client.get_records(ShardIterator=self.iterators[shard_id], Limit=1000)
             next_iterator = response.get("NextShardIterator")
             if next_iterator is None:
@@ -1169,6 +1171,11 @@ class Runner:
             return self._activity
 
     # -- numbers for progress lines and benchmarks
+
+    def stream_backlog(self) -> tuple[int, int]:
+        """(stream records applied, stream records read but not yet applied) over every stream mapping."""
+        applied = sum(p.stats.records + p.stats.discarded for p in self.stream_pollers)
+        return applied, sum(len(p.buffer) for p in self.stream_pollers)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -40,10 +40,15 @@ def send_id(job: SendJob) -> str:
 
 
 def process(
-    job: SendJob, receive_count: int, channels: ChannelsConfig, settings: Settings | None = None
+    job: SendJob,
+    receive_count: int,
+    channels: ChannelsConfig,
+    settings: Settings | None = None,
+    reads: store.BatchReads | None = None,
 ) -> SendOutcome:
+    """Deliver one send. `reads` shares the campaign read across one batch of messages."""
     settings = settings or get_settings()
-    campaign = store.get_campaign(job.campaign_id, settings)
+    campaign = reads.campaign(job.campaign_id) if reads else store.get_campaign(job.campaign_id, settings)
     if not _claim(job, receive_count, settings):
         return "duplicate"
     if campaign.status == "cancelled":

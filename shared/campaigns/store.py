@@ -139,6 +139,27 @@ def triggered_campaigns(trigger_key: str, settings: Settings) -> list[Campaign]:
     return [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
 
 
+class BatchReads:
+    """Campaign reads remembered for one batch of messages (one invocation). A batch for one campaign
+    then reads it once instead of once per message; a batch lasts seconds, so a cancel or a new
+    triggered campaign is seen by the next batch."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._campaigns: dict[str, Campaign] = {}
+        self._triggered: dict[str, list[Campaign]] = {}
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        if campaign_id not in self._campaigns:
+            self._campaigns[campaign_id] = get_campaign(campaign_id, self.settings)
+        return self._campaigns[campaign_id]
+
+    def triggered(self, trigger_key: str) -> list[Campaign]:
+        if trigger_key not in self._triggered:
+            self._triggered[trigger_key] = triggered_campaigns(trigger_key, self.settings)
+        return self._triggered[trigger_key]
+
+
 def due_campaigns(now: int, settings: Settings) -> list[str]:
     response = _db().query(
         TableName=settings.app_table,

@@ -31,15 +31,18 @@ def fire(
     context: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
     now: int | None = None,
+    reads: store.BatchReads | None = None,
 ) -> int:
     """Target `address` for every active campaign on `trigger` ("segment.entered#<segment id>" or
-    "lending.band"); returns how many sends were enqueued. `occurrence` identifies this firing."""
+    "lending.band"); returns how many sends were enqueued. `occurrence` identifies this firing.
+    `reads` shares the campaign lookups of one batch of firings."""
     settings = settings or get_settings()
     now = now or int(time.time())
     address = address.lower()
     occurrence = _OCCURRENCE.sub("_", occurrence)[:200]
     sends: list[SendJob] = []
-    for campaign in store.triggered_campaigns(trigger, settings):
+    campaigns = reads.triggered(trigger) if reads else store.triggered_campaigns(trigger, settings)
+    for campaign in campaigns:
         if campaign.status == "active" and _target(campaign, address, occurrence, settings, now):
             job = SendJob(campaign_id=campaign.campaign_id, address=address, occurrence=occurrence)
             sends.append(job.model_copy(update={"context": dict(context or {})}))
