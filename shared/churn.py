@@ -87,10 +87,12 @@ PRIOR_PARAMS_WEEKS = ChurnParams(r=0.525, alpha=6.183, a=0.891, b=1.614)
 
 class ChurnLayer(BaseModel):
     """The backtest's recalibration of P(alive): logit P'(alive) = intercept + alive_logit * logit P(alive)
-    + log_frequency * log(1 + x). The risk then uses P'(alive) in place of P(alive) (``risk_from_summary``).
+    + log_frequency * log(1 + x) + log_silence * log(1 + days since the last activity). The risk then uses
+    P'(alive) in place of P(alive) (``risk_from_summary``).
 
-    alive_logit >= 0 keeps P'(alive) decreasing with silence, so the risk still only grows while nothing
-    happens and its crossing date can be found by bisection. The identity layer is (0, 1, 0).
+    alive_logit >= 0 and log_silence <= 0 keep P'(alive) decreasing with silence, so the risk still only
+    grows while nothing happens and its crossing date can be found by bisection. The identity layer is
+    (0, 1, 0, 0).
     """
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
@@ -98,6 +100,7 @@ class ChurnLayer(BaseModel):
     intercept: float
     alive_logit: float = Field(ge=0)
     log_frequency: float
+    log_silence: float = Field(default=0.0, le=0)
     trained_cut: int = Field(description="unix second of the backtest's feature cut")
     trained_horizon_days: float = Field(gt=0, description="label window of the backtest: silent in (cut, cut + this]")
     n_wallets: int = Field(ge=0)
@@ -341,7 +344,13 @@ def _corrected_alive(model: ChurnModel, frequency: float, recency: float, T: flo
     layer = model.layer
     if layer is None:
         return _sigmoid(alive_logit)
-    return _sigmoid(layer.intercept + layer.alive_logit * alive_logit + layer.log_frequency * math.log1p(frequency))
+    silence_days = max(0.0, T - recency) * model.time_unit_days
+    return _sigmoid(
+        layer.intercept
+        + layer.alive_logit * alive_logit
+        + layer.log_frequency * math.log1p(frequency)
+        + layer.log_silence * math.log1p(silence_days)
+    )
 
 
 def risk_from_summary(
@@ -669,7 +678,7 @@ def fit_from_activity(
 Row = tuple[int, Sequence[int], int]
 # A backtest needs both outcomes among enough wallets to say anything about the layer or the model.
 MIN_BACKTEST_EACH = 5
-_IDENTITY_LAYER = (0.0, 1.0, 0.0)
+_IDENTITY_LAYER = (0.0, 1.0, 0.0, 0.0)
 # A whisper of shrinkage towards the identity layer: it keeps the optimiser off the bounds when the backtest
 # cannot tell the coefficients apart, and moves a well-determined fit by far less than its standard error.
 _LAYER_SHRINKAGE = 1e-4
@@ -697,8 +706,9 @@ def silent_between(days: Iterable[int], start_day: int, end_day: int) -> bool:
 
 def _risk_inputs(
     params: ChurnParams, rows: Sequence[Row], time_unit_days: float, horizon: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per row: logit P(alive) under the model, log(1 + x), and log P(at least one event in H | alive)."""
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per row: logit P(alive) under the model, log(1 + x), log(1 + days of silence), and
+    log P(at least one event in H | alive)."""
     import numpy as np
 
     summaries = np.array([activity_summary(f, d, n, time_unit_days) for f, d, n in rows], dtype=np.float64)
@@ -706,7 +716,7 @@ def _risk_inputs(
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     alive_logit = -(np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x)))
     log_busy = np.log(-np.expm1((r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon))))
-    return alive_logit, np.log1p(x), log_busy
+    return alive_logit, np.log1p(x), np.log1p(np.maximum(age - t_x, 0.0) * time_unit_days), log_busy
 
 
 def fit_layer(
@@ -734,16 +744,14 @@ def fit_layer(
     n_silent = float(y.sum())
     if len(rows) < MIN_WALLETS or min(n_silent, len(y) - n_silent) < MIN_BACKTEST_EACH:
         return None
-    alive_logit, log_freq, log_busy = _risk_inputs(
-        model.params, rows, model.time_unit_days, horizon_days / model.time_unit_days
-    )
-    unique, counts = np.unique(np.column_stack([alive_logit, log_freq, log_busy, y]), axis=0, return_counts=True)
-    u_logit, u_freq, u_busy, u_y = unique.T
+    columns = _risk_inputs(model.params, rows, model.time_unit_days, horizon_days / model.time_unit_days)
+    unique, counts = np.unique(np.column_stack([*columns, y]), axis=0, return_counts=True)
+    u_logit, u_freq, u_quiet, u_busy, u_y = unique.T
     w = counts / counts.sum()
     identity = np.array(_IDENTITY_LAYER)
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        u = theta[0] + theta[1] * u_logit + theta[2] * u_freq
+        u = theta[0] + theta[1] * u_logit + theta[2] * u_freq + theta[3] * u_quiet
         log_alive = -np.logaddexp(0.0, -u)
         # q = P(silent) = 1 - alive * busy; log q and log(1 - q) without cancellation
         log_not_silent = log_alive + u_busy
@@ -753,11 +761,11 @@ def fit_layer(
         alive_slope = 1.0 - np.exp(log_alive)  # d log alive / du
         d_log_silent = -np.exp(log_not_silent - log_silent) * alive_slope
         du = -(u_y * d_log_silent + (1 - u_y) * alive_slope) * w
-        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum()])
+        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum(), (du * u_quiet).sum()])
         penalty = theta - identity
         return loss + _LAYER_SHRINKAGE * float(penalty @ penalty), grad + 2 * _LAYER_SHRINKAGE * penalty
 
-    bounds = [(-50.0, 50.0), (0.0, 50.0), (-20.0, 20.0)]
+    bounds = [(-50.0, 50.0), (0.0, 50.0), (-20.0, 20.0), (-20.0, 0.0)]
     result = minimize(objective, identity, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 1000})
     theta = result.x if np.all(np.isfinite(result.x)) else identity
     loss = objective(theta)[0] - _LAYER_SHRINKAGE * float((theta - identity) @ (theta - identity))
@@ -765,6 +773,7 @@ def fit_layer(
         intercept=float(theta[0]),
         alive_logit=float(theta[1]),
         log_frequency=float(theta[2]),
+        log_silence=float(theta[3]),
         trained_cut=cut,
         trained_horizon_days=horizon_days,
         n_wallets=len(rows),
