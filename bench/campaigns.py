@@ -149,33 +149,38 @@ def counted_runner_clients(counter: PollerCounter) -> Iterator[None]:
 
 
 class FunctionRequests:
-    """REQUESTS attributed to whoever held the function host's lock: a handler, or the bench itself.
+    """REQUESTS attributed to each function (REQUESTS.by_caller, keyed by the running function's name)
+    and to the bench's own reads (a scope of their own), with invocations and handler seconds."""
 
-    The host runs one invocation (or call_as) at a time under its lock and the functions' clients are
-    the only ones REQUESTS sees, so the difference across a call belongs to that call alone.
-    """
+    BENCH = "bench"
 
     def __init__(self) -> None:
-        self.by_function: dict[str, Counter[str]] = {}
+        self.names: dict[str, str] = {}  # function name -> logical id
         self.invocations: Counter[str] = Counter()
         self.seconds: dict[str, float] = {}
-        self.bench_own: Counter[str] = Counter()
+
+    @property
+    def by_function(self) -> dict[str, Counter[str]]:
+        return {self.names[n]: c for n, c in REQUESTS.by_caller.items() if n in self.names}
+
+    @property
+    def bench_own(self) -> Counter[str]:
+        return REQUESTS.by_caller.get(self.BENCH, Counter())
 
     def wrap_host(self, host: Any) -> None:
+        self.names = {spec.name: logical_id for logical_id, spec in host.specs.items()}
         original = host.handler
 
         def handler(logical_id: str) -> Callable[[Any, Any], Any]:
             inner = original(logical_id)
 
             def run(event: Any, context: Any) -> Any:
-                before = Counter(REQUESTS.counts)
                 started = time.perf_counter()
                 try:
                     return inner(event, context)
                 finally:
                     self.seconds[logical_id] = self.seconds.get(logical_id, 0.0) + time.perf_counter() - started
                     self.invocations[logical_id] += 1
-                    self.by_function.setdefault(logical_id, Counter()).update(Counter(REQUESTS.counts) - before)
 
             return run
 
@@ -183,29 +188,15 @@ class FunctionRequests:
 
     def as_bench(self, fn: Callable[[], T]) -> Callable[[], T]:
         def run() -> T:
-            before = Counter(REQUESTS.counts)
-            try:
+            with REQUESTS.scope(self.BENCH):
                 return fn()
-            finally:
-                self.bench_own.update(Counter(REQUESTS.counts) - before)
-
-        return run
-
-    def as_function(self, logical_id: str, fn: Callable[[], T]) -> Callable[[], T]:
-        def run() -> T:
-            before = Counter(REQUESTS.counts)
-            try:
-                return fn()
-            finally:
-                self.by_function.setdefault(logical_id, Counter()).update(Counter(REQUESTS.counts) - before)
 
         return run
 
     def reset(self) -> None:
-        self.by_function.clear()
+        REQUESTS.reset()
         self.invocations.clear()
         self.seconds.clear()
-        self.bench_own.clear()
 
 
 # ---- the scenario --------------------------------------------------------------------------------
@@ -317,7 +308,7 @@ def run_send(folder: Path, args: argparse.Namespace, results: dict[str, Any]) ->
         pollers.reset()
         sinks.reset()
         clock = time.perf_counter()
-        host.call_as(API, requests.as_function(API, lambda: start_send(campaign_id)))
+        host.call_as(API, lambda: start_send(campaign_id))
         first_delivery: float | None = None
         report = None
         last_report = 0.0
