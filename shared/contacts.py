@@ -32,7 +32,8 @@ CONSENT_CHANNELS: tuple[ConsentChannel, ...] = ("email", "discord", "telegram", 
 MAX_WALLETS = 20
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
-_DISCORD = re.compile(r"^(?:[a-z0-9_.]{2,32}|.{2,32}#[0-9]{4}|[0-9]{17,20})$")
+# a username, a legacy name#1234 (no @ # : / \\ ` or spaces: never a URL), or a numeric user id
+_DISCORD = re.compile(r"^(?:[a-z0-9_.]{2,32}|[^\s@#:/\\`]{2,32}#[0-9]{4}|[0-9]{17,20})$")
 _TELEGRAM = re.compile(r"^(?:-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 _X = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ from shared.chain.reorg import (
     find_common_ancestor,
 )
 from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
+from shared.egress import scrub
 from shared.settings import ChainConfig, Settings
 from shared.store.dynamo import BATCH_WRITE_LIMIT, batch_write, client, from_item, to_item
 from shared.store.keys import PK, SK, event_pk
@@ -138,6 +140,11 @@ def _belongs(log: Mapping[str, Any], headers: Mapping[int, Header]) -> bool:
     except (KeyError, TypeError, ValueError):
         return False
     return header is not None and header.hash == str(log.get("blockHash", "")).lower()
+
+
+def rpc_urls_in_use(settings: Settings) -> list[str]:
+    """Every RPC URL this process knows: the ones configured directly and the ones read from SSM."""
+    return [c.rpc_url for c in settings.chains if c.rpc_url] + list(_RPC_URLS.values())
 
 
 def resolve_rpc_url(chain: ChainConfig) -> str:
@@ -509,9 +516,14 @@ def ingest_all(
             result.reorg_too_deep = max(1, result.reorg_too_deep)
             result.error, result.stopped = str(exc), "reorg_too_deep"
         except Exception as exc:
-            logger.exception("chain %s: ingestion failed", chain.chain_id)
+            # the result, the log line and the traceback leave the function: none may quote an RPC URL,
+            # whose path or query holds the provider's key
+            secret_urls = rpc_urls_in_use(settings)
+            reason = scrub(f"{type(exc).__name__}: {exc}", secret_urls)
+            trace = scrub(traceback.format_exc(), secret_urls)
+            logger.error("chain %s: ingestion failed: %s\n%s", chain.chain_id, reason, trace)
             result = run.summary if run is not None else ChainSummary(chain.chain_id)
-            result.error, result.stopped = f"{type(exc).__name__}: {exc}", "error"
+            result.error, result.stopped = reason, "error"
         summary.chains.append(result)
     failed = [c for c in summary.chains if c.error]
     if failed and raise_on_failure:

@@ -50,6 +50,7 @@ LOCAL_DISCORD_TOKEN = "local-discord-token"
 LOCAL_TELEGRAM_TOKEN = "local-telegram-token"
 LOCAL_XMTP_TOKEN = "local-xmtp-token"
 DELIVERIES_FILE = "deliveries.jsonl"
+LOCAL_EGRESS = json.dumps({"allow_http": True, "allow_networks": ["127.0.0.0/8"]})
 PAGE_LIMIT = 200
 
 _RECORDED_HEADERS = (
@@ -487,7 +488,7 @@ def local_channels_env(sink_base_url: str, webhook_secret: str) -> dict[str, str
     base = sink_base_url.rstrip("/")
     fast = {"per_second": 200.0, "burst": 200}
     channels = {
-        "webhook": {"allow_http": True, "rate_limit": fast},
+        "webhook": {"rate_limit": fast},
         "email": {"from_address": LOCAL_EMAIL_FROM, "rate_limit": fast},
         "discord": {"rate_limit": fast},
         "telegram": {"api_base": f"{base}/telegram", "rate_limit": fast},
@@ -495,6 +496,8 @@ def local_channels_env(sink_base_url: str, webhook_secret: str) -> dict[str, str
     }
     return {
         "KITH_CHANNELS": json.dumps(channels),
+        # the sinks and the chains listen on 127.0.0.1 over plain http; nothing else local is opened
+        "KITH_EGRESS": LOCAL_EGRESS,
         "KITH_WEBHOOK_SECRET": webhook_secret,
         "KITH_DISCORD_WEBHOOK_URL": f"{base}/discord/{LOCAL_DISCORD_WEBHOOK_ID}/{LOCAL_DISCORD_TOKEN}",
         "KITH_TELEGRAM_BOT_TOKEN": LOCAL_TELEGRAM_TOKEN,

@@ -19,6 +19,7 @@ from web3.exceptions import ContractLogicError
 
 from shared.chain.abi import DECIMALS_SELECTOR, NAME_SELECTOR, SYMBOL_SELECTOR
 from shared.chain.decode import TokenMeta
+from shared.egress import guarded_session, scrub
 from shared.store.dynamo import client, from_item, to_item
 from shared.store.keys import token_meta_key
 
@@ -59,7 +60,9 @@ def clear_memory_cache() -> None:
 
 class MetadataReader:
     def __init__(self, rpc_url: str, chain_id: int, app_table: str, timeout: float = 10.0, attempts: int = 4) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.rpc_url = rpc_url
+        provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, session=guarded_session())
+        self.w3 = Web3(provider)
         self.chain_id = chain_id
         self.app_table = app_table
         self.attempts = attempts
@@ -78,7 +81,9 @@ class MetadataReader:
                     return b""
                 last = exc
                 time.sleep(0.1 * 2**attempt)
-        raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {last}")
+        # web3's messages quote the endpoint, whose path may hold the provider's key
+        reason = scrub(f"{type(last).__name__}: {last}", [self.rpc_url])
+        raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {reason}") from None
 
     def read_chain(self, address: str) -> TokenMeta:
         return TokenMeta(

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import hmac
 import time
-from urllib.parse import urlsplit
 
 from shared.channels.base import (
     DeliveryOutcome,
@@ -24,6 +23,7 @@ from shared.channels.base import (
     post_json,
 )
 from shared.channels.config import ChannelsConfig, Secret
+from shared.egress import EgressRefused, check_url
 
 SIGNATURE_HEADER = "Kith-Signature"
 DELIVERY_ID_HEADER = "Kith-Delivery-Id"
@@ -85,10 +85,10 @@ def payload(message: Message, sent_at: int) -> dict[str, object]:
 
 def send(message: Message, config: ChannelsConfig) -> DeliveryOutcome:
     settings = config.webhook
-    scheme = urlsplit(message.destination).scheme.lower()
-    allowed = ("https", "http") if settings.allow_http else ("https",)
-    if scheme not in allowed or not urlsplit(message.destination).netloc:
-        return DeliveryOutcome.failed(f"the campaign's webhook endpoint is not a valid {' or '.join(allowed)} URL")
+    try:
+        check_url(message.destination)
+    except EgressRefused as exc:
+        return DeliveryOutcome.failed(f"the campaign's webhook endpoint {exc}")
     secret = config.secret(Secret.WEBHOOK_SECRET).encode()
     sent_at = int(time.time())
     raw = json_bytes(payload(message, sent_at))

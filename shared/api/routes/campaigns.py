@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
-from shared.api.errors import Conflict, NotFound
+from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.campaigns import dispatch, store
 from shared.campaigns.model import Campaign, CampaignCreate, CampaignReport
+from shared.egress import EgressRefused, check_url
 from shared.segments import store as segments
 from shared.settings import get_settings
 
@@ -45,6 +46,11 @@ def _segment_exists(segment_id: str, field: str) -> None:
     openapi_extensions={"x-kith-errors": [404]},  # an unknown segment_id or trigger.segment_id
 )
 def create_campaign(body: CampaignCreate) -> Campaign:
+    if body.webhook_url is not None:
+        try:
+            check_url(body.webhook_url)
+        except EgressRefused as exc:
+            raise Unprocessable(f"webhook_url {exc}; give a public https endpoint", "webhook_url") from None
     if body.segment_id:
         _segment_exists(body.segment_id, "segment_id")
     if body.trigger and body.trigger.segment_id:
