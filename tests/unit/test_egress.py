@@ -106,7 +106,7 @@ def test_a_public_name_that_resolves_inside_is_refused_at_connect_time(
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     monkeypatch.setenv("KITH_EGRESS", '{"allow_http": true}')
     # When the guarded session calls it, Then it is refused and nothing reaches the listener
-    with pytest.raises(EgressRefused, match="resolves to 127.0.0.1"):
+    with pytest.raises(EgressRefused, match=r"resolves to 127\.0\.0\.1"):
         guarded_session().post(f"http://hooks.example.org:{port}/x", data=b"{}", timeout=5)
     assert hits == []
 
