@@ -4,6 +4,7 @@ cries wolf on its steady holders, for the churn risk and for the old P(alive) < 
   lead_days_p50_risk        median days by which a dormant persona is flagged at risk before it turns
                             dormant (no activity for dormant_days); 0 when it was not flagged before
   lead_days_p50_p_alive     the same for P(alive) < 0.5
+  lead_days_p50_flagged_*   the same median among the dormant personas flagged before turning dormant
   flagged_dormant_risk      share of the dormant personas flagged before they turned dormant
   false_alarm_risk          share of the steady holders' daily evaluations (while not dormant) flagged
   false_alarm_p_alive       the same for P(alive) < 0.5
@@ -120,22 +121,25 @@ def main(argv: list[str] | None = None) -> int:
                 if at_risk:
                     steady_ever.add(wallet)
 
-    def lead(flags: dict[str, int]) -> tuple[float, float]:
-        leads, caught = [], 0
+    def lead(flags: dict[str, int]) -> tuple[float, float, float]:
+        leads, early = [], []
         for w in personas["dormant"]:
             dormant_at = max(active[w]) * DAY + dormant_after
             if dormant_at > day_zero + args.days * DAY:
                 continue
             at = flags.get(w)
             if at is not None and at <= dormant_at:
-                caught += 1
-                leads.append((dormant_at - at) / DAY)
-            else:
-                leads.append(0.0)
-        return (statistics.median(leads) if leads else float("nan")), (caught / len(leads) if leads else float("nan"))
+                early.append((dormant_at - at) / DAY)
+            leads.append(early[-1] if at is not None and at <= dormant_at else 0.0)
+        nan = float("nan")
+        return (
+            statistics.median(leads) if leads else nan,
+            statistics.median(early) if early else nan,
+            len(early) / len(leads) if leads else nan,
+        )
 
-    lead_risk, caught_risk = lead(flagged_risk)
-    lead_p_alive, caught_p_alive = lead(flagged_p_alive)
+    lead_risk, early_risk, caught_risk = lead(flagged_risk)
+    lead_p_alive, early_p_alive, caught_p_alive = lead(flagged_p_alive)
     assert model is not None
     end = day_zero + args.days * DAY
     final = [(first_seen[w], sorted(active[w]), end) for w in active]
@@ -150,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "horizon_days": args.horizon_days,
         "lead_days_p50_risk": round(lead_risk, 2),
         "lead_days_p50_p_alive": round(lead_p_alive, 2),
+        "lead_days_p50_flagged_risk": round(early_risk, 2),
+        "lead_days_p50_flagged_p_alive": round(early_p_alive, 2),
         "flagged_dormant_risk": round(caught_risk, 4),
         "flagged_dormant_p_alive": round(caught_p_alive, 4),
         "false_alarm_risk": round(steady_flags_risk / max(1, steady_evaluations), 4),

@@ -165,15 +165,53 @@ def test_the_backtest_cli_refuses_bad_input_in_one_line() -> None:
         assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("error: "), completed.stderr
 
 
-def test_the_churn_model_route_shows_the_calibration(community: tuple[int, dict[str, list[int]]]) -> None:
-    from shared.api.routes.churn import churn_model
+def _get(path: str) -> tuple[int, dict[str, Any]]:
+    """One GET through the API application, as the gateway hands it over for a read-scoped key."""
+    from shared.api.app import build_app
 
-    now, _ = community
+    event = {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"Accept": "application/json"},
+        "multiValueHeaders": {"Accept": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": "GET",
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": "churn-route",
+            "authorizer": {"principalId": "test", "key_id": "test", "scopes": "read"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+    response = build_app().resolve(event, None)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_the_api_shows_the_model_its_calibration_and_each_wallets_risk(
+    community: tuple[int, dict[str, list[int]]],
+) -> None:
+    now, days = community
     intel.refit_churn_model(get_settings(), now)
-    view = churn_model()
-    assert view.version == 2 and view.risk_threshold is not None
-    assert view.risk_deciles is not None and len(view.risk_deciles) == 11
-    assert view.backtest is not None and len(view.backtest.calibration) == 10
+
+    status, body = _get("/churn/model")
+    assert status == 200, body
+    assert body["version"] == 2 and body["horizon_days"] == 30 and body["risk_threshold"] is not None
+    assert len(body["risk_deciles"]) == 11 and body["risk_deciles"] == sorted(body["risk_deciles"])
+    assert len(body["backtest"]["calibration"]) == 10 and body["backtest"]["auc"] is not None
+    assert body["layer"]["alive_logit"] >= 0
+
+    status, view = _get(f"/wallets/{sorted(days)[0]}")
+    assert status == 200, view
+    assert 0 <= view["churn_risk"] <= 1 and 0 <= view["churn_risk_percentile"] <= 100
+    assert view["churn_risk_horizon_days"] == 30
+
     item = dynamo.client("dynamodb").get_item(
         TableName=get_settings().app_table, Key=dynamo.to_item(keys.churn_model_key(2))
     )
