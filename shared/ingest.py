@@ -279,6 +279,7 @@ class ChainReader:
 
     def close(self) -> None:
         self.rpc.close()
+        self.metadata.close()
 
 
 def write_events(events_table: str, events: Sequence[Event], workers: int = 4, crash_midway: bool = False) -> int:

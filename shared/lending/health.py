@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
-from eth_utils import keccak
 
+from shared.chain.keccak import keccak
 from shared.chain.rpc import RpcClient, RpcFailed
 from shared.lending import store
 from shared.lending.model import (

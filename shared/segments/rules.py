@@ -189,7 +189,7 @@ class HoldingCondition(_Node):
             raise PydanticCustomError("address_format", "must be a 0x-prefixed 20-byte hex address (42 characters)")
         if value[2:] != value[2:].lower() and value[2:] != value[2:].upper():
             # Mixed case claims an EIP-55 checksum; a mismatch is almost always a typo worth refusing.
-            from eth_utils import is_checksum_address
+            from shared.chain.keccak import is_checksum_address
 
             if not is_checksum_address(value):
                 raise PydanticCustomError("address_checksum", "mixed-case address fails its EIP-55 checksum")
