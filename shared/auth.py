@@ -4,6 +4,9 @@ A key looks like `kith_<key id>_<secret>`. Only its SHA-256 is stored: the secre
 entropy, so a slow password hash would add latency to every request without adding safety.
 Scopes nest: admin > write > read. The authorizer turns them into an IAM policy, so API Gateway
 itself refuses (403) a method the key may not call, and the API re-checks the scope as defence in depth.
+`pii` stands beside them: without it, reads mask emails, handles, names and secret-bearing URLs
+(admin implies it, since an admin can mint any key). The API re-reads the key on every request, so a
+revocation holds at once rather than when the authorizer's cache expires.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    PII = "pii"
 
 
 _RANK = {Scope.READ: 1, Scope.WRITE: 2, Scope.ADMIN: 3}
+ROUTE_SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -54,12 +59,17 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def scope_allows(granted: list[Scope], needed: Scope) -> bool:
-    return any(_RANK[g] >= _RANK[needed] for g in granted)
+def scope_allows(granted: list[Scope] | frozenset[Scope], needed: Scope) -> bool:
+    if needed is Scope.PII:
+        return Scope.PII in granted or Scope.ADMIN in granted
+    return any(g in _RANK and _RANK[g] >= _RANK[needed] for g in granted)
+
+
+ADMIN_RESOURCES = frozenset({"keys", "audit"})
 
 
 def required_scope(method: str, path: str) -> Scope:
-    if path.strip("/").split("/")[0] == "keys":
+    if path.strip("/").split("/")[0] in ADMIN_RESOURCES:
         return Scope.ADMIN
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE
 
@@ -67,8 +77,8 @@ def required_scope(method: str, path: str) -> Scope:
 def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
     """Create a key; returns (key id, secret). The secret is shown once and never stored."""
     parsed = [Scope(s) for s in scopes]
-    if not parsed:
-        raise ValueError("a key needs at least one scope: read, write or admin")
+    if not any(s in _RANK for s in parsed):
+        raise ValueError("a key needs at least one of the scopes read, write or admin (pii only adds to them)")
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     record = ApiKey(key_id=key_id, name=name, scopes=parsed, created_at=int(time.time()), last_four=secret[-4:])
@@ -88,17 +98,30 @@ def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
 def authenticate(secret: str) -> ApiKey:
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthError("malformed API key")
-    response = dynamo.client("dynamodb").get_item(
-        TableName=get_settings().app_table, Key=dynamo.to_item(keys.api_key_key(hash_secret(secret)))
-    )
-    if "Item" not in response:
-        raise AuthError("unknown API key")
-    record = dynamo.from_item(response["Item"])
-    key = ApiKey.model_validate(record)
+    key = key_by_hash(hash_secret(secret))
     # constant-time comparison of the id embedded in the secret guards against hash-prefix confusion
-    if not hmac.compare_digest(secret.split("_")[1], key.key_id) or not key.active:
+    if key is None or not hmac.compare_digest(secret.split("_")[1], key.key_id) or not key.active:
         raise AuthError("revoked or unknown API key")
     return key
+
+
+def key_by_hash(secret_hash: str, consistent: bool = False) -> ApiKey | None:
+    response = dynamo.client("dynamodb").get_item(
+        TableName=get_settings().app_table,
+        Key=dynamo.to_item(keys.api_key_key(secret_hash)),
+        ConsistentRead=consistent,
+    )
+    return ApiKey.model_validate(dynamo.from_item(response["Item"])) if "Item" in response else None
+
+
+def still_active(key_id: str, secret_hash: str) -> bool:
+    """The API's per-request check: the key the authorizer let through (and cached) is not revoked since."""
+    key = key_by_hash(secret_hash, consistent=True)
+    return key is not None and key.key_id == key_id and key.active
+
+
+class RevocationRefused(Exception):
+    """Revoking this key would lock the caller, or every admin, out."""
 
 
 def list_api_keys() -> list[ApiKey]:
@@ -108,23 +131,35 @@ def list_api_keys() -> list[ApiKey]:
         TableName=get_settings().app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": "APIKEYS"}},
+        ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}},
     ):
         found += [ApiKey.model_validate(dynamo.from_item(i)) for i in page["Items"]]
     return found
 
 
-def revoke_api_key(key_id: str) -> ApiKey | None:
-    """Revoke by id; returns the revoked key, or None when no such key exists."""
+def revoke_api_key(key_id: str, revoked_by: str | None = None, keep_an_admin: bool = True) -> ApiKey | None:
+    """Revoke by id; returns the revoked key, or None when no such key exists.
+
+    Through the API a key cannot revoke itself (`revoked_by`), and the last active admin key cannot be
+    revoked (`keep_an_admin`): either would leave nobody able to manage keys through the API. The CLI,
+    which works on the table directly and can mint a new admin key, may.
+    """
+    if revoked_by is not None and revoked_by == key_id:
+        raise RevocationRefused("a key cannot revoke itself; revoke it with another admin key")
     response = dynamo.client("dynamodb").query(
         TableName=get_settings().app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p AND gsi1sk = :k",
-        ExpressionAttributeValues={":p": {"S": "APIKEYS"}, ":k": {"S": key_id}},
+        ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}, ":k": {"S": key_id}},
     )
     if not response["Items"]:
         return None
     item = dynamo.from_item(response["Items"][0])
+    target = ApiKey.model_validate(item)
+    if keep_an_admin and target.active and Scope.ADMIN in target.scopes:
+        other_admins = [k for k in list_api_keys() if k.active and Scope.ADMIN in k.scopes and k.key_id != key_id]
+        if not other_admins:
+            raise RevocationRefused("this is the last active admin key; create another admin key first")
     now = int(time.time())
     dynamo.client("dynamodb").update_item(
         TableName=get_settings().app_table,
@@ -144,7 +179,7 @@ def bearer_secret(headers: dict[str, str]) -> str | None:
     return None
 
 
-def policy_for(key: ApiKey, method_arn: str) -> dict[str, Any]:
+def policy_for(key: ApiKey, method_arn: str, secret_hash: str) -> dict[str, Any]:
     """An IAM policy covering every route the key may call, so API Gateway can cache it per key."""
     arn_prefix, stage = _api_stage_prefix(method_arn)
     base = f"{arn_prefix}/{stage}"
@@ -156,12 +191,22 @@ def policy_for(key: ApiKey, method_arn: str) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allow}]
     if not scope_allows(key.scopes, Scope.ADMIN):
         statements.append(
-            {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [f"{base}/*/keys", f"{base}/*/keys/*"]}
+            {
+                "Action": "execute-api:Invoke",
+                "Effect": "Deny",
+                "Resource": [f"{base}/*/{r}{tail}" for r in sorted(ADMIN_RESOURCES) for tail in ("", "/*")],
+            }
         )
     return {
         "principalId": key.key_id,
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},
-        "context": {"key_id": key.key_id, "scopes": ",".join(key.scopes), "name": key.name},
+        # key_hash lets the API re-read the key on every request (revocation holds before this policy's cache ends)
+        "context": {
+            "key_id": key.key_id,
+            "scopes": ",".join(key.scopes),
+            "name": key.name,
+            "key_hash": secret_hash,
+        },
     }
 
 

@@ -172,7 +172,8 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
     from shared.auth import revoke_api_key
 
-    if revoke_api_key(args.key_id) is None:
+    # the operator's own tool: it may revoke the last admin key, since `keys create` can always mint another
+    if revoke_api_key(args.key_id, keep_an_admin=False) is None:
         print(f"error: no API key with id {args.key_id}; `keys list` shows them", file=sys.stderr)
         return EXIT_FAILED
     print(f"revoked {args.key_id}")

@@ -157,6 +157,12 @@ class CampaignSettings(BaseModel):
     sends_max_receive_count: int = Field(default=4, ge=1, description="the sends queue's maxReceiveCount")
 
 
+class ApiSettings(BaseModel):
+    """Per-key throttles (KITH_API, JSON). Each request costs 1 unit, expensive routes more (shared.api.limits)."""
+
+    units_per_minute: int = Field(default=600, ge=1, description="what one key may spend per minute")
+
+
 class Settings(BaseModel):
     events_table: str = ""
     app_table: str = ""
@@ -172,6 +178,10 @@ class Settings(BaseModel):
     lending: LendingSettings = Field(default_factory=LendingSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    import_queue_url: str = ""
+    # the SSM parameter (SecureString) holding the identity hash key; outside the table on purpose
+    identity_key_parameter: str = "/kith/identity-hash-key"
 
     def chain(self, chain_id: int) -> ChainConfig:
         for chain in self.chains:
@@ -189,6 +199,8 @@ _ENV_FIELDS = {
     "sends_queue_url": "SENDS_QUEUE_URL",
     "dispatch_queue_url": "DISPATCH_QUEUE_URL",
     "event_bus_name": "EVENT_BUS_NAME",
+    "import_queue_url": "IMPORT_QUEUE_URL",
+    "identity_key_parameter": "IDENTITY_KEY_PARAMETER",
 }
 _JSON_FIELDS = {
     "campaigns": "KITH_CAMPAIGNS",
@@ -197,6 +209,7 @@ _JSON_FIELDS = {
     "labels": "KITH_LABELS",
     "lending": "KITH_LENDING",
     "loyalty": "KITH_LOYALTY",
+    "api": "KITH_API",
 }
 
 

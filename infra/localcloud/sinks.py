@@ -40,7 +40,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from shared.channels.webhook import DELIVERY_ID_HEADER, SIGNATURE_HEADER, verify
+from shared.channels.webhook import (
+    DELIVERY_ID_HEADER,
+    SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    endpoint_key,
+    verify,
+)
 
 log = logging.getLogger("kith.localcloud.sinks")
 
@@ -58,6 +66,9 @@ _RECORDED_HEADERS = (
     "User-Agent",
     SIGNATURE_HEADER,
     DELIVERY_ID_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    STANDARD_SIGNATURE_HEADER,
     "Idempotency-Key",
     "Authorization",
 )
@@ -230,9 +241,9 @@ class LocalSinks:
         if kind == "webhook":
             # the exact bytes, so a receiver's verification can be replayed against what was signed
             record["raw_body"] = raw.decode("utf-8", "replace")
-            record["signature_valid"] = bool(self.webhook_secret) and verify(
-                self.webhook_secret, headers.get(SIGNATURE_HEADER), raw
-            )
+            # each endpoint has its own key, derived from the deployment secret and the URL it was sent to
+            key = endpoint_key(self.webhook_secret, f"{self.url}{path}") if self.webhook_secret else b""
+            record["signature_valid"] = bool(key) and verify(key, headers.get(SIGNATURE_HEADER), raw)
         scripted = self._next_scripted(path)
         if scripted is not None and scripted.delay:
             time.sleep(scripted.delay)

@@ -14,7 +14,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from shared import auth
-from shared.api.errors import ApiError, Forbidden, NotFound
+from shared.api import limits
+from shared.api.caller import caller_from_event, reset_caller, set_caller
+from shared.api.errors import ApiError, Forbidden, NotFound, Unauthorized
+from shared.api.routes import audit as audit_routes
 from shared.api.routes import backfill as backfill_routes
 from shared.api.routes import campaigns as campaigns_routes
 from shared.api.routes import churn as churn_routes
@@ -29,7 +32,9 @@ VERSION = "0.1.0"
 DESCRIPTION = (
     "Know your on-chain community: wallets ranked by engagement, profiles with explained scores, "
     "labels and churn states. Every route needs `Authorization: Bearer <key>`; a key's scopes "
-    "(read < write < admin) decide which methods it may call."
+    "(read < write < admin) decide which methods it may call; without the `pii` scope, emails, handles, "
+    "names and secret-bearing URLs come back masked. Each key has a per-minute budget of request units "
+    "(429 with Retry-After beyond it)."
 )
 OPENAPI_META: dict[str, Any] = {
     "title": TITLE,
@@ -55,6 +60,7 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(contacts_routes.router)
     app.include_router(campaigns_routes.router)
     app.include_router(churn_routes.router)
+    app.include_router(audit_routes.router)
 
     # Both serve the document with its error responses; imported here because that module imports this one
     @app.get("/docs", include_in_schema=False)
@@ -69,11 +75,21 @@ def build_app() -> APIGatewayRestResolver:
 
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_json(app))
 
-    app.use(middlewares=[_require_scope])
+    app.use(middlewares=[_guard_request])
 
     @app.exception_handler(ApiError)
     def domain_error(error: ApiError) -> Response[Any]:
         return _json(error.status, error.body())
+
+    @app.exception_handler(limits.Throttled)
+    def throttled(error: limits.Throttled) -> Response[Any]:
+        message = (
+            f"this key spent its {error.limit} request units for this minute (expensive routes cost more); "
+            f"retry after {error.retry_after_s} s"
+        )
+        response = _json(429, {"error": "rate_limited", "field": "Authorization", "message": message})
+        response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[Any]:
@@ -111,12 +127,33 @@ def build_app() -> APIGatewayRestResolver:
     return app
 
 
-def _require_scope(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
-    """Defence in depth: the authorizer's policy already enforces scopes at the gateway."""
-    context: dict[str, Any] = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
-    granted = [auth.Scope(s) for s in str(context.get("scopes", "")).split(",") if s in auth.Scope.__members__.values()]
-    needed = auth.required_scope(app.current_event.http_method, app.current_event.path)
-    if not auth.scope_allows(granted, needed):
+def _guard_request(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
+    """Every request: the scope (defence in depth: the authorizer's policy enforces it at the gateway), the
+    key's revocation (the authorizer's answer is cached for a minute, this check is not), and its throttle."""
+    event = app.current_event
+    caller = caller_from_event(event.raw_event)
+    needed = auth.required_scope(event.http_method, event.path)
+    if not caller.may(needed):
         raise Forbidden(f"this key lacks the `{needed}` scope; ask an admin for a key that has it", "Authorization")
-    result: Response[Any] = next_middleware(app)
+    if caller.key_hash is not None and not auth.still_active(caller.key_id, caller.key_hash):
+        raise Unauthorized("this API key was revoked; use another key", "Authorization")
+    limits.charge(caller.key_id or "unidentified", limits.route_cost(event.http_method, event.path))
+    token = set_caller(caller)
+    try:
+        result: Response[Any] = next_middleware(app)
+    finally:
+        reset_caller(token)
     return result
+
+
+def access_record(event: dict[str, Any], response: dict[str, Any], duration_s: float) -> dict[str, Any]:
+    """One access-log line per request: who, what, the answer and how long it took (no query string, no body)."""
+    caller = caller_from_event(event)
+    return {
+        "key_id": caller.key_id,
+        "method": event.get("httpMethod"),
+        "path": event.get("path"),
+        "status": response.get("statusCode"),
+        "duration_ms": round(duration_s * 1000, 1),
+        "request_id": caller.request_id,
+    }

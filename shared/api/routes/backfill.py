@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from shared import backfill
+from shared.api.caller import audit
 from shared.api.errors import NotFound, Unprocessable
 from shared.settings import ConfigError, get_settings
 
@@ -72,6 +73,7 @@ def start(body: BackfillRequest) -> BackfillView:
         raise Unprocessable(str(exc), "chain_id") from None
     except backfill.BackfillError as exc:
         raise Unprocessable(str(exc).replace("--to", "to_block"), "to_block") from None
+    audit("backfill.started", status.job_id, chain_id=body.chain_id, from_block=body.from_block, to_block=body.to_block)
     return _view(status)
 
 
