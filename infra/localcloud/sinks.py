@@ -509,6 +509,8 @@ def local_channels_env(sink_base_url: str, webhook_secret: str) -> dict[str, str
         "KITH_CHANNELS": json.dumps(channels),
         # the sinks and the chains listen on 127.0.0.1 over plain http; nothing else local is opened
         "KITH_EGRESS": LOCAL_EGRESS,
+        # the test suites fuzz and page the API hard from one key; AWS keeps the default budget
+        "KITH_API": json.dumps({"units_per_minute": 20_000}),
         "KITH_WEBHOOK_SECRET": webhook_secret,
         "KITH_DISCORD_WEBHOOK_URL": f"{base}/discord/{LOCAL_DISCORD_WEBHOOK_ID}/{LOCAL_DISCORD_TOKEN}",
         "KITH_TELEGRAM_BOT_TOKEN": LOCAL_TELEGRAM_TOKEN,

@@ -41,6 +41,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "the write conflicts with the current state (e.g. a stale `expected_version`); re-read and retry",
     415: "the body is not JSON: send it as `Content-Type: application/json`",
     422: "a parameter or the body failed validation; `field` names it",
+    429: "this key spent its request units for the minute; retry after the Retry-After header's seconds",
     500: "an unexpected failure; the message carries the request id to quote",
 }
 
@@ -48,7 +49,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 def error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses an operation can answer with: derived from its shape, plus what it declares."""
     parameters = operation.get("parameters", [])
-    statuses = {401, 403, 422, 500}  # the authorizer, the scope check, request validation, the last resort
+    # the authorizer, the scope check, request validation, the key's throttle, the last resort
+    statuses = {401, 403, 422, 429, 500}
     statuses |= {int(status) for status in operation.get(EXTRA_ERRORS, [])}
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
