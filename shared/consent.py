@@ -11,6 +11,7 @@ Entries hold ids, never personal data; erasing the contact deletes its ledger wi
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,7 +67,10 @@ def entry_puts(
             key_id=provenance.key_id,
             proof=provenance.proof,
         )
-        item = {**keys.consent_log_key(contact_id, at, channel, secrets.token_hex(4)), "entry": entry.model_dump_json()}
+        # milliseconds of the write, not `at`: two changes within one second keep their order
+        written_ms = time.time_ns() // 1_000_000
+        key = keys.consent_log_key(contact_id, written_ms, channel, secrets.token_hex(4))
+        item = {**key, "entry": entry.model_dump_json()}
         actions.append(
             {
                 "Put": {

@@ -580,13 +580,13 @@ def import_csv(
     """
     settings = settings or get_settings()
     report = ImportReport(rows=0, created=0, updated=0, unchanged=0, errors=[])
+    # counted before any row is imported: a file over the limit changes nothing
+    if row_limit is not None and sum(1 for _ in _rows(text, line_offset)) > row_limit:
+        raise ContactError(
+            too_many or f"the file has more than {row_limit} rows; split it, or import it with the contacts CLI", "csv"
+        )
     for line, row in _rows(text, line_offset):
         report.rows += 1
-        if row_limit is not None and report.rows > row_limit:
-            raise ContactError(
-                too_many or f"the file has more than {row_limit} rows; split it, or import it with the contacts CLI",
-                "csv",
-            )
         if on_row is not None:
             on_row(report.rows)
         try:

@@ -60,7 +60,7 @@ Lending (issue 7)
 Security
   A46 requests of an API key per window ..... pk=RATE#<key id>           sk=<window start:012>   (TTL)
   A47 audit log, one partition per day ...... pk=AUDIT#<yyyy-mm-dd>      sk=<time ms:013>#<entry id>
-  A48 consent ledger (append-only) .......... pk=CONSENTLOG#<contact id> sk=<time:012>#<channel>#<entry id>
+  A48 consent ledger (append-only) .......... pk=CONSENTLOG#<contact id> sk=<time ms:013>#<channel>#<entry id>
   A49 a background CSV import ............... pk=IMPORT#<job id>         sk=STATUS | CHUNK#<n:06>
   A50 churn model (moved out of CONFIG, which holds only the API's secrets)
                                               pk=MODEL                   sk=CHURN | CHURN#v<version:06>
@@ -102,8 +102,35 @@ def event_sk(log_index: int, sub_index: int, tx_hash: str) -> str:
 # ---- App table: ingestion ----------------------------------------------------------------------
 
 
+def chain_pk(chain_id: int) -> str:
+    return f"CHAIN#{chain_id}"
+
+
 def cursor_key(chain_id: int) -> dict[str, str]:
-    return {PK: f"CHAIN#{chain_id}", SK: "CURSOR"}
+    return {PK: chain_pk(chain_id), SK: "CURSOR"}
+
+
+CHAIN_CONFIG_SK: Final = "CONFIG"
+CONTRACT_PREFIX: Final = "CONTRACT#"
+# the sort-key range of a chain's CONFIG and CONTRACT# items: "CONFIG" < "CONTRACT#..." < "CONTRACT$" < "CURSOR"
+CHAIN_ITEMS_RANGE: Final = (CHAIN_CONFIG_SK, "CONTRACT$")
+CHAINS_PARTITION: Final = "CHAINS"
+
+
+def chain_config_key(chain_id: int) -> dict[str, str]:
+    return {PK: chain_pk(chain_id), SK: CHAIN_CONFIG_SK}
+
+
+def chain_list_gsi(chain_id: int) -> dict[str, str]:
+    return {"gsi1pk": CHAINS_PARTITION, "gsi1sk": _pad(chain_id, 12)}
+
+
+def tracked_contract_key(chain_id: int, address: str) -> dict[str, str]:
+    return {PK: chain_pk(chain_id), SK: f"{CONTRACT_PREFIX}{address.lower()}"}
+
+
+def chains_seed_key() -> dict[str, str]:
+    return {PK: "CONFIG", SK: "CHAINS_SEED"}
 
 
 def token_meta_key(chain_id: int, contract: str) -> dict[str, str]:
@@ -441,8 +468,8 @@ def consent_log_pk(contact_id: str) -> str:
     return f"CONSENTLOG#{contact_id}"
 
 
-def consent_log_key(contact_id: str, at: int, channel: str, entry_id: str) -> dict[str, str]:
-    return {PK: consent_log_pk(contact_id), SK: f"{_pad(at, 12)}#{channel}#{entry_id}"}
+def consent_log_key(contact_id: str, at_ms: int, channel: str, entry_id: str) -> dict[str, str]:
+    return {PK: consent_log_pk(contact_id), SK: f"{_pad(at_ms, 13)}#{channel}#{entry_id}"}
 
 
 def import_pk(job_id: str) -> str:

@@ -108,7 +108,7 @@ def export_contacts(cursor: Annotated[str | None, Query(max_length=4096)] = None
         "x",
         "wallets",
         "source",
-        *contacts.CONSENT_CHANNELS,
+        *(f"consent_{channel}" for channel in contacts.CONSENT_CHANNELS),
     ]
     rows = [
         [c.contact_id, c.name, c.email, c.discord, c.telegram, c.x, ";".join(c.wallets), c.source]
