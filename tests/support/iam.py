@@ -1,0 +1,146 @@
+"""The functions' IAM policies from template.yaml, and a real evaluator for requests against them.
+
+Policies come from the SAM-translated template (each function's role, with the statements SAM adds),
+intrinsics resolved to ARNs named after their logical ids. Evaluation runs
+@cloud-copilot/iam-simulate (tests/support/iam_simulate.js): AWS's evaluation logic for Action,
+Resource and Condition, including ForAllValues/ForAnyValue and explicit Deny.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.localcloud.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+SCRIPT = ROOT / "tests" / "support" / "iam_simulate.js"
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"action": self.action, "resource": self.resource, "context": self.context}
+
+
+def table_arn(name: str, index: str | None = None) -> str:
+    base = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+    return f"{base}/index/{index}" if index else base
+
+
+def queue_arn(name: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+class Resolver:
+    """Resolves the intrinsics role policies use; a resource's physical name is given, or its logical id."""
+
+    def __init__(self, template: Template, physical: dict[str, str] | None = None) -> None:
+        self.template = template
+        self.physical = physical or {}
+        self.parameters = {
+            name: str(template.parameters.get(name, spec.get("Default", "")))
+            for name, spec in template.cfn.get("Parameters", {}).items()
+        }
+
+    def name(self, logical: str) -> str:
+        return self.physical.get(logical, logical)
+
+    def get_att(self, logical: str, attribute: str) -> str:
+        kind = self.template.cfn["Resources"][logical]["Type"]
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return table_arn(self.name(logical))
+        if kind == "AWS::DynamoDB::Table" and attribute == "StreamArn":
+            return table_arn(self.name(logical)) + "/stream/local"
+        if kind == "AWS::SQS::Queue" and attribute == "Arn":
+            return queue_arn(self.name(logical).rsplit("/", 1)[-1])
+        if kind == "AWS::Events::EventBus" and attribute == "Arn":
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{self.name(logical)}"
+        raise ValueError(f"GetAtt {logical}.{attribute} is not resolved here")
+
+    def ref(self, name: str) -> str:
+        pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        pseudo["AWS::StackName"] = self.physical.get("AWS::StackName", "kith")
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.name(name)
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.get_att(logical, attribute)
+            if key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+
+                def substitute(match: re.Match[str]) -> str:
+                    inner = match.group(1)
+                    if "." in inner and not inner.startswith("AWS::"):
+                        return self.get_att(*inner.split(".", 1))
+                    return self.ref(inner)
+
+                return re.sub(r"\$\{([^}]+)\}", substitute, text)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+
+def function_policies(template: Template, function: str, resolver: Resolver) -> list[dict[str, Any]]:
+    """Every inline policy document of the function's role, resolved (the template's own and SAM's)."""
+    role = template.cfn["Resources"][f"{function}Role"]
+    return [resolver.resolve(p["PolicyDocument"]) for p in role["Properties"].get("Policies", [])]
+
+
+def own_statements(template: Template, function: str, resolver: Resolver) -> list[dict[str, Any]]:
+    """The statements written in template.yaml for the function (SAM's own additions left out)."""
+    statements: list[dict[str, Any]] = []
+    for policy in template.cfn["Resources"][f"{function}Role"]["Properties"].get("Policies", []):
+        if policy["PolicyName"].startswith(f"{function}RolePolicy"):
+            document = resolver.resolve(policy["PolicyDocument"])
+            statements += document["Statement"]
+    return statements
+
+
+def evaluate(policies: list[dict[str, Any]], requests: list[Request]) -> list[str]:
+    """'Allowed', 'ImplicitlyDenied', 'ExplicitlyDenied' (or 'Error: ...') for each request."""
+    if not requests:
+        return []
+    node = shutil.which("node")
+    assert node, "node is needed to run the IAM evaluator"
+    documents = [{"Version": "2012-10-17", **p} for p in policies]
+    payload = {
+        "account": ACCOUNT,
+        "principal": f"arn:aws:iam::{ACCOUNT}:role/kith-function",
+        "policies": documents,
+        "requests": [r.as_json() for r in requests],
+    }
+    done = subprocess.run(
+        [node, str(SCRIPT)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers = json.loads(done.stdout)
+    return [a["result"] if a["result"] != "Error" else f"Error: {json.dumps(a['errors'])[:300]}" for a in answers]
