@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from enum import StrEnum
@@ -66,11 +67,16 @@ def scope_allows(granted: list[Scope] | frozenset[Scope], needed: Scope) -> bool
 
 
 ADMIN_RESOURCES = frozenset({"keys", "audit"})
+# reads that return personal data or secrets whole, whatever the key's other scopes
+_PII_READS = (re.compile(r"^contacts/export\.csv$"), re.compile(r"^campaigns/[^/]+/webhook-secret$"))
 
 
 def required_scope(method: str, path: str) -> Scope:
-    if path.strip("/").split("/")[0] in ADMIN_RESOURCES:
+    route = path.strip("/")
+    if route.split("/")[0] in ADMIN_RESOURCES:
         return Scope.ADMIN
+    if method.upper() in READ_METHODS and any(p.match(route) for p in _PII_READS):
+        return Scope.PII
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE
 
 
