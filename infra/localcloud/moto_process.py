@@ -1,7 +1,9 @@
-"""moto's server in a process of its own, with Kith's transaction patch applied.
+"""moto's server in a process of its own, with Kith's patches (infra.localcloud.moto_patches) applied.
 
 The local cloud's functions run in one Python process; a moto server inside it would share its GIL,
 so every DynamoDB call would wait on the functions' own work. In its own process it has a core to itself.
+The patches make Queries cost the asked partition rather than the table (base table and indexes),
+transactions cost their items, and serve one request at a time (moto's models are not thread-safe).
 """
 
 from __future__ import annotations

@@ -252,11 +252,14 @@ def steps(layout: str) -> st.SearchStrategy[list[tuple[Any, ...]]]:
 def seeds(layout: str) -> st.SearchStrategy[list[dict[str, Any]]]:
     """Three keys in four of the key space hold an item to start with."""
     present = st.tuples(*(mostly([key]) for key in all_keys(layout)))
-    return present.flatmap(
-        lambda chosen: st.tuples(
-            *(attributes(layout).map(lambda more, key=key: {**key, **more}) for key in chosen if key)
+
+    def filled(chosen: tuple[Any, ...]) -> st.SearchStrategy[list[dict[str, Any]]]:
+        kept = [key for key in chosen if key]
+        return st.lists(attributes(layout), min_size=len(kept), max_size=len(kept)).map(
+            lambda more: [{**key, **extra} for key, extra in zip(kept, more, strict=True)]
         )
-    ).map(list)
+
+    return present.flatmap(filled)
 
 
 @st.composite
