@@ -150,6 +150,8 @@ def rpc_urls_in_use(settings: Settings) -> list[str]:
 def resolve_rpc_url(chain: ChainConfig) -> str:
     """The RPC URL: given directly (local), or an SSM SecureString read once per container (AWS)."""
     if chain.rpc_url:
+        # remembered like the SSM ones: chains come from the App table now, and every URL must be scrubbed
+        _RPC_URLS.setdefault(chain.rpc_url, chain.rpc_url)
         return chain.rpc_url
     name = chain.rpc_url_parameter
     if "/" in name and not name.startswith("/"):
@@ -502,9 +504,11 @@ def ingest_all(
     starting new ranges once it drops below `options.safety_margin_s`. After all chains ran, a
     failure is raised as IngestError (so the invocation is marked failed and alarms fire).
     """
+    from shared.tracking import tracked_chains
+
     summary = IngestSummary()
     wanted = set(chain_ids) if chain_ids is not None else None
-    for chain in settings.chains:
+    for chain in tracked_chains(settings):
         if wanted is not None and chain.chain_id not in wanted:
             continue
         run = None

@@ -166,13 +166,14 @@ class ApiSettings(BaseModel):
 class Settings(BaseModel):
     events_table: str = ""
     app_table: str = ""
-    idempotency_table: str = ""
     backfill_queue_url: str = ""
     segment_eval_queue_url: str = ""
     sends_queue_url: str = ""
     dispatch_queue_url: str = ""
     event_bus_name: str = ""
+    # chains to seed the App table with (shared.tracking); in AWS they come from chains_seed_parameter
     chains: list[ChainConfig] = Field(default_factory=list)
+    chains_seed_parameter: str = ""
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
     lending: LendingSettings = Field(default_factory=LendingSettings)
@@ -193,7 +194,6 @@ class Settings(BaseModel):
 _ENV_FIELDS = {
     "events_table": "EVENTS_TABLE",
     "app_table": "APP_TABLE",
-    "idempotency_table": "IDEMPOTENCY_TABLE",
     "backfill_queue_url": "BACKFILL_QUEUE_URL",
     "segment_eval_queue_url": "SEGMENT_EVAL_QUEUE_URL",
     "sends_queue_url": "SENDS_QUEUE_URL",

@@ -65,7 +65,6 @@ class Deployed:
         return {
             "EVENTS_TABLE": self.physical["EventsTable"],
             "APP_TABLE": self.physical["AppTable"],
-            "IDEMPOTENCY_TABLE": self.physical["IdempotencyTable"],
             "BACKFILL_QUEUE_URL": self.physical["BackfillQueue"],
             "AWS_ENDPOINT_URL": self.endpoint,
         }

@@ -20,6 +20,7 @@ from shared.api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from shared.api.routes import audit as audit_routes
 from shared.api.routes import backfill as backfill_routes
 from shared.api.routes import campaigns as campaigns_routes
+from shared.api.routes import chains as chains_routes
 from shared.api.routes import churn as churn_routes
 from shared.api.routes import contacts as contacts_routes
 from shared.api.routes import keys as keys_routes
@@ -44,6 +45,9 @@ OPENAPI_META: dict[str, Any] = {
     "security": [{"bearer": []}],
 }
 
+# served without an API key: template.yaml gives these two GET routes `Authorizer: NONE`
+PUBLIC_PATHS = frozenset({"/docs", "/openapi.json"})
+
 logger = Logger(child=True)
 
 
@@ -56,6 +60,7 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(wallets_routes.router)
     app.include_router(keys_routes.router)
     app.include_router(backfill_routes.router)
+    app.include_router(chains_routes.router)
     app.include_router(segments_routes.router)
     app.include_router(contacts_routes.router)
     app.include_router(campaigns_routes.router)
@@ -67,13 +72,15 @@ def build_app() -> APIGatewayRestResolver:
     def swagger_ui() -> Response[Any]:
         from shared.api.openapi import swagger_html
 
-        return Response(status_code=200, content_type=content_types.TEXT_HTML, body=swagger_html(app))
+        body = swagger_html(app, served_from(app.current_event.raw_event))
+        return Response(status_code=200, content_type=content_types.TEXT_HTML, body=body)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
         from shared.api.openapi import openapi_json
 
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_json(app))
+        body = openapi_json(app, served_from(app.current_event.raw_event))
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
     app.use(middlewares=[_guard_request])
 
@@ -127,10 +134,23 @@ def build_app() -> APIGatewayRestResolver:
     return app
 
 
+def served_from(event: dict[str, Any]) -> str:
+    """The URL prefix the caller reached the API under: the stage on execute-api (/v1), a custom domain's
+    base path, or "/" (requestContext.path is the path as sent; `path` is the route's own)."""
+    sent = str((event.get("requestContext") or {}).get("path") or "")
+    route = str(event.get("path") or "")
+    prefix = sent[: -len(route)] if route and sent.endswith(route) else ""
+    return prefix.rstrip("/") or "/"
+
+
 def _guard_request(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
     """Every request: the scope (defence in depth: the authorizer's policy enforces it at the gateway), the
-    key's revocation (the authorizer's answer is cached for a minute, this check is not), and its throttle."""
+    key's revocation (the authorizer's answer is cached for a minute, this check is not), and its throttle.
+    The API's own description is public (template.yaml routes it without the authorizer), so a browser opens it."""
     event = app.current_event
+    if event.http_method == "GET" and event.path in PUBLIC_PATHS:
+        result: Response[Any] = next_middleware(app)
+        return result
     caller = caller_from_event(event.raw_event)
     needed = auth.required_scope(event.http_method, event.path)
     if not caller.may(needed):
@@ -140,7 +160,7 @@ def _guard_request(app: APIGatewayRestResolver, next_middleware: Any) -> Respons
     limits.charge(caller.key_id or "unidentified", limits.route_cost(event.http_method, event.path))
     token = set_caller(caller)
     try:
-        result: Response[Any] = next_middleware(app)
+        result = next_middleware(app)
     finally:
         reset_caller(token)
     return result

@@ -87,23 +87,29 @@ def with_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def openapi_schema(app: APIGatewayRestResolver) -> dict[str, Any]:
-    """The complete document of `app`, as served and committed."""
+def openapi_schema(app: APIGatewayRestResolver, server: str = "/") -> dict[str, Any]:
+    """The complete document of `app`, as served and committed.
+
+    `server` is where the API answers: served from AWS it is the stage's prefix (/v1), so Swagger UI's
+    "Try it out" keeps the stage in the URL; the committed document says "/".
+    """
     from shared.api.app import OPENAPI_META
 
-    return with_error_responses(json.loads(app.get_openapi_json_schema(**OPENAPI_META)))
+    document = with_error_responses(json.loads(app.get_openapi_json_schema(**OPENAPI_META)))
+    document["servers"] = [{"url": server}]
+    return document
 
 
-def openapi_json(app: APIGatewayRestResolver) -> str:
-    return json.dumps(openapi_schema(app), indent=2, sort_keys=True) + "\n"
+def openapi_json(app: APIGatewayRestResolver, server: str = "/") -> str:
+    return json.dumps(openapi_schema(app, server), indent=2, sort_keys=True) + "\n"
 
 
-def swagger_html(app: APIGatewayRestResolver) -> str:
+def swagger_html(app: APIGatewayRestResolver, server: str = "/") -> str:
     """Swagger UI over the complete document, with Powertools' bundled assets (no CDN needed)."""
     from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
     assets = Path(swagger_ui.__file__).parent
-    spec = openapi_json(app).replace("</", "<\\/")  # the spec sits inside a <script>; keep it from closing it
+    spec = openapi_json(app, server).replace("</", "<\\/")  # the spec sits inside a <script>; keep it from closing it
     return swagger_ui.generate_swagger_html(
         spec,
         (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),

@@ -84,7 +84,7 @@ class MetadataReader:
         last: RpcError | None = None
         for attempt in range(self.attempts):
             try:
-                result = self.rpc.call_once("eth_call", [{"to": address, "data": selector}, "latest"], allow_null=True)
+                result = self.rpc.call_once("eth_call", [{"to": address, "data": selector}, "latest"])
             except RpcError as exc:
                 message = str(exc).lower()
                 if any(word in message for word in _REVERTED):

@@ -130,7 +130,8 @@ def tracked_contract_key(chain_id: int, address: str) -> dict[str, str]:
 
 
 def chains_seed_key() -> dict[str, str]:
-    return {PK: "CONFIG", SK: "CHAINS_SEED"}
+    # not under CONFIG: the ingest role, which applies the seed, is kept out of that partition
+    return {PK: CHAINS_PARTITION, SK: "SEED"}
 
 
 def token_meta_key(chain_id: int, contract: str) -> dict[str, str]:
