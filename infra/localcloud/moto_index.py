@@ -17,9 +17,10 @@ Keeping the index maps right: an item changes only through Table.put_item, Table
 DynamoDBBackend.update_item (which edits the stored Item in place, or puts a new one). After each of
 them, whether it succeeded or raised, the written key is filed again from what the table now stores.
 Everything else that writes (BatchWriteItem, TransactWriteItems and its rollback, PartiQL, imports)
-goes through those three. A table's maps are built on its first index Query, kept in a
-WeakKeyDictionary (so a new, restored or deep-copied table starts without any) and dropped, to be
-rebuilt, whenever a write's key cannot be worked out or the table's item store was replaced.
+goes through those three. A table's maps are built on its first index Query (an index dropped and
+made again on other attributes gets a new one), kept in a WeakKeyDictionary (so a new, restored or
+deep-copied table starts without any), let go when the table is deleted, and dropped, to be rebuilt,
+whenever a write's key cannot be worked out or the table's item store was replaced.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def apply() -> None:
     original_put = Table.put_item
     original_delete = Table.delete_item
     original_update = DynamoDBBackend.update_item
+    original_delete_table = DynamoDBBackend.delete_table
 
     def all_items(self: Table) -> Any:
         given = getattr(_hint, "candidates", None)
@@ -253,9 +255,16 @@ def apply() -> None:
         finally:
             _refile(table, primary)
 
+    def delete_table(self: DynamoDBBackend, name: str) -> Any:
+        # moto keeps every model instance it ever made, deleted tables too: let their maps go
+        table = original_delete_table(self, name)
+        _TABLES.pop(table, None)
+        return table
+
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
     Table.put_item = put_item  # type: ignore[method-assign]
     Table.delete_item = delete_item  # type: ignore[method-assign]
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    DynamoDBBackend.delete_table = delete_table  # type: ignore[method-assign]
     _APPLIED = True
