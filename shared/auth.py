@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from shared.settings import get_settings
-from shared.store import dynamo, keys
+from shared.store import keys, lite
 
 KEY_PREFIX = "kith_"
+
+
+def _app_table() -> str:
+    # Read from the environment, not shared.settings, and with the DynamoDB SDK imported only by the key
+    # management below: the authorizer imports this module, and the settings' models and botocore would
+    # triple its cold start. Reading a key (every request) goes through shared.store.lite.
+    return os.environ.get("APP_TABLE", "")
 
 
 class Scope(StrEnum):
@@ -39,17 +46,37 @@ ROUTE_SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class ApiKey(BaseModel):
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as stored. A dataclass, not a pydantic model: the authorizer reads one on every uncached request,
+    and pydantic would add a sixth of a second to its cold start; the API's views (KeyInfo) are pydantic."""
+
     key_id: str
     name: str
     scopes: list[Scope]
     created_at: int
     revoked_at: int | None = None
-    last_four: str = Field(description="the secret's last four characters, to recognise a key")
+    last_four: str = ""  # the secret's last four characters, to recognise a key
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @classmethod
+    def model_validate(cls, values: Mapping[str, Any]) -> ApiKey:
+        """From a stored item (extra attributes such as the keys are ignored)."""
+        revoked = values.get("revoked_at")
+        return cls(
+            key_id=str(values["key_id"]),
+            name=str(values["name"]),
+            scopes=[Scope(s) for s in values["scopes"]],
+            created_at=int(values["created_at"]),
+            revoked_at=None if revoked is None else int(revoked),
+            last_four=str(values.get("last_four", "")),
+        )
+
+    def model_dump(self, mode: str = "json") -> dict[str, Any]:
+        return {**asdict(self), "scopes": [str(s) for s in self.scopes]}
 
 
 class AuthError(Exception):
@@ -82,6 +109,8 @@ def required_scope(method: str, path: str) -> Scope:
 
 def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
     """Create a key; returns (key id, secret). The secret is shown once and never stored."""
+    from shared.store import dynamo
+
     parsed = [Scope(s) for s in scopes]
     if not any(s in _RANK for s in parsed):
         raise ValueError("a key needs at least one of the scopes read, write or admin (pii only adds to them)")
@@ -94,7 +123,7 @@ def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
         **record.model_dump(mode="json"),
     }
     dynamo.client("dynamodb").put_item(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         Item=dynamo.to_item(item),
         ConditionExpression="attribute_not_exists(pk)",
     )
@@ -112,12 +141,8 @@ def authenticate(secret: str) -> ApiKey:
 
 
 def key_by_hash(secret_hash: str, consistent: bool = False) -> ApiKey | None:
-    response = dynamo.client("dynamodb").get_item(
-        TableName=get_settings().app_table,
-        Key=dynamo.to_item(keys.api_key_key(secret_hash)),
-        ConsistentRead=consistent,
-    )
-    return ApiKey.model_validate(dynamo.from_item(response["Item"])) if "Item" in response else None
+    item = lite.get_item(_app_table(), keys.api_key_key(secret_hash), consistent=consistent)
+    return ApiKey.model_validate(item) if item is not None else None
 
 
 def still_active(key_id: str, secret_hash: str) -> bool:
@@ -131,10 +156,12 @@ class RevocationRefused(Exception):
 
 
 def list_api_keys() -> list[ApiKey]:
+    from shared.store import dynamo
+
     paginator = dynamo.client("dynamodb").get_paginator("query")
     found: list[ApiKey] = []
     for page in paginator.paginate(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}},
@@ -150,10 +177,12 @@ def revoke_api_key(key_id: str, revoked_by: str | None = None, keep_an_admin: bo
     revoked (`keep_an_admin`): either would leave nobody able to manage keys through the API. The CLI,
     which works on the table directly and can mint a new admin key, may.
     """
+    from shared.store import dynamo
+
     if revoked_by is not None and revoked_by == key_id:
         raise RevocationRefused("a key cannot revoke itself; revoke it with another admin key")
     response = dynamo.client("dynamodb").query(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p AND gsi1sk = :k",
         ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}, ":k": {"S": key_id}},
@@ -168,7 +197,7 @@ def revoke_api_key(key_id: str, revoked_by: str | None = None, keep_an_admin: bo
             raise RevocationRefused("this is the last active admin key; create another admin key first")
     now = int(time.time())
     dynamo.client("dynamodb").update_item(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         Key=dynamo.to_item({keys.PK: item[keys.PK], keys.SK: item[keys.SK]}),
         UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
         ExpressionAttributeValues={":now": {"N": str(now)}},

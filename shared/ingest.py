@@ -511,6 +511,11 @@ def ingest_all(
     for chain in tracked_chains(settings):
         if wanted is not None and chain.chain_id not in wanted:
             continue
+        if not chain.contracts:
+            # eth_getLogs with no address reads every contract on the chain: a chain whose last contract
+            # was removed waits, its cursor where it was, until one is tracked again
+            summary.chains.append(ChainSummary(chain_id=chain.chain_id, stopped="no_contracts"))
+            continue
         run = None
         try:
             run = ChainIngest(chain, settings, options, time_left)

@@ -13,7 +13,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared import imports
 from shared.api.app import access_record, build_app
 from shared.tracing import TRACED_MODULES
 
@@ -36,6 +35,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def import_chunks(records: list[dict[str, Any]]) -> dict[str, Any]:
+    from shared import imports  # the imports queue's work only: requests do not wait for it to load
+
     failures = []
     for record in records:
         try:

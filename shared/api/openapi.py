@@ -93,9 +93,9 @@ def openapi_schema(app: APIGatewayRestResolver, server: str = "/") -> dict[str, 
     `server` is where the API answers: served from AWS it is the stage's prefix (/v1), so Swagger UI's
     "Try it out" keeps the stage in the URL; the committed document says "/".
     """
-    from shared.api.app import OPENAPI_META
+    from shared.api.app import openapi_meta
 
-    document = with_error_responses(json.loads(app.get_openapi_json_schema(**OPENAPI_META)))
+    document = with_error_responses(json.loads(app.get_openapi_json_schema(**openapi_meta())))
     document["servers"] = [{"url": server}]
     return document
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shared.chain.abi import DECIMALS_SELECTOR, NAME_SELECTOR, SYMBOL_SELECTOR
@@ -22,6 +23,7 @@ from shared.store.keys import token_meta_key
 
 # how nodes word a call that reverted or hit a bad opcode: the token lacks the getter
 _REVERTED = ("revert", "invalid opcode", "execution")
+METADATA_WORKERS = 8
 
 _MEMORY: dict[tuple[str, int, str], TokenMeta] = {}
 _MEMORY_LOCK = threading.Lock()
@@ -75,7 +77,7 @@ class MetadataReader:
     def __init__(self, rpc_url: str, chain_id: int, app_table: str, timeout: float = 10.0, attempts: int = 4) -> None:
         # the client's own retries are off: a revert must come back at once, not after a retry storm
         policy = RetryPolicy(max_attempts=1, timeout=timeout)
-        self.rpc = RpcClient(rpc_url, chain_id, policy=policy, workers=1)
+        self.rpc = RpcClient(rpc_url, chain_id, policy=policy, workers=METADATA_WORKERS)
         self.chain_id = chain_id
         self.app_table = app_table
         self.attempts = attempts
@@ -130,7 +132,13 @@ class MetadataReader:
         return meta
 
     def get_many(self, addresses: Iterable[str]) -> dict[str, TokenMeta]:
-        return {address.lower(): self.get(address) for address in set(addresses)}
+        wanted = sorted({address.lower() for address in addresses})
+        if len(wanted) <= 1:
+            return {address: self.get(address) for address in wanted}
+        # a range that brings many new tokens (a backfill of hundreds of tracked contracts) reads them side
+        # by side: each is three eth_calls and two DynamoDB requests, all waiting on the network
+        with ThreadPoolExecutor(max_workers=min(METADATA_WORKERS, len(wanted))) as pool:
+            return dict(zip(wanted, pool.map(self.get, wanted), strict=True))
 
     def _load(self, address: str) -> TokenMeta | None:
         answer = client("dynamodb").get_item(
