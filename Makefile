@@ -50,7 +50,8 @@ format: $(STAMP_PY)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: deps lint
+# deploy-check before the suite: a stack that would not deploy (size, glibc, imports, cold start) fails fast
+test: deps lint deploy-check
 	$(PY) -m pytest -q
 
 bench: deps
