@@ -201,6 +201,7 @@ _ENV_FIELDS = {
     "event_bus_name": "EVENT_BUS_NAME",
     "import_queue_url": "IMPORT_QUEUE_URL",
     "identity_key_parameter": "IDENTITY_KEY_PARAMETER",
+    "chains_seed_parameter": "KITH_CHAINS_SEED_PARAMETER",
 }
 _JSON_FIELDS = {
     "campaigns": "KITH_CAMPAIGNS",

@@ -112,3 +112,10 @@ def test_layers_and_functions_share_one_runtime(template: dict[str, Any]) -> Non
     for name, layer in _of_type(template, "AWS::Serverless::LayerVersion").items():
         assert layer["Properties"]["CompatibleRuntimes"] == [runtime.name], name
         assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": runtime.architecture}, name
+
+
+def test_the_ingest_function_reads_the_seed_parameter_it_is_given() -> None:
+    from shared.settings import settings_from_env
+
+    settings = settings_from_env({"APP_TABLE": "t", "KITH_CHAINS_SEED_PARAMETER": "/kith/kith/chains-seed"})
+    assert settings.chains_seed_parameter == "/kith/kith/chains-seed"
