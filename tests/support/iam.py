@@ -8,10 +8,12 @@ Resource and Condition, including ForAllValues/ForAnyValue and explicit Deny.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,26 +123,88 @@ def own_statements(template: Template, function: str, resolver: Resolver) -> lis
 
 def evaluate(policies: list[dict[str, Any]], requests: list[Request]) -> list[str]:
     """'Allowed', 'ImplicitlyDenied', 'ExplicitlyDenied' (or 'Error: ...') for each request."""
+    named = [(f"p{i}", p) for i, p in enumerate(policies)]
+    return [v.result for v in evaluate_detailed(named, requests, workers=1)]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    result: str  # 'Allowed', 'ImplicitlyDenied', 'ExplicitlyDenied' or 'Error: ...'
+    grants: tuple[tuple[str, int], ...] = ()  # (policy name, 1-based statement index) of each Allow that matched
+    ignored: tuple[str, ...] = ()  # context keys the evaluator dropped as not applying to the action
+
+
+def evaluate_detailed(
+    policies: list[tuple[str, dict[str, Any]]], requests: list[Request], workers: int = 2
+) -> list[Verdict]:
+    """Each request's verdict under the named policies."""
+    return evaluate_many({"": policies}, [("", r) for r in requests], workers)
+
+
+def evaluate_many(
+    policy_sets: dict[str, list[tuple[str, dict[str, Any]]]],
+    requests: list[tuple[str, Request]],
+    workers: int = 2,
+) -> list[Verdict]:
+    """Each (policy set, request)'s verdict, a policy set being one principal's named policies; the
+    requests are shared among `workers` evaluator processes running side by side."""
     if not requests:
         return []
     node = shutil.which("node")
     assert node, "node is needed to run the IAM evaluator"
-    documents = [{"Version": "2012-10-17", **p} for p in policies]
-    payload = {
-        "account": ACCOUNT,
-        "principal": f"arn:aws:iam::{ACCOUNT}:role/kith-function",
-        "policies": documents,
-        "requests": [r.as_json() for r in requests],
+    sets = {
+        key: [{"name": name, "policy": {"Version": "2012-10-17", **p}} for name, p in policies]
+        for key, policies in policy_sets.items()
     }
-    done = subprocess.run(
-        [node, str(SCRIPT)],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    answers = json.loads(done.stdout)
-    return [a["result"] if a["result"] != "Error" else f"Error: {json.dumps(a['errors'])[:300]}" for a in answers]
+    size = -(-len(requests) // max(1, workers))
+    verdicts: list[Verdict] = []
+    with contextlib.ExitStack() as files:
+        running = []
+        for start in range(0, len(requests), size):
+            payload = {
+                "account": ACCOUNT,
+                "principal": f"arn:aws:iam::{ACCOUNT}:role/kith-function",
+                "policySets": sets,
+                "requests": [{**r.as_json(), "policySet": key} for key, r in requests[start : start + size]],
+            }
+            # answers go to files: a pipe left unread while another worker is waited for could fill and stall
+            out = files.enter_context(tempfile.TemporaryFile("w+"))
+            err = files.enter_context(tempfile.TemporaryFile("w+"))
+            process = subprocess.Popen(
+                [node, str(SCRIPT)], stdin=subprocess.PIPE, stdout=out, stderr=err, text=True, cwd=ROOT
+            )
+            assert process.stdin is not None
+            process.stdin.write(json.dumps(payload))
+            process.stdin.close()
+            running.append((process, out, err))
+        for process, out, err in running:
+            code = process.wait(timeout=600)
+            err.seek(0)
+            assert code == 0, err.read()[-2000:]
+            out.seek(0)
+            for answer in json.load(out):
+                if answer["result"] == "Error":
+                    verdicts.append(Verdict(f"Error: {json.dumps(answer['errors'])[:300]}"))
+                    continue
+                grants = tuple((g["policy"], int(g["statement"])) for g in answer.get("grants", []))
+                verdicts.append(Verdict(answer["result"], grants, tuple(answer.get("ignored", []))))
+    return verdicts
+
+
+def managed_policy(arn: str) -> dict[str, Any]:
+    """An AWS managed policy's document (SAM attaches them for logs, X-Ray and event sources), as moto ships it."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    name = arn.rsplit("/", 1)[-1]
+    document: dict[str, Any] = json.loads(aws_managed_policies_data)[name]["Document"]
+    return document
+
+
+def role_policies(template: Template, function: str, resolver: Resolver) -> list[tuple[str, dict[str, Any]]]:
+    """Every policy of the function's role, named: its inline policies (the template's and SAM's) and
+    the AWS managed policies SAM attaches (event-source polling among them)."""
+    role = template.cfn["Resources"][f"{function}Role"]["Properties"]
+    named = [(p["PolicyName"], resolver.resolve(p["PolicyDocument"])) for p in role.get("Policies", [])]
+    for arn in role.get("ManagedPolicyArns", []):
+        named.append((str(arn).rsplit("/", 1)[-1], managed_policy(str(arn))))
+    return named
