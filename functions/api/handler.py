@@ -13,13 +13,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.api.app import access_record, build_app
+from shared.api.app import access_record, build_app, routers_of
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
-app = build_app()
+app = build_app(lazy=True)  # each resource's routes are loaded by its first request
+routers = routers_of(app)
 
 
 @metrics.log_metrics
@@ -29,6 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "Records" in event:
         return import_chunks(event["Records"])
     started = time.monotonic()
+    routers.include_for(event.get("path"))
     response = app.resolve(event, context)
     logger.info("access", extra={"access": access_record(event, response, time.monotonic() - started)})
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -16,15 +17,6 @@ from shared import auth
 from shared.api import limits
 from shared.api.caller import caller_from_event, reset_caller, set_caller
 from shared.api.errors import ApiError, Forbidden, NotFound, Unauthorized
-from shared.api.routes import audit as audit_routes
-from shared.api.routes import backfill as backfill_routes
-from shared.api.routes import campaigns as campaigns_routes
-from shared.api.routes import chains as chains_routes
-from shared.api.routes import churn as churn_routes
-from shared.api.routes import contacts as contacts_routes
-from shared.api.routes import keys as keys_routes
-from shared.api.routes import segments as segments_routes
-from shared.api.routes import wallets as wallets_routes
 from shared.segments.rules import error_path
 
 TITLE = "Kith API"
@@ -62,23 +54,53 @@ def _json(status: int, body: dict[str, Any]) -> Response[Any]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
-def build_app() -> APIGatewayRestResolver:
+# One router per resource, each in shared.api.routes.<name> and serving /<name>... (or a path in ROUTER_OF_PATH);
+# tests/unit/test_api_routers.py checks every route against it.
+ROUTERS = ("wallets", "keys", "backfill", "chains", "segments", "contacts", "campaigns", "churn", "audit")
+# the few top-level paths a router serves beside its own name
+ROUTER_OF_PATH = {"overlap": "segments"}
+
+
+class Routers:
+    """Includes each resource's router into the app the first time it is needed.
+
+    The API function includes a router when the first request for its resource arrives, so a cold start
+    imports one resource's code (and its domain modules), not all nine; the document needs them all."""
+
+    def __init__(self, app: APIGatewayRestResolver) -> None:
+        self.app = app
+        self.included: set[str] = set()
+
+    def include(self, name: str) -> None:
+        if name in ROUTERS and name not in self.included:
+            module = importlib.import_module(f"shared.api.routes.{name}")
+            self.app.include_router(module.router)
+            self.included.add(name)
+
+    def include_all(self) -> None:
+        for name in ROUTERS:
+            self.include(name)
+
+    def include_for(self, path: str | None) -> None:
+        """The router that serves `path` (an event's path, e.g. /wallets/0x...), if there is one."""
+        first = str(path or "").strip("/").split("/", 1)[0]
+        self.include(ROUTER_OF_PATH.get(first, first))
+
+
+def build_app(lazy: bool = False) -> APIGatewayRestResolver:
+    """The application with every router, or (lazy) each included when first needed (`routers_of`)."""
     app = APIGatewayRestResolver(enable_validation=True)
-    app.include_router(wallets_routes.router)
-    app.include_router(keys_routes.router)
-    app.include_router(backfill_routes.router)
-    app.include_router(chains_routes.router)
-    app.include_router(segments_routes.router)
-    app.include_router(contacts_routes.router)
-    app.include_router(campaigns_routes.router)
-    app.include_router(churn_routes.router)
-    app.include_router(audit_routes.router)
+    routers = Routers(app)
+    app.kith_routers = routers  # type: ignore[attr-defined]
+    if not lazy:
+        routers.include_all()
 
     # Both serve the document with its error responses; imported here because that module imports this one
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> Response[Any]:
         from shared.api.openapi import swagger_html
 
+        routers.include_all()
         body = swagger_html(app, served_from(app.current_event.raw_event))
         return Response(status_code=200, content_type=content_types.TEXT_HTML, body=body)
 
@@ -86,6 +108,7 @@ def build_app() -> APIGatewayRestResolver:
     def openapi_document() -> Response[Any]:
         from shared.api.openapi import openapi_json
 
+        routers.include_all()
         body = openapi_json(app, served_from(app.current_event.raw_event))
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -139,6 +162,12 @@ def build_app() -> APIGatewayRestResolver:
         )
 
     return app
+
+
+def routers_of(app: APIGatewayRestResolver) -> Routers:
+    """The router set of an app made by build_app (the lazy handler includes the one a request needs)."""
+    routers: Routers = app.kith_routers  # type: ignore[attr-defined]
+    return routers
 
 
 def served_from(event: dict[str, Any]) -> str:

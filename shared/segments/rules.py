@@ -284,9 +284,9 @@ NODE_TYPES = frozenset(
     {"all", "any", "not", "field", "days_since", "holding", "label", "churn", "tag", "chain", "health", "tier"}
 )
 
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
-NotOf.model_rebuild()
+# No explicit model_rebuild() of AllOf, AnyOf and NotOf: pydantic completes these recursive models on their
+# first use, and the API function, which builds models lazily (shared/api/__init__.py), then pays for them
+# only when a request carries a rule rather than at every cold start.
 
 
 class SegmentRule(BaseModel):
