@@ -16,7 +16,7 @@ from shared.events import Standard
 from shared.settings import TrackedContract, get_settings
 
 router = Router()
-ChainId = Annotated[int, Path(ge=1, description="the chain id, e.g. 1 for Ethereum mainnet")]
+ChainId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the chain id, e.g. 1 for Ethereum mainnet")]
 
 
 class ChainView(BaseModel):
@@ -36,7 +36,9 @@ class ChainList(BaseModel):
 class ContractIn(BaseModel):
     address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="the contract's 0x-prefixed address")
     standard: Standard
-    start_block: int = Field(default=0, ge=0, description="its first block worth reading (its deployment)")
+    start_block: int = Field(
+        default=0, ge=0, le=2**63 - 1, description="its first block worth reading (its deployment)"
+    )
     label: str = Field(default="", max_length=80)
 
 
