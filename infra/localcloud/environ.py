@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 _INSTALLED: ThreadEnviron | None = None
+GIL_SWITCH_INTERVAL_S = 0.0005
 _LOCK = threading.Lock()
 
 
@@ -70,6 +72,9 @@ def install() -> ThreadEnviron:
     global _INSTALLED
     with _LOCK:
         if _INSTALLED is None:
+            # Functions side by side are I/O-bound threads beside CPU-bound ones: each answer from moto
+            # waits for the GIL up to the switch interval, so a short one keeps their calls flowing.
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
             _INSTALLED = ThreadEnviron(os.environ)
             os.environ = _INSTALLED  # type: ignore[assignment]  # noqa: B003 - a view over the process environment, which stays as it is
             _inherit_in_new_threads(_INSTALLED)

@@ -23,6 +23,7 @@ import requests
 from infra.localcloud.processes import stop_process, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class MotoProcess:
@@ -59,6 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="moto's server with Kith's patches")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    # A request thread that gets its answer off the socket waits for the GIL up to the switch interval
+    # per busy thread; at the default 5 ms, one thread per concurrent request convoys behind the others.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     from moto.server import ThreadedMotoServer
 
     from infra.localcloud import moto_patches
