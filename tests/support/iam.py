@@ -9,6 +9,8 @@ Resource and Condition, including ForAllValues/ForAnyValue and explicit Deny.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import re
 import shutil
@@ -191,13 +193,18 @@ def evaluate_many(
     return verdicts
 
 
-def managed_policy(arn: str) -> dict[str, Any]:
-    """An AWS managed policy's document (SAM attaches them for logs, X-Ray and event sources), as moto ships it."""
+@functools.cache
+def _managed_policies() -> dict[str, Any]:
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    name = arn.rsplit("/", 1)[-1]
-    document: dict[str, Any] = json.loads(aws_managed_policies_data)[name]["Document"]
-    return document
+    loaded: dict[str, Any] = json.loads(aws_managed_policies_data)
+    return loaded
+
+
+def managed_policy(arn: str) -> dict[str, Any]:
+    """An AWS managed policy's document (SAM attaches them for logs, X-Ray and event sources), as moto ships it."""
+    document: dict[str, Any] = _managed_policies()[arn.rsplit("/", 1)[-1]]["Document"]
+    return copy.deepcopy(document)
 
 
 def role_policies(template: Template, function: str, resolver: Resolver) -> list[tuple[str, dict[str, Any]]]:
