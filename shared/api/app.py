@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -70,12 +71,17 @@ class Routers:
     def __init__(self, app: APIGatewayRestResolver) -> None:
         self.app = app
         self.included: set[str] = set()
+        # Lambda runs one request at a time per process; the local cloud runs several side by side
+        self._lock = threading.Lock()
 
     def include(self, name: str) -> None:
-        if name in ROUTERS and name not in self.included:
-            module = importlib.import_module(f"shared.api.routes.{name}")
-            self.app.include_router(module.router)
-            self.included.add(name)
+        if name not in ROUTERS or name in self.included:
+            return
+        with self._lock:
+            if name not in self.included:
+                module = importlib.import_module(f"shared.api.routes.{name}")
+                self.app.include_router(module.router)
+                self.included.add(name)
 
     def include_all(self) -> None:
         for name in ROUTERS:
