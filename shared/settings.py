@@ -78,6 +78,8 @@ class LabelSettings(BaseModel):
     collector_min_nfts: int = 5
     dormant_days: int = 30
     at_risk_p_alive: float = 0.5
+    # H of the churn risk, P(no activity in the next H days); the nightly refit fits and backtests for it
+    churn_horizon_days: int = Field(default=30, gt=0)
 
 
 # ---- lending and loyalty (issue 7) -----------------------------------------------------------
