@@ -168,7 +168,8 @@ def snapshot(cloud: LocalCloud, aws_calls: Recorder) -> Snapshot:
 
 @pytest.fixture(scope="module")
 def result(snapshot: Snapshot, cloud: LocalCloud) -> Audit:
-    found = audit(snapshot)
+    assert cloud.app is not None
+    found = audit(snapshot, cloud.app.template)
     (cloud.state_dir / "iam-report.txt").write_text(found.summary() + "\n")
     return found
 

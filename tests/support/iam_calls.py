@@ -129,7 +129,7 @@ class Statement:
     index: int  # 1-based, as the evaluator names it
     label: str  # its actions and resources by logical id: stable across deployments
     document: dict[str, Any]
-    calls: int = 0
+    granted: int = 0  # IAM requests it allowed (each item of a transaction counts)
     actions: Counter[str] = field(default_factory=Counter)
 
 
@@ -154,19 +154,19 @@ class Audit:
     untaught_keys: list[str]  # condition keys a role tests that infra.localcloud.calls does not supply
 
     def unused(self) -> list[Statement]:
-        return [s for s in self.statements if s.calls == 0]
+        return [s for s in self.statements if s.granted == 0]
 
     def summary(self) -> str:
-        lines = [f"{'function':<20} {'calls':>9} {'requests':>9}  statements used/written"]
+        lines = [f"{'function':<20} {'calls':>9} {'distinct':>9}  statements used/written"]
         for function in sorted(self.calls):
             own = [s for s in self.statements if s.function == function]
-            used = sum(1 for s in own if s.calls)
+            used = sum(1 for s in own if s.granted)
             lines.append(f"{function:<20} {self.calls[function]:>9} {self.distinct[function]:>9}  {used}/{len(own)}")
-        lines.append(f"{len(self.statements)} statements; {self.evaluated} requests evaluated after folding")
+        lines.append(f"{len(self.statements)} statements; {self.evaluated} distinct requests evaluated after folding")
         for s in self.statements:
             unused_actions = [a for a in _actions(s.document) if not any(_like(a, used) for used in s.actions)]
-            note = f"  (no call used: {', '.join(unused_actions)})" if unused_actions and s.calls else ""
-            lines.append(f"  {s.function}: {s.label}: {s.calls} calls{note}")
+            note = f"  (no call used: {', '.join(unused_actions)})" if unused_actions and s.granted else ""
+            lines.append(f"  {s.function}: {s.label}: {s.granted} requests{note}")
         return "\n".join(lines)
 
 
@@ -208,7 +208,7 @@ def audit(snapshot: Snapshot, template: Template | None = None, workers: int = 2
         for policy, index in verdict.grants:
             statement = by_key.get((function, policy, index))
             if statement is not None:
-                statement.calls += calls
+                statement.granted += calls
                 statement.actions[request.action] += calls
 
     calls_per_function: Counter[str] = Counter()

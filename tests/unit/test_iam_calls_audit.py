@@ -84,5 +84,5 @@ def test_the_audit_counts_statements_and_names_what_is_denied(template: Template
         ("AuthorizerFunction", ["CONFIG"], 1)
     ]
     authorizer = [s for s in found.statements if s.function == "AuthorizerFunction"]
-    assert [(s.label, s.calls) for s in authorizer] == [("dynamodb:GetItem on AppTable", 3)]
+    assert [(s.label, s.granted) for s in authorizer] == [("dynamodb:GetItem on AppTable", 3)]
     assert found.calls["AuthorizerFunction"] == 4
