@@ -383,6 +383,10 @@ class FunctionHost:
         self.extra_environment = dict(extra_environment or {})
         self.stats = InvocationStats()
         self._loading = threading.Lock()
+        # One execution environment per function: a handler module's objects (Powertools' resolver and
+        # batch processor, Metrics) hold one invocation's state, as in a Lambda sandbox, so two
+        # invocations of one function take turns while different functions run side by side.
+        self._environments = {logical_id: threading.Lock() for logical_id in self.specs}
         self._modules: dict[str, ModuleType] = {}
         self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(_HOST_ONLY_PREFIXES)}
         self._in_flight = 0
@@ -466,7 +470,7 @@ class FunctionHost:
         with self._in_flight_lock:
             self._in_flight += 1
         try:
-            with self.environment_of(logical_id):
+            with self._environments[logical_id], self.environment_of(logical_id):
                 self.stats.invocations[logical_id] += 1
                 started = time.monotonic()
                 try:
