@@ -4,6 +4,7 @@ their start block through the backfill queue, then ingested live, with nothing i
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -19,12 +20,23 @@ from shared.ingest import ingest_all
 from shared.settings import ChainConfig, Settings, TrackedContract
 from shared.store.dynamo import client, from_item, to_item
 from shared.store.keys import chain_config_key
-from tests.support.ingest_chain import artifacts, fast_options, receipt, rpc, scan_items
+from tests.support.ingest_chain import artifacts, fast_options, rpc, scan_items
 
 pytestmark = pytest.mark.integration
 
 CONTRACTS = 500
 HOLDER = "0x" + "a1" * 20
+
+
+def receipt(url: str, tx_hash: str, timeout: float = 120.0) -> dict[str, Any]:
+    """The transaction's receipt, waiting for anvil (a batch of 500 takes a while on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = rpc(url, "eth_getTransactionReceipt", [tx_hash])
+        if found is not None:
+            return dict(found)
+        time.sleep(0.05)
+    raise AssertionError(f"no receipt for {tx_hash} after {timeout:.0f} s")
 
 
 def _batch(url: str, calls: list[tuple[str, list[Any]]]) -> list[Any]:

@@ -27,7 +27,10 @@ def test_a_failing_rpc_call_names_the_chain_and_method_but_not_the_key() -> None
 
 def test_the_ingest_result_and_its_log_do_not_quote_the_url(caplog: pytest.LogCaptureFixture) -> None:
     # no App table: the chain is taken as configured (shared.tracking keeps chains in the table otherwise)
-    settings = settings_from_env({"EVENTS_TABLE": "e", "KITH_CHAINS": f'[{{"chain_id": 31337, "rpc_url": "{URL}"}}]'})
+    # (one tracked contract: a chain with none is not read at all)
+    contract = '{"address": "0x' + "11" * 20 + '", "standard": "erc20"}'
+    chains = f'[{{"chain_id": 31337, "rpc_url": "{URL}", "contracts": [{contract}]}}]'
+    settings = settings_from_env({"EVENTS_TABLE": "e", "KITH_CHAINS": chains})
     options = IngestOptions(rpc=RetryPolicy(max_attempts=1, base_delay=0.0, timeout=1.0))
     with caplog.at_level(logging.DEBUG):
         summary = ingest_all(settings, options=options, raise_on_failure=False)
