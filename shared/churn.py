@@ -29,13 +29,16 @@ ships without numpy/scipy; the fitting side imports numpy and scipy lazily and r
 Churn risk (docs/churn.md): P(alive) answers "is this wallet still a customer?", which is not what a win-back
 campaign needs and ranks worse than plain recency on real data. The risk is P(no activity in the next H days
 | history), from the same MBG/NBD (``silence_probability``), recalibrated by a small layer that a backtest on
-the community's own history fits (``ChurnLayer``), and flagged at a threshold chosen so that the flagged
-share is the expected silent share (``fit_churn``).
+the community's own history fits (``ChurnLayer``): it corrects the model's P(alive) and, through the
+regularity of the wallet's gaps (``gap_regularity``), the Poisson arrivals that make a wallet active once a
+month look as likely to skip a month as a random one. The at-risk flag is armed once that backtest spans a
+full horizon, at the threshold that flags the share of recently active wallets it saw go silent (``fit_churn``).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -86,13 +89,21 @@ PRIOR_PARAMS_WEEKS = ChurnParams(r=0.525, alpha=6.183, a=0.891, b=1.614)
 
 
 class ChurnLayer(BaseModel):
-    """The backtest's recalibration of P(alive): logit P'(alive) = intercept + alive_logit * logit P(alive)
-    + log_frequency * log(1 + x) + log_silence * log(1 + days since the last activity). The risk then uses
-    P'(alive) in place of P(alive) (``risk_from_summary``).
+    """The backtest's recalibration of the MBG/NBD, in two parts (``risk_from_summary``):
 
-    alive_logit >= 0 and log_silence <= 0 keep P'(alive) decreasing with silence, so the risk still only
-    grows while nothing happens and its crossing date can be found by bisection. The identity layer is
-    (0, 1, 0, 0).
+        logit P'(alive) = intercept + alive_logit * logit P(alive) + log_frequency * log(1 + x)
+                          + log_silence * log(1 + days since the last activity)
+        log Q' = log Q * exp(regularity * gap_regularity)
+
+    where Q = E[exp(-lambda H) | alive, history] is the model's chance that an alive wallet stays silent for
+    H, and the risk is 1 - P'(alive) (1 - Q'). With regularity > 0 a wallet whose gaps are clockwork is
+    busier than the Poisson arrivals say: a monthly reward recipient mid-month is not a random wallet that
+    happens to be active once a month.
+
+    alive_logit >= 0 and log_silence <= 0 keep P'(alive) decreasing with silence, and a wallet's regularity
+    does not change while it is silent, so the risk still only grows while nothing happens and its crossing
+    date can be found by bisection. The identity layer is (0, 1, 0, 0, 0); layers stored before the
+    regularity term load with regularity 0.
     """
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
@@ -101,6 +112,7 @@ class ChurnLayer(BaseModel):
     alive_logit: float = Field(ge=0)
     log_frequency: float
     log_silence: float = Field(default=0.0, le=0)
+    regularity: float = Field(default=0.0, description="log-multiplier of the expected activity per unit of regularity")
     trained_cut: int = Field(description="unix second of the backtest's feature cut")
     trained_horizon_days: float = Field(gt=0, description="label window of the backtest: silent in (cut, cut + this]")
     n_wallets: int = Field(ge=0)
@@ -136,6 +148,11 @@ class ChurnBacktest(BaseModel):
     brier: float = Field(ge=0, description="mean squared error of the predicted probability of silence")
     flagged_share: float = Field(ge=0, le=1, description="share the at-risk flag would have raised at the cut")
     precision: float | None = Field(description="share of the flagged wallets that really stayed silent")
+    flag_base_rate: float | None = Field(
+        default=None,
+        description="share of the wallets the flag could raise (active within dormant_days at the cut) that stayed "
+        "silent: the precision of flagging all of them",
+    )
     calibration: list[CalibrationBin] = Field(description="predicted vs observed silence per decile of risk")
     model_kind: str = Field(description="kind of the model fitted at the cut")
 
@@ -147,8 +164,9 @@ class ChurnModel(BaseModel):
     rescaled to the unit; `log_likelihood` is then the prior's log-likelihood on that population (0.0 if empty).
 
     The risk fields are optional so that models stored before the risk existed still load: without a
-    `risk_threshold` the at-risk flag falls back to P(alive) < the configured threshold, without a `layer` the
-    risk is the MBG/NBD's own, without `risk_knots` no percentile is given.
+    `risk_threshold` the at-risk flag falls back to P(alive) < the configured threshold (also the case until
+    the community's history spans two horizons, ``fit_churn``), without a `layer` the risk is the MBG/NBD's
+    own, without `risk_knots` no percentile is given.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -306,10 +324,39 @@ def _log_quiet_if_alive(params: ChurnParams, frequency: float, T: float, horizon
     return (params.r + frequency) * (math.log(params.alpha + T) - math.log(params.alpha + T + horizon))
 
 
-def _silence(alive: float, params: ChurnParams, frequency: float, T: float, horizon: float) -> float:
+def _silence(
+    alive: float, params: ChurnParams, frequency: float, T: float, horizon: float, rate_scale: float = 1.0
+) -> float:
     # 1 - P(alive) + P(alive) E[...] written as 1 - P(alive) (1 - E[...]) with expm1, exact for tiny H
-    busy = -math.expm1(_log_quiet_if_alive(params, frequency, T, horizon))
+    busy = -math.expm1(rate_scale * _log_quiet_if_alive(params, frequency, T, horizon))
     return min(1.0, max(0.0, 1.0 - alive * busy))
+
+
+def gap_regularity(first_seen: int, active_day_numbers: Iterable[int]) -> float:
+    """How regular the gaps between the wallet's active days are: -1/2 log of their squared coefficient of
+    variation, shrunk towards a Poisson process's (CV^2 = 1) by one pseudo-gap,
+
+        -1/2 log((sum_i ((g_i - mean g) / mean g)^2 + 1) / n)   over the n gaps g_i,
+
+    floored at 0: 0 with fewer than two gaps (nothing to tell), Poisson-like spacing or bursts, up to
+    log(n) / 2 for identical gaps (clockwork: a monthly reward). It depends on the active days alone, so it
+    does not move while the wallet is silent.
+
+    Why: MBG/NBD's Poisson arrivals give a wallet active once a month a 1/e chance of a silent month, like
+    any wallet with that rate, where a clockwork one is sure to come back; timing regularity is what tells
+    them apart (M. Platzer, T. Reutterer (2016), "Ticking Away the Moments: Timing Regularity Helps to Better
+    Predict Customer Activity", Marketing Science 35(5), 779-799). The pseudo-gap keeps two gaps that happen
+    to be equal from counting as much as ten. Bursts are left to the MBG/NBD's own heterogeneity: on the
+    simulator's community a term on them let the regular wallets' coefficient mark a busy but bursty wallet
+    as about to go silent.
+    """
+    days = sorted({first_seen // DAY, *active_day_numbers})
+    n = len(days) - 1
+    if n < 2:
+        return 0.0
+    mean = (days[-1] - days[0]) / n
+    spread = sum(((later - earlier - mean) / mean) ** 2 for earlier, later in itertools.pairwise(days))
+    return max(0.0, -0.5 * math.log((spread + 1.0) / n))
 
 
 def silence_probability(
@@ -354,15 +401,22 @@ def _corrected_alive(model: ChurnModel, frequency: float, recency: float, T: flo
 
 
 def risk_from_summary(
-    model: ChurnModel, frequency: float, recency: float, T: float, horizon_days: float | None = None
+    model: ChurnModel,
+    frequency: float,
+    recency: float,
+    T: float,
+    horizon_days: float | None = None,
+    regularity: float = 0.0,
 ) -> float:
-    """The churn risk of one (x, t_x, T) in the model's time unit: `silence_probability` with the layer's
-    recalibrated P(alive) when the model has a layer. H defaults to the model's `horizon_days`."""
+    """The churn risk of one (x, t_x, T) in the model's time unit, `regularity` its `gap_regularity`:
+    `silence_probability` recalibrated by the model's layer when it has one (`ChurnLayer`). H defaults to the
+    model's `horizon_days`."""
     days = model.horizon_days if horizon_days is None else horizon_days
     if days < 0:
         raise ValueError(f"horizon_days must be >= 0, got {days}")
     alive = _corrected_alive(model, frequency, recency, T)
-    return _silence(alive, model.params, frequency, T, days / model.time_unit_days)
+    scale = math.exp(model.layer.regularity * regularity) if model.layer is not None else 1.0
+    return _silence(alive, model.params, frequency, T, days / model.time_unit_days, scale)
 
 
 def risk_of_silence(
@@ -373,8 +427,9 @@ def risk_of_silence(
     `model` is a ChurnModel, the other arguments are as in `wallet_churn`. The MBG/NBD's own probability
     (`silence_probability`), recalibrated by the model's layer when it has one (`ChurnLayer`).
     """
-    x, t_x, age = activity_summary(first_seen, active_day_numbers, now, model.time_unit_days)
-    return risk_from_summary(model, x, t_x, age, horizon_days)
+    days = list(active_day_numbers)
+    x, t_x, age = activity_summary(first_seen, days, now, model.time_unit_days)
+    return risk_from_summary(model, x, t_x, age, horizon_days, gap_regularity(first_seen, days))
 
 
 def risk_percentile(model: ChurnModel, risk: float) -> float | None:
@@ -402,19 +457,20 @@ def risk_due_time(
     threshold: float,
     horizon_days: float | None = None,
     max_T: float = math.inf,
+    regularity: float = 0.0,
 ) -> float | None:
     """The age T* >= t_x at which the risk reaches `threshold` if no further activity arrives, or None if not
     before `max_T`.
 
-    No closed form once the layer recalibrates P(alive), but the risk is non-decreasing in T at fixed
-    (x, t_x) (`silence_probability`; the layer keeps it so with alive_logit >= 0) and tends to 1, so the
-    crossing is found by doubling the step from t_x until the risk is over the threshold, then bisecting
-    to well under a second.
+    No closed form once the layer recalibrates the model, but the risk is non-decreasing in T at fixed
+    (x, t_x) (`silence_probability`; the layer keeps it so, `ChurnLayer`) and tends to 1, so the crossing is
+    found by doubling the step from t_x until the risk is over the threshold, then bisecting to well under a
+    second.
     """
     _check_threshold(threshold)
 
     def risk(T: float) -> float:
-        return risk_from_summary(model, frequency, recency, T, horizon_days)
+        return risk_from_summary(model, frequency, recency, T, horizon_days, regularity)
 
     if risk(recency) >= threshold:
         return float(recency)
@@ -453,14 +509,16 @@ class WalletRisk:
 def wallet_risk(model: ChurnModel, first_seen: int, active_day_numbers: Iterable[int], now: int) -> WalletRisk:
     days = list(active_day_numbers)
     x, t_x, age = activity_summary(first_seen, days, now, model.time_unit_days)
-    risk = risk_from_summary(model, x, t_x, age)
+    regularity = gap_regularity(first_seen, days)
+    risk = risk_from_summary(model, x, t_x, age, regularity=regularity)
     percentile = risk_percentile(model, risk)
     threshold = model.risk_threshold
     if threshold is None:
         return WalletRisk(risk, percentile, model.horizon_days, None, None)
     first_day = min([first_seen // DAY, *days])
     unit = model.time_unit_days * DAY
-    t_star = risk_due_time(model, x, t_x, threshold, max_T=(MAX_DUE_UNIX - first_day * DAY) / unit)
+    max_T = (MAX_DUE_UNIX - first_day * DAY) / unit
+    t_star = risk_due_time(model, x, t_x, threshold, max_T=max_T, regularity=regularity)
     due = None if t_star is None else math.ceil(first_day * DAY + t_star * unit)
     if due is not None and not due < MAX_DUE_UNIX:
         due = None
@@ -473,7 +531,7 @@ def wallet_risk(model: ChurnModel, first_seen: int, active_day_numbers: Iterable
 def _arrays(
     frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    import numpy as np
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     x = np.asarray(frequency, dtype=np.float64).ravel()
     t_x = np.asarray(recency, dtype=np.float64).ravel()
@@ -498,8 +556,8 @@ def _loglik_terms(
     r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, age: FloatArray, model: ModelName
 ) -> FloatArray:
     """Per-customer log-likelihoods, exactly lifetimes' (BetaGeoFitter / ModifiedBetaGeoFitter)."""
-    import numpy as np
-    from scipy.special import gammaln
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
+    from scipy.special import gammaln  # likewise
 
     # Gamma(r+x) alpha^r / Gamma(r): the NBD part common to both terms
     nbd = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
@@ -556,8 +614,8 @@ def fit(
     scaled back afterwards. Nelder-Mead finds the basin without trusting gradients far from the optimum,
     then BFGS on the mean negative log-likelihood polishes to a tight gradient tolerance.
     """
-    import numpy as np
-    from scipy.optimize import minimize
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
+    from scipy.optimize import minimize  # likewise
 
     x, t_x, age, w = _arrays(frequency, recency, T, weights)
     keep = w > 0
@@ -594,8 +652,8 @@ def fit(
 
 
 def _gradient_norm(objective: Callable[[FloatArray], float], point: FloatArray) -> float:
-    import numpy as np
-    from scipy.optimize import approx_fprime
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
+    from scipy.optimize import approx_fprime  # likewise
 
     grad = approx_fprime(point, objective, 1e-7)
     return float(np.max(np.abs(grad)))
@@ -636,7 +694,7 @@ def fit_from_activity(
     nobody or everybody came back (the MLE then sits on a boundary of the parameter space), every wallet has
     zero age, or the optimiser does not converge to an interior point. fitted_at defaults to the latest `now`.
     """
-    import numpy as np
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     if time_unit_days <= 0:
         raise ValueError("time_unit_days must be positive")
@@ -678,7 +736,7 @@ def fit_from_activity(
 Row = tuple[int, Sequence[int], int]
 # A backtest needs both outcomes among enough wallets to say anything about the layer or the model.
 MIN_BACKTEST_EACH = 5
-_IDENTITY_LAYER = (0.0, 1.0, 0.0, 0.0)
+_IDENTITY_LAYER = (0.0, 1.0, 0.0, 0.0, 0.0)
 # A whisper of shrinkage towards the identity layer: it keeps the optimiser off the bounds when the backtest
 # cannot tell the coefficients apart, and moves a well-determined fit by far less than its standard error.
 _LAYER_SHRINKAGE = 1e-4
@@ -704,19 +762,29 @@ def silent_between(days: Iterable[int], start_day: int, end_day: int) -> bool:
     return not any(start_day <= d < end_day for d in days)
 
 
+def flag_candidates(rows: Sequence[Row], recent_days: int | None) -> list[bool]:
+    """Per row: could the at-risk flag be raised on it, i.e. was it active within `recent_days` days of its
+    `now` (older silences are the dormant and exited states' business); every row when `recent_days` is None."""
+    if recent_days is None:
+        return [True] * len(rows)
+    return [max([first // DAY, *days]) >= end_day_of(now) - recent_days for first, days, now in rows]
+
+
 def _risk_inputs(
     params: ChurnParams, rows: Sequence[Row], time_unit_days: float, horizon: float
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Per row: logit P(alive) under the model, log(1 + x), log(1 + days of silence), and
-    log P(at least one event in H | alive)."""
-    import numpy as np
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per row: logit P(alive) under the model, log(1 + x), log(1 + days of silence), log E[exp(-lambda H) |
+    alive] and the regularity of its gaps (`gap_regularity`)."""
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     summaries = np.array([activity_summary(f, d, n, time_unit_days) for f, d, n in rows], dtype=np.float64)
     x, t_x, age = summaries[:, 0], summaries[:, 1], summaries[:, 2]
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     alive_logit = -(np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x)))
-    log_busy = np.log(-np.expm1((r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon))))
-    return alive_logit, np.log1p(x), np.log1p(np.maximum(age - t_x, 0.0) * time_unit_days), log_busy
+    log_quiet = (r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon))
+    silence = np.log1p(np.maximum(age - t_x, 0.0) * time_unit_days)
+    regularity = np.array([gap_regularity(f, d) for f, d, _ in rows], dtype=np.float64)
+    return alive_logit, np.log1p(x), silence, log_quiet, regularity
 
 
 def fit_layer(
@@ -726,17 +794,19 @@ def fit_layer(
     by `model` (fitted on those same rows), `silent[i]` whether wallet i had no activity in the
     `horizon_days` after the cut. None when the backtest has too few wallets or only one outcome.
 
-    The layer recalibrates P(alive) rather than the risk itself so that the MBG/NBD keeps saying how silence
-    scales with the horizon: the backtest window may be shorter than H on a young community (``fit_churn``),
-    and a logistic regression on the risk would only be calibrated for the window it saw. Its two terms are
-    the ones the backtests on CDNOW supported out of sample: a slope on the model's log-odds (which corrects
-    how sharply the model separates alive from dead) and a frequency term (MBG/NBD's P(alive) leans on
-    log(b + x) and over-trusts one-shot customers). Recency and age already enter P(alive) through
-    ((alpha+T)/(alpha+t_x))^(r+x); free terms for them fitted the backtest's young ages and extrapolated badly
-    to the older wallets being scored (docs/churn.md).
+    The layer recalibrates P(alive) and the silence of an alive wallet rather than the risk itself so that
+    the MBG/NBD keeps saying how silence scales with the horizon: the backtest window may be shorter than H
+    on a young community (``fit_churn``), and a logistic regression on the risk would only be calibrated for
+    the window it saw. Its terms are the ones the backtests on CDNOW and the simulator's community supported
+    out of sample: a slope on the model's log-odds (which corrects how sharply the model separates alive
+    from dead), a frequency term (MBG/NBD's P(alive) leans on log(b + x) and over-trusts one-shot customers),
+    a silence term, and the regularity of the gaps, which scales the expected activity of an alive wallet
+    (``ChurnLayer``). Recency and age already enter P(alive) through ((alpha+T)/(alpha+t_x))^(r+x); free
+    terms for age fitted the backtest's young ages and extrapolated badly to the older wallets being scored,
+    and an intercept on the expected activity traded away CDNOW's ranking and calibration (docs/churn.md).
     """
-    import numpy as np
-    from scipy.optimize import minimize
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
+    from scipy.optimize import minimize  # likewise
 
     y = np.asarray(silent, dtype=np.float64)
     if len(rows) != len(y):
@@ -746,26 +816,29 @@ def fit_layer(
         return None
     columns = _risk_inputs(model.params, rows, model.time_unit_days, horizon_days / model.time_unit_days)
     unique, counts = np.unique(np.column_stack([*columns, y]), axis=0, return_counts=True)
-    u_logit, u_freq, u_quiet, u_busy, u_y = unique.T
+    u_logit, u_freq, u_quiet, u_log_q, u_reg, u_y = unique.T
     w = counts / counts.sum()
     identity = np.array(_IDENTITY_LAYER)
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
         u = theta[0] + theta[1] * u_logit + theta[2] * u_freq + theta[3] * u_quiet
         log_alive = -np.logaddexp(0.0, -u)
-        # q = P(silent) = 1 - alive * busy; log q and log(1 - q) without cancellation
-        log_not_silent = log_alive + u_busy
+        log_q = u_log_q * np.exp(theta[4] * u_reg)  # log Q' of an alive wallet, < 0
+        q = np.exp(log_q)
+        log_busy = np.log(-np.expm1(np.minimum(log_q, -1e-300)))
+        # risk = 1 - alive * busy; log of both outcomes without cancellation
+        log_not_silent = log_alive + log_busy
         log_silent = np.log(-np.expm1(np.minimum(log_not_silent, -1e-300)))
         loss = -float(np.sum(w * (u_y * log_silent + (1 - u_y) * log_not_silent)))
-        # d(-loglik)/du: silent rows push alive down, active rows up
-        alive_slope = 1.0 - np.exp(log_alive)  # d log alive / du
-        d_log_silent = -np.exp(log_not_silent - log_silent) * alive_slope
-        du = -(u_y * d_log_silent + (1 - u_y) * alive_slope) * w
-        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum(), (du * u_quiet).sum()])
+        # d(-loglik)/d log_not_silent, then the chain rule through log_alive (u) and log_busy (theta[4])
+        d_not_silent = -w * (1 - u_y - u_y * np.exp(log_not_silent - log_silent))
+        du = d_not_silent * (1.0 - np.exp(log_alive))
+        d_busy = d_not_silent * (-q / -np.expm1(np.minimum(log_q, -1e-300))) * log_q * u_reg
+        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum(), (du * u_quiet).sum(), d_busy.sum()])
         penalty = theta - identity
         return loss + _LAYER_SHRINKAGE * float(penalty @ penalty), grad + 2 * _LAYER_SHRINKAGE * penalty
 
-    bounds = [(-50.0, 50.0), (0.0, 50.0), (-20.0, 20.0), (-20.0, 0.0)]
+    bounds = [(-50.0, 50.0), (0.0, 50.0), (-20.0, 20.0), (-20.0, 0.0), (-10.0, 10.0)]
     result = minimize(objective, identity, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 1000})
     theta = result.x if np.all(np.isfinite(result.x)) else identity
     loss = objective(theta)[0] - _LAYER_SHRINKAGE * float((theta - identity) @ (theta - identity))
@@ -774,6 +847,7 @@ def fit_layer(
         alive_logit=float(theta[1]),
         log_frequency=float(theta[2]),
         log_silence=float(theta[3]),
+        regularity=float(theta[4]),
         trained_cut=cut,
         trained_horizon_days=horizon_days,
         n_wallets=len(rows),
@@ -783,28 +857,20 @@ def fit_layer(
 
 
 def _quantiles(values: ArrayLike, points: int = 101) -> list[float]:
-    import numpy as np
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     knots = np.quantile(np.asarray(values, dtype=np.float64), np.linspace(0.0, 1.0, points))
     return [float(v) for v in np.maximum.accumulate(knots)]
 
 
-def at_risk_threshold(risks: ArrayLike, recent: ArrayLike) -> float | None:
-    """The threshold that flags, among the recently active wallets, the share the risk expects to go silent.
+def at_risk_threshold(risks: ArrayLike, candidates: ArrayLike, share: float) -> float | None:
+    """The threshold that flags `share` of the candidate wallets (the recently active ones), riskiest first.
+    None when there is no candidate."""
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
-    Why this and not a fixed cut-off: dormant and exited wallets have their own states, so "at risk" is about
-    the wallets that still look active. A calibrated risk's mean over them is the share expected to go
-    silent within H; flagging that many, the riskiest first, makes the flag's size match what will really
-    happen (precision = recall at the operating point) and follow the community as it changes, where a fixed
-    0.5 on P(alive) flagged 78% of CDNOW and 0.5 on the risk would flag nearly everyone in a community whose
-    silent rate is high. None when no wallet was recently active.
-    """
-    import numpy as np
-
-    values = np.asarray(risks, dtype=np.float64)[np.asarray(recent, dtype=bool)]
+    values = np.asarray(risks, dtype=np.float64)[np.asarray(candidates, dtype=bool)]
     if values.size == 0:
         return None
-    share = float(values.mean())
     threshold = float(np.quantile(values, min(1.0, max(0.0, 1.0 - share))))
     return min(max(threshold, 1e-9), 1.0 - 1e-9)
 
@@ -824,10 +890,20 @@ def fit_churn(
     The backtest: features at cut = end - h, label = silent in (cut, end], where end is the first unobserved
     midnight and h = H, or half the observed history when that is shorter (the features need a past at least
     as long as the label window), at least one day. The MBG/NBD scoring the backtest is refitted on the rows
-    as they were at the cut, so the layer learns what the model gets wrong out of sample.
-    `recent_days`: wallets active within that many days count as "still active" for the threshold (the
-    dormant state takes the others); None counts every wallet.
+    as they were at the cut, so the layer learns what the model gets wrong out of sample. The layer is fitted
+    on the wallets the flag could have raised at the cut (active within `recent_days` of it; every wallet
+    when None): the flag ranks those, and long-silent wallets, easy to call, would otherwise dominate the fit.
+
+    The at-risk threshold flags, among the wallets active within `recent_days`, the share of them that the
+    backtest saw go silent, riskiest first: the issue's calibrated threshold, read off the community's own
+    last horizon rather than off the model's mean risk, which a young or changing community can miss by a
+    factor of two. It is set only when that backtest spans a full H (a history of at least 2H): a shorter
+    window has never seen an H-day silence and leaves the model to extrapolate, which cannot know a
+    wallet's cycle longer than the window (a monthly reward in a 20-day window). Until then the at-risk flag
+    falls back to P(alive), and the risk is still scored and ranked.
     """
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
+
     if horizon_days < 1:
         raise ValueError("horizon_days must be >= 1")
     base = fit_from_activity(rows, time_unit_days, version=version, fitted_at=fitted_at)
@@ -837,24 +913,29 @@ def fit_churn(
     end_day = end_day_of(base.fitted_at)
     first_day = min(first // DAY for first, _, _ in rows)
     window = min(horizon_days, (end_day - first_day) // 2)
+    observed_share: float | None = None
     if window >= 1:
         cut = (end_day - window) * DAY
         then = truncate(rows, cut)
-        silent = [silent_between(days, end_day - window, end_day) for first, days, _ in rows if first < cut]
+        silent = np.array([silent_between(d, end_day - window, end_day) for f, d, _ in rows if f < cut], dtype=bool)
+        candidates = np.array(flag_candidates(then, recent_days), dtype=bool)
         earlier = fit_from_activity(then, time_unit_days, fitted_at=cut)
-        layer = fit_layer(earlier, then, silent, float(window), cut) if then else None
+        chosen = [row for row, keep in zip(then, candidates, strict=True) if keep]
+        layer = fit_layer(earlier, chosen, silent[candidates], float(window), cut) if chosen else None
         model = model.model_copy(update={"layer": layer})
+        if window == horizon_days and candidates.any():
+            observed_share = float(silent[candidates].mean())
     risks = [risk_of_silence(model, first, days, now, horizon_days) for first, days, now in rows]
-    recent = [recent_days is None or max([first // DAY, *days]) >= end_day - recent_days for first, days, _ in rows]
-    return model.model_copy(
-        update={"risk_knots": _quantiles(risks), "risk_threshold": at_risk_threshold(risks, recent)}
-    )
+    threshold = None
+    if observed_share is not None:
+        threshold = at_risk_threshold(risks, flag_candidates(rows, recent_days), observed_share)
+    return model.model_copy(update={"risk_knots": _quantiles(risks), "risk_threshold": threshold})
 
 
 def auc(scores: ArrayLike, positives: ArrayLike) -> float | None:
     """Area under the ROC curve (the Mann-Whitney statistic, ties counted half); None with one class only."""
-    import numpy as np
-    from scipy.stats import rankdata
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
+    from scipy.stats import rankdata  # likewise
 
     labels = np.asarray(positives, dtype=bool)
     n_pos = int(labels.sum())
@@ -867,7 +948,7 @@ def auc(scores: ArrayLike, positives: ArrayLike) -> float | None:
 
 def calibration_table(predicted: ArrayLike, observed: ArrayLike, bins: int = 10) -> list[CalibrationBin]:
     """Equal-count bins of predicted risk (deciles by default), lowest first."""
-    import numpy as np
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     p = np.asarray(predicted, dtype=np.float64)
     y = np.asarray(observed, dtype=np.float64)
@@ -895,12 +976,15 @@ def backtest(
     time_unit_days: float = 7.0,
     *,
     recent_days: int | None = 30,
+    at_risk_p_alive: float = 0.5,
 ) -> ChurnBacktest:
     """Fit everything (`fit_churn`) on the activity before `cut` (a UTC midnight), score every wallet seen
-    before it, and compare with what happened in the `horizon_days` after it. The rows must cover the whole
-    window: ValueError when the cut is not a midnight, leaves fewer than MIN_WALLETS wallets, or the latest
+    before it, and compare with what happened in the `horizon_days` after it. The flag is what the product
+    would have raised: on the wallets active within `recent_days` of the cut, at the model's risk threshold,
+    or at P(alive) < `at_risk_p_alive` when the model has none. The rows must cover the whole window:
+    ValueError when the cut is not a midnight, leaves fewer than MIN_WALLETS wallets, or the latest
     observation ends before cut + horizon."""
-    import numpy as np
+    import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     if cut % DAY:
         raise ValueError("the cut must be a UTC midnight")
@@ -922,10 +1006,12 @@ def backtest(
     model = fit_churn(then, time_unit_days, horizon_days=horizon_days, recent_days=recent_days, fitted_at=cut)
     risks = np.array([risk_of_silence(model, f, d, n, horizon_days) for f, d, n in then])
     quiet = np.array([cut_day - max([f // DAY, *d]) for f, d, _ in then], dtype=np.float64)
+    candidates = np.array(flag_candidates(then, recent_days), dtype=bool)
     if model.risk_threshold is not None:
-        flagged = risks >= model.risk_threshold
+        flagged = candidates & (risks >= model.risk_threshold)
     else:
-        flagged = np.array([wallet_churn(model, f, d, n)[0] < 0.5 for f, d, n in then], dtype=bool)
+        p_now = np.array([wallet_churn(model, f, d, n)[0] for f, d, n in then])
+        flagged = candidates & (p_now < at_risk_p_alive)
     return ChurnBacktest(
         cut=cut,
         horizon_days=horizon_days,
@@ -936,6 +1022,7 @@ def backtest(
         brier=float(np.mean((risks - silent) ** 2)),
         flagged_share=float(flagged.mean()),
         precision=float(silent[flagged].mean()) if flagged.any() else None,
+        flag_base_rate=float(silent[candidates].mean()) if candidates.any() else None,
         calibration=calibration_table(risks, silent),
         model_kind=model.kind,
     )

@@ -240,7 +240,11 @@ def add_churn(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
     )
     test.add_argument("--cut", type=_utc_date, required=True, help="UTC date of the cut, YYYY-MM-DD")
     test.add_argument(
-        "--horizon-days", type=int, default=30, metavar="N", help="H: silence in the N days after the cut (30)"
+        "--horizon-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="H: silence in the N days after the cut (default: the labels.churn_horizon_days setting)",
     )
     test.add_argument("--json", action="store_true", help="print the result as one JSON object")
     test.set_defaults(handler=run_churn_backtest)
@@ -248,21 +252,31 @@ def add_churn(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
 
 def run_churn_backtest(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    if args.horizon_days < 1:
+    from shared.settings import ConfigError, get_settings
+
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        return fail_usage(str(exc))
+    labels = settings.labels
+    horizon = labels.churn_horizon_days if args.horizon_days is None else args.horizon_days
+    if horizon < 1:
         return fail_usage("--horizon-days must be >= 1")
     now = int(time.time())
-    if args.cut + args.horizon_days * 86_400 > now:
-        return fail_usage(f"--cut must be at least {args.horizon_days} days ago: the window after it must be over")
+    if args.cut + horizon * 86_400 > now:
+        return fail_usage(f"--cut must be at least {horizon} days ago: the window after it must be over")
     if not _app_table_configured():
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
     from shared.churn import backtest
     from shared.intel import activity_rows
-    from shared.settings import get_settings
 
-    settings = get_settings()
     try:
         result = backtest(
-            activity_rows(settings, now), args.cut, args.horizon_days, recent_days=settings.labels.dormant_days
+            activity_rows(settings, now),
+            args.cut,
+            horizon,
+            recent_days=labels.dormant_days,
+            at_risk_p_alive=labels.at_risk_p_alive,
         )
     except ValueError as exc:
         return fail_usage(str(exc))
@@ -286,7 +300,8 @@ def format_backtest(result: ChurnBacktest) -> str:
         f"cut {cut}, horizon {result.horizon_days:g} days, {result.n_wallets} wallets ({result.model_kind})",
         f"silent in the window: {result.silent_rate:.1%}",
         f"AUC {_number(result.auc)} (recency alone {_number(result.recency_auc)}), Brier {result.brier:.4f}",
-        f"at risk: {result.flagged_share:.1%} flagged, precision {_number(result.precision)}",
+        f"at risk: {result.flagged_share:.1%} flagged, precision {_number(result.precision)} "
+        f"(flagging every recently active wallet: {_number(result.flag_base_rate)})",
         "calibration (deciles of predicted risk):",
         f"  {'risk':>13}  {'wallets':>7}  {'predicted':>9}  {'observed':>8}",
     ]

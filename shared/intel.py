@@ -513,31 +513,30 @@ def activity_rows(settings: Settings, now: int) -> list[churn.Row]:
     ]
 
 
-def refit_churn_model(
-    settings: Settings | None = None, now: int | None = None, horizon_days: int | None = None
-) -> churn.ChurnModel:
-    """Fit MBG/NBD and its risk layer to every wallet's active days, backtest the fit on the last
-    `horizon_days` (default: the stored model's horizon), and store both as the next version."""
+def refit_churn_model(settings: Settings | None = None, now: int | None = None) -> churn.ChurnModel:
+    """Fit MBG/NBD and its risk layer to every wallet's active days for the configured horizon
+    (labels.churn_horizon_days), backtest the fit on the last horizon, and store both as the next version."""
     settings = settings or get_settings()
     now = now or int(time.time())
     rows = activity_rows(settings, now)
     previous = load_churn_model(settings)
-    horizon = int(horizon_days or previous.horizon_days)
-    recent = settings.labels.dormant_days
+    labels = settings.labels
+    horizon, recent = labels.churn_horizon_days, labels.dormant_days
     model = churn.fit_churn(rows, horizon_days=horizon, recent_days=recent, version=previous.version + 1, fitted_at=now)
-    model = model.model_copy(update={"backtest": nightly_backtest(rows, now, horizon, recent)})
+    backtest = nightly_backtest(rows, now, horizon, recent, labels.at_risk_p_alive)
+    model = model.model_copy(update={"backtest": backtest})
     save_churn_model(model, settings)
     return model
 
 
 def nightly_backtest(
-    rows: list[churn.Row], now: int, horizon_days: int, recent_days: int
+    rows: list[churn.Row], now: int, horizon_days: int, recent_days: int, at_risk_p_alive: float = 0.5
 ) -> churn.ChurnBacktest | None:
     """The backtest at the latest cut whose window has fully happened: how the model would have done
     `horizon_days` ago. None when there is too little history or too few wallets to measure anything."""
     cut = (now // DAY - horizon_days) * DAY  # today is not over: the window ends at the last midnight
     try:
-        return churn.backtest(rows, cut, horizon_days, recent_days=recent_days)
+        return churn.backtest(rows, cut, horizon_days, recent_days=recent_days, at_risk_p_alive=at_risk_p_alive)
     except ValueError:
         return None
 

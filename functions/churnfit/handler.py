@@ -21,9 +21,7 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # the schedule may pass {"horizon_days": N} to change H; otherwise the stored model's H carries over
-    horizon = event.get("horizon_days") if isinstance(event, dict) else None
-    model = refit_churn_model(horizon_days=int(horizon) if isinstance(horizon, int | float) and horizon >= 1 else None)
+    model = refit_churn_model()  # H is the labels.churn_horizon_days setting
     metrics.add_metric(name="ChurnModelWallets", unit=MetricUnit.Count, value=model.n_wallets)
     if model.backtest is not None and model.backtest.auc is not None:
         metrics.add_metric(name="ChurnBacktestAUC", unit=MetricUnit.NoUnit, value=model.backtest.auc)

@@ -205,7 +205,9 @@ def test_the_api_shows_the_model_its_calibration_and_each_wallets_risk(
     assert body["version"] == 2 and body["horizon_days"] == 30 and body["risk_threshold"] is not None
     assert len(body["risk_deciles"]) == 11 and body["risk_deciles"] == sorted(body["risk_deciles"])
     assert len(body["backtest"]["calibration"]) == 10 and body["backtest"]["auc"] is not None
-    assert body["layer"]["alive_logit"] >= 0
+    assert body["layer"]["alive_logit"] >= 0 and "regularity" in body["layer"]
+    assert body["configured_horizon_days"] == 30
+    assert body["backtest"]["flag_base_rate"] is not None
 
     status, view = _get(f"/wallets/{sorted(days)[0]}")
     assert status == 200, view
@@ -216,3 +218,34 @@ def test_the_api_shows_the_model_its_calibration_and_each_wallets_risk(
         TableName=get_settings().app_table, Key=dynamo.to_item(keys.churn_model_key(2))
     )
     assert "Item" in item  # the version is kept beside the latest
+
+
+def test_the_horizon_setting_drives_the_refit_the_backtest_and_the_api(
+    community: tuple[int, dict[str, list[int]]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now, days = community
+    monkeypatch.setenv("KITH_LABELS", json.dumps({"churn_horizon_days": 45}))
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.labels.churn_horizon_days == 45
+
+    model = intel.refit_churn_model(settings, now)
+
+    assert model.horizon_days == 45 and model.backtest is not None and model.backtest.horizon_days == 45
+    assert model.layer is not None and model.layer.trained_horizon_days == 45
+    status, body = _get("/churn/model")
+    assert status == 200 and body["horizon_days"] == 45 and body["configured_horizon_days"] == 45
+    status, view = _get(f"/wallets/{sorted(days)[0]}")
+    assert status == 200 and view["churn_risk_horizon_days"] == 45
+    # the CLI's backtest defaults to the setting too
+    cut = time.strftime("%Y-%m-%d", time.gmtime(now - 60 * DAY))
+    assert main(["churn", "backtest", "--cut", cut, "--json"]) == 0
+    assert churn.ChurnBacktest.model_validate(json.loads(capsys.readouterr().out)).horizon_days == 45
+
+
+def test_a_horizon_that_is_not_positive_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.settings import ConfigError, settings_from_env
+
+    monkeypatch.setenv("KITH_LABELS", json.dumps({"churn_horizon_days": 0}))
+    with pytest.raises(ConfigError, match="churn_horizon_days"):
+        settings_from_env()

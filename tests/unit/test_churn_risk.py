@@ -9,6 +9,7 @@ import functools
 import hashlib
 import inspect
 import itertools
+import math
 import zipfile
 
 import numpy as np
@@ -24,10 +25,13 @@ from shared.churn import (
     ChurnModel,
     ChurnParams,
     activity_summary,
+    at_risk_threshold,
     auc,
     backtest,
     calibration_table,
     fit_churn,
+    flag_candidates,
+    gap_regularity,
     p_alive,
     prior_model,
     risk_due_time,
@@ -112,6 +116,8 @@ layers = st.builds(
     intercept=st.floats(-5.0, 5.0),
     alive_logit=st.floats(0.0, 3.0),
     log_frequency=st.floats(-2.0, 2.0),
+    log_silence=st.floats(-3.0, 0.0),
+    regularity=st.floats(-5.0, 5.0),
     trained_cut=st.just(NOW),
     trained_horizon_days=st.just(30.0),
     n_wallets=st.just(100),
@@ -130,13 +136,16 @@ def _model(params: ChurnParams, layer: ChurnLayer | None = None, **update: objec
     layer=st.none() | layers,
     hist=st.tuples(st.integers(0, 300), st.floats(0.0, 500.0)),
     gaps=st.lists(st.floats(0.0, 100.0), min_size=2, max_size=8),
+    regularity=st.floats(0.0, 3.0),
 )
 def test_the_risk_only_grows_while_nothing_happens(
-    params: ChurnParams, layer: ChurnLayer | None, hist: tuple[int, float], gaps: list[float]
+    params: ChurnParams, layer: ChurnLayer | None, hist: tuple[int, float], gaps: list[float], regularity: float
 ) -> None:
+    # what a wallet's silence leaves unchanged (x, t_x and the regularity of its gaps) is held fixed: the sweep
+    # finds the crossing by bisection over time, which needs the risk non-decreasing while it stays silent
     model = _model(params, layer)
     x, t_x = hist
-    values = [risk_from_summary(model, x, t_x, float(age)) for age in np.cumsum([t_x, *gaps])]
+    values = [risk_from_summary(model, x, t_x, float(age), regularity=regularity) for age in np.cumsum([t_x, *gaps])]
     assert all(0.0 <= v <= 1.0 for v in values)
     assert all(later >= earlier - 1e-12 for earlier, later in itertools.pairwise(values))
 
@@ -175,6 +184,25 @@ def test_risk_of_silence_has_the_published_signature() -> None:
     assert risk_of_silence(model, first_seen, days, NOW, 60) < risk_of_silence(model, first_seen, days, NOW, 14)
 
 
+def test_gap_regularity_reads_clockwork_and_ignores_silence() -> None:
+    start = NOW // DAY - 400
+    monthly = [start + 30 * k for k in range(7)]
+    # six identical gaps: -1/2 log((0 + 1) / 6)
+    assert gap_regularity(start * DAY, monthly) == pytest.approx(0.5 * math.log(6))
+    # fewer than two gaps says nothing
+    assert gap_regularity(start * DAY, []) == 0.0
+    assert gap_regularity(start * DAY, [start + 30]) == 0.0
+    # bursts are floored at Poisson's 0: the MBG/NBD's heterogeneity already covers them
+    assert gap_regularity(start * DAY, [start + 1, start + 2, start + 90, start + 91]) == 0.0
+    # more equal gaps are more evidence; first_seen's day counts as the first active day
+    assert gap_regularity(start * DAY + 5_000, monthly[1:]) == gap_regularity(start * DAY, monthly)
+    assert gap_regularity(start * DAY, monthly[:3]) < gap_regularity(start * DAY, monthly)
+    # Poisson spacing scores near 0, far below clockwork's log(30) / 2 = 1.7 over as many gaps
+    rng = np.random.default_rng(5)
+    values = [gap_regularity(0, np.cumsum(rng.geometric(0.1, 30)).tolist()) for _ in range(200)]
+    assert float(np.median(values)) < 0.1 and float(np.quantile(values, 0.9)) < 0.4
+
+
 # ------------------------------------------------------------------------------------- due date and percentile
 
 
@@ -184,21 +212,26 @@ def test_risk_of_silence_has_the_published_signature() -> None:
     layer=st.none() | layers,
     hist=st.tuples(st.integers(0, 100), st.floats(0.0, 300.0)),
     threshold=st.floats(0.02, 0.98),
+    regularity=st.floats(0.0, 3.0),
 )
 def test_the_due_time_is_where_the_risk_crosses_the_threshold(
-    params: ChurnParams, layer: ChurnLayer | None, hist: tuple[int, float], threshold: float
+    params: ChurnParams, layer: ChurnLayer | None, hist: tuple[int, float], threshold: float, regularity: float
 ) -> None:
     model = _model(params, layer)
     x, t_x = hist
-    t_star = risk_due_time(model, x, t_x, threshold, max_T=t_x + 1e7)
+
+    def risk(T: float) -> float:
+        return risk_from_summary(model, x, t_x, T, regularity=regularity)
+
+    t_star = risk_due_time(model, x, t_x, threshold, max_T=t_x + 1e7, regularity=regularity)
     if t_star is None:
-        assert risk_from_summary(model, x, t_x, t_x + 1e7) < threshold
+        assert risk(t_x + 1e7) < threshold
         return
     assert t_star >= t_x
-    assert risk_from_summary(model, x, t_x, t_star) >= threshold
+    assert risk(t_star) >= threshold
     if t_star > t_x:
         second = 1 / (7 * DAY)
-        assert risk_from_summary(model, x, t_x, max(t_x, t_star - second)) < threshold + 1e-9
+        assert risk(max(t_x, t_star - second)) < threshold + 1e-9
 
 
 @settings(max_examples=100, deadline=None)
@@ -265,7 +298,7 @@ def _simulated_rows(seed: int, n: int, params: ChurnParams, days_of_history: int
     return rows
 
 
-def test_fit_churn_adds_a_layer_knots_and_a_threshold_that_flags_the_expected_silent_share() -> None:
+def test_fit_churn_adds_a_layer_knots_and_a_threshold_that_flags_the_observed_silent_share() -> None:
     truth = ChurnParams(r=1.5, alpha=10.0, a=1.0, b=4.0)
     rows = _simulated_rows(3, 3_000, truth, 2 * 365)
     model = fit_churn(rows, 7.0, horizon_days=30, recent_days=None, version=2, fitted_at=NOW)
@@ -275,10 +308,80 @@ def test_fit_churn_adds_a_layer_knots_and_a_threshold_that_flags_the_expected_si
     assert model.risk_knots == sorted(model.risk_knots)
     assert model.risk_threshold is not None
     risks = np.array([risk_of_silence(model, f, d, n, 30) for f, d, n in rows])
-    assert (risks >= model.risk_threshold).mean() == pytest.approx(risks.mean(), abs=0.02)
+    flagged_share = (risks >= model.risk_threshold).mean()
+    # the flag raises the share the backtest saw go silent, which a calibrated risk expects too
+    assert flagged_share == pytest.approx(model.layer.silent_rate, abs=0.005)
+    assert flagged_share == pytest.approx(risks.mean(), abs=0.03)
     # the model's own data: the layer recalibrates a correctly specified model only slightly
     assert model.layer.alive_logit == pytest.approx(1.0, abs=0.35)
+    assert abs(model.layer.regularity) < 1.0
     assert ChurnModel.model_validate_json(model.model_dump_json()) == model
+
+
+def test_the_flag_waits_for_a_backtest_over_a_full_horizon() -> None:
+    # 45 days of history: the backtest can only watch 23 days after its cut, never an H = 30 silence
+    truth = ChurnParams(r=1.5, alpha=10.0, a=1.0, b=4.0)
+    young = _simulated_rows(4, 1_000, truth, 45)
+    model = fit_churn(young, 7.0, horizon_days=30, recent_days=30, fitted_at=NOW)
+    assert model.layer is not None and model.layer.trained_horizon_days < 30
+    assert model.risk_threshold is None and model.risk_knots is not None
+    assert wallet_risk(model, *young[0]).at_risk is None  # P(alive) decides for now
+    # candidates: active within recent_days (the dormant and exited states take the others)
+    today = NOW // DAY
+    rows = [(NOW - 90 * DAY, [today - 10], NOW), (NOW - 90 * DAY, [today - 40], NOW)]
+    assert flag_candidates(rows, 30) == [True, False] and flag_candidates(rows, None) == [True, True]
+    # the threshold flags the share of the candidates, riskiest first; non-candidates do not count
+    threshold = at_risk_threshold([0.1, 0.2, 0.3, 0.9], [True, True, True, False], 1 / 3)
+    assert threshold is not None and 0.2 < threshold <= 0.3
+    assert at_risk_threshold([0.5], [False], 0.5) is None
+
+
+def _clockwork_community(seed: int) -> list[tuple[int, list[int], int]]:
+    """A year of MBG/NBD wallets, plus wallets paid a reward every 30 days (their only activity) at phases
+    spread over the month, plus weekly wallets some of which stopped in the last two months."""
+    rng = np.random.default_rng(seed)
+    rows = _simulated_rows(seed, 1_500, ChurnParams(r=1.2, alpha=4.0, a=1.0, b=6.0), 365)
+    today = NOW // DAY
+    for _ in range(300):
+        start = today - 360 + int(rng.integers(0, 30))
+        days = list(range(start, today, 30))
+        rows.append((start * DAY + 3_600, days, NOW))
+    for _ in range(200):
+        start = today - 300 + int(rng.integers(0, 30))
+        stop = today - int(rng.integers(0, 60)) if rng.random() < 0.5 else today
+        days = sorted({start + int(d) for d in np.cumsum(rng.integers(4, 11, 60)) if start + d < stop})
+        rows.append((start * DAY + 3_600, days, NOW))
+    return rows
+
+
+def test_a_clockwork_wallet_is_not_at_risk_mid_period_but_a_wallet_that_stopped_is() -> None:
+    model = fit_churn(_clockwork_community(8), 7.0, horizon_days=30, recent_days=30, fitted_at=NOW)
+    assert model.layer is not None and model.risk_threshold is not None
+    assert model.layer.regularity > 0  # the backtest saw the clockwork wallets come back
+    today = NOW // DAY
+
+    # paid every 30 days for a year, 15 days into the current month
+    monthly = list(range(today - 15 - 330, today - 14, 30))
+    mid_month = wallet_risk(model, monthly[0] * DAY, monthly, NOW)
+    assert mid_month.at_risk is False and mid_month.due is not None
+    # and the sweep would not flag it before its next reward is late
+    assert mid_month.due > (monthly[-1] + 30) * DAY
+    # the same wallet without its regularity (the same days, reshuffled) is the riskier of the two
+    shuffled = sorted({monthly[0], *(monthly[0] + int(d) for d in np.cumsum([50, 3, 61, 2, 40, 45, 8, 59, 1, 46, 15]))})
+    assert len(shuffled) == len(monthly) and shuffled[-1] == monthly[-1]
+    assert risk_of_silence(model, monthly[0] * DAY, shuffled, NOW, 30) > mid_month.risk
+
+    # active about weekly for nine months, silent for the last 20 days
+    weekly = list(range(today - 290, today - 20, 7))
+    stopped = wallet_risk(model, weekly[0] * DAY, weekly, NOW)
+    assert stopped.at_risk is True
+    # and it was flagged before a dormant_days (30) silence
+    assert stopped.due is not None and stopped.due < (weekly[-1] + 30) * DAY
+    print(
+        f"\nclockwork mid-month: risk {mid_month.risk:.3f} (due {(mid_month.due / DAY - monthly[-1]):.1f} days after "
+        f"its last reward); weekly silent 20 days: risk {stopped.risk:.3f}, due "
+        f"{(stopped.due / DAY - weekly[-1]):.1f} days after its last activity; threshold {model.risk_threshold:.3f}"
+    )
 
 
 def test_fit_churn_on_a_tiny_population_keeps_the_p_alive_rule() -> None:
@@ -344,7 +447,7 @@ def test_cdnow_risk_ranks_at_least_as_well_as_recency_and_is_calibrated_per_deci
     silent = np.array([churn.silent_between(days, cal_end, cal_end + WEEKS_39) for days in customers])
     # every CDNOW customer is "still a customer" in the sense of the flag: no dormant state to take any away
     model = fit_churn(rows, 7.0, horizon_days=WEEKS_39, recent_days=None, fitted_at=now)
-    assert model.kind == "mbg_nbd" and model.layer is not None and model.risk_threshold is not None
+    assert model.kind == "mbg_nbd" and model.layer is not None
     risks = np.array([risk_of_silence(model, f, d, n, WEEKS_39) for f, d, n in rows])
     quiet = np.array([cal_end - max(d) for _, d, _ in rows], dtype=float)
     p_alive_now = np.array([wallet_churn(model, f, d, n)[0] for f, d, n in rows])
@@ -352,19 +455,37 @@ def test_cdnow_risk_ranks_at_least_as_well_as_recency_and_is_calibrated_per_deci
     risk_auc, recency_auc, p_alive_auc = auc(risks, silent), auc(quiet, silent), auc(-p_alive_now, silent)
     table = calibration_table(risks, silent)
     worst = max(abs(b.predicted - b.observed) for b in table)
-    flagged = risks >= model.risk_threshold
-    precision, base_rate = float(silent[flagged].mean()), float(silent.mean())
     brier = float(np.mean((risks - silent) ** 2))
+    base_rate = float(silent.mean())
+    # 39 weeks of history is one horizon: the backtest inside it watched 136 days, so the flag is not armed
+    # and P(alive) < 0.5 decides, as it would for a community this young
+    assert model.risk_threshold is None
+    flagged = p_alive_now < 0.5
+    precision = float(silent[flagged].mean())
+    # the risk's own flag, once armed, flags the share the community was seen to go silent; here the nearest
+    # stand-in is the share the risk expects
+    everyone = np.ones(len(rows), dtype=bool)
+    risk_threshold = at_risk_threshold(risks, everyone, float(risks.mean()))
+    assert risk_threshold is not None
+    risk_flagged = risks >= risk_threshold
+    risk_precision = float(silent[risk_flagged].mean())
+    layer = model.layer
     print(
         f"\nCDNOW 39/39 weeks: AUC risk {risk_auc:.4f}, recency {recency_auc:.4f}, P(alive) {p_alive_auc:.4f}; "
-        f"Brier {brier:.4f}; worst decile error {worst:.4f}; flagged {flagged.mean():.3f}, precision {precision:.4f} "
-        f"vs base rate {base_rate:.4f}; layer {model.layer.intercept:.3f} + {model.layer.alive_logit:.3f} logit "
-        f"+ {model.layer.log_frequency:.3f} log(1+x) from a {model.layer.trained_horizon_days:.0f}-day backtest"
+        f"Brier {brier:.4f}; worst decile error {worst:.4f}; base rate {base_rate:.4f}; "
+        f"P(alive) flag {flagged.mean():.3f} flagged, precision {precision:.4f}; "
+        f"risk flag {risk_flagged.mean():.3f} flagged, precision {risk_precision:.4f}; "
+        f"layer {layer.intercept:.3f} + {layer.alive_logit:.3f} logit + {layer.log_frequency:.3f} log(1+x) "
+        f"+ {layer.log_silence:.3f} log(1+silence), regularity {layer.regularity:.3f}, "
+        f"from a {layer.trained_horizon_days:.0f}-day backtest"
     )
     for b in table:
         print(f"  risk {b.lower:.3f}-{b.upper:.3f}: predicted {b.predicted:.3f}, observed {b.observed:.3f}")
     assert recency_auc == pytest.approx(0.771, abs=0.001)
     assert risk_auc is not None and recency_auc is not None and risk_auc >= recency_auc
     assert risk_auc >= 0.78
-    assert worst <= 0.05
-    assert precision > base_rate + 0.1
+    assert brier <= 0.156
+    # the acceptance is 0.05 per decile; measured 0.039, so a drift towards the limit fails here first
+    assert worst <= 0.045
+    assert precision > base_rate + 0.05
+    assert risk_precision > base_rate + 0.1

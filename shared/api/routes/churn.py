@@ -20,8 +20,13 @@ class ChurnModelView(BaseModel):
     time_unit_days: float
     params: churn.ChurnParams = Field(description="MBG/NBD parameters (alpha in time_unit_days units)")
     horizon_days: float = Field(description="H: a wallet's churn_risk is P(no activity in the next H days)")
+    configured_horizon_days: int = Field(
+        description="the labels.churn_horizon_days setting: the H the next nightly refit fits and backtests"
+    )
     risk_threshold: float | None = Field(
-        description="a wallet is at risk when its churn_risk reaches this; null: P(alive) < 0.5 decides"
+        description="a wallet active within dormant_days is at risk when its churn_risk reaches this; null until "
+        "the community's history spans two horizons (one to fit, one to calibrate the flag on), and then "
+        "P(alive) < labels.at_risk_p_alive decides"
     )
     layer: churn.ChurnLayer | None = Field(description="the backtest-fitted recalibration of P(alive), if any")
     risk_deciles: list[float] | None = Field(
@@ -35,7 +40,8 @@ class ChurnModelView(BaseModel):
 
 @router.get("/churn/model", summary="The churn model, its risk threshold and its calibration", tags=["churn"])
 def churn_model() -> ChurnModelView:
-    model = load_churn_model(get_settings())
+    settings = get_settings()
+    model = load_churn_model(settings)
     knots = model.risk_knots
     return ChurnModelView(
         version=model.version,
@@ -45,6 +51,7 @@ def churn_model() -> ChurnModelView:
         time_unit_days=model.time_unit_days,
         params=model.params,
         horizon_days=model.horizon_days,
+        configured_horizon_days=settings.labels.churn_horizon_days,
         risk_threshold=model.risk_threshold,
         layer=model.layer,
         risk_deciles=[knots[round(i * (len(knots) - 1) / 10)] for i in range(11)] if knots else None,
