@@ -92,18 +92,20 @@ class ChurnLayer(BaseModel):
     """The backtest's recalibration of the MBG/NBD, in two parts (``risk_from_summary``):
 
         logit P'(alive) = intercept + alive_logit * logit P(alive) + log_frequency * log(1 + x)
-                          + log_silence * log(1 + days since the last activity)
+                          + log_overdue * log(1 + s / g) + log_silence * log(1 + s)
         log Q' = log Q * exp(regularity * gap_regularity)
 
-    where Q = E[exp(-lambda H) | alive, history] is the model's chance that an alive wallet stays silent for
-    H, and the risk is 1 - P'(alive) (1 - Q'). With regularity > 0 a wallet whose gaps are clockwork is
-    busier than the Poisson arrivals say: a monthly reward recipient mid-month is not a random wallet that
-    happens to be active once a month.
+    where s is the days since the last activity, g the wallet's mean gap between active days with one
+    pseudo-gap of `prior_gap_days` ((t_x + prior_gap_days) / (x + 1), in days), Q = E[exp(-lambda H) |
+    alive, history] the model's chance that an alive wallet stays silent for H, and the risk is
+    1 - P'(alive) (1 - Q'). Silence counts in the wallet's own gaps, so a wallet paid once a month is not
+    overdue after three weeks; with regularity > 0 a wallet whose gaps are clockwork is busier than the
+    Poisson arrivals say. log_silence, silence in days, is kept for the layers fitted with it and fitted as 0.
 
-    alive_logit >= 0 and log_silence <= 0 keep P'(alive) decreasing with silence, and a wallet's regularity
-    does not change while it is silent, so the risk still only grows while nothing happens and its crossing
-    date can be found by bisection. The identity layer is (0, 1, 0, 0, 0); layers stored before the
-    regularity term load with regularity 0.
+    alive_logit >= 0, log_overdue <= 0 and log_silence <= 0 keep P'(alive) decreasing with silence, and
+    neither g nor the regularity change while a wallet is silent, so the risk still only grows while
+    nothing happens and its crossing date can be found by bisection. The identity layer has alive_logit 1
+    and every other coefficient 0; layers stored before a term load with it at 0.
     """
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
@@ -112,6 +114,8 @@ class ChurnLayer(BaseModel):
     alive_logit: float = Field(ge=0)
     log_frequency: float
     log_silence: float = Field(default=0.0, le=0)
+    log_overdue: float = Field(default=0.0, le=0)
+    prior_gap_days: float = Field(default=30.0, gt=0, description="the pseudo-gap of the mean gap g: H at the fit")
     regularity: float = Field(default=0.0, description="log-multiplier of the expected activity per unit of regularity")
     trained_cut: int = Field(description="unix second of the backtest's feature cut")
     trained_horizon_days: float = Field(gt=0, description="label window of the backtest: silent in (cut, cut + this]")
@@ -392,10 +396,12 @@ def _corrected_alive(model: ChurnModel, frequency: float, recency: float, T: flo
     if layer is None:
         return _sigmoid(alive_logit)
     silence_days = max(0.0, T - recency) * model.time_unit_days
+    mean_gap = (recency * model.time_unit_days + layer.prior_gap_days) / (frequency + 1.0)
     return _sigmoid(
         layer.intercept
         + layer.alive_logit * alive_logit
         + layer.log_frequency * math.log1p(frequency)
+        + layer.log_overdue * math.log1p(silence_days / mean_gap)
         + layer.log_silence * math.log1p(silence_days)
     )
 
@@ -771,10 +777,10 @@ def flag_candidates(rows: Sequence[Row], recent_days: int | None) -> list[bool]:
 
 
 def _risk_inputs(
-    params: ChurnParams, rows: Sequence[Row], time_unit_days: float, horizon: float
+    params: ChurnParams, rows: Sequence[Row], time_unit_days: float, horizon: float, prior_gap_days: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Per row: logit P(alive) under the model, log(1 + x), log(1 + days of silence), log E[exp(-lambda H) |
-    alive] and the regularity of its gaps (`gap_regularity`)."""
+    """Per row: logit P(alive) under the model, log(1 + x), log(1 + silence in mean gaps), log E[exp(-lambda
+    H) | alive] and the regularity of its gaps (`gap_regularity`); `ChurnLayer` has the formulas."""
     import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
     summaries = np.array([activity_summary(f, d, n, time_unit_days) for f, d, n in rows], dtype=np.float64)
@@ -782,17 +788,25 @@ def _risk_inputs(
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     alive_logit = -(np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x)))
     log_quiet = (r + x) * (np.log(alpha + age) - np.log(alpha + age + horizon))
-    silence = np.log1p(np.maximum(age - t_x, 0.0) * time_unit_days)
+    mean_gap = (t_x * time_unit_days + prior_gap_days) / (x + 1.0)
+    overdue = np.log1p(np.maximum(age - t_x, 0.0) * time_unit_days / mean_gap)
     regularity = np.array([gap_regularity(f, d) for f, d, _ in rows], dtype=np.float64)
-    return alive_logit, np.log1p(x), silence, log_quiet, regularity
+    return alive_logit, np.log1p(x), overdue, log_quiet, regularity
 
 
 def fit_layer(
-    model: ChurnModel, rows: Sequence[Row], silent: Sequence[bool], horizon_days: float, cut: int
+    model: ChurnModel,
+    rows: Sequence[Row],
+    silent: Sequence[bool],
+    horizon_days: float,
+    cut: int,
+    prior_gap_days: float | None = None,
 ) -> ChurnLayer | None:
     """Fit the recalibration layer by maximum likelihood on a backtest: `rows` as they were at `cut`, scored
     by `model` (fitted on those same rows), `silent[i]` whether wallet i had no activity in the
-    `horizon_days` after the cut. None when the backtest has too few wallets or only one outcome.
+    `horizon_days` after the cut. `prior_gap_days` is the pseudo-gap of the wallets' mean gaps (the H the
+    layer will score for; `horizon_days` when None). None when the backtest has too few wallets or only one
+    outcome.
 
     The layer recalibrates P(alive) and the silence of an alive wallet rather than the risk itself so that
     the MBG/NBD keeps saying how silence scales with the horizon: the backtest window may be shorter than H
@@ -800,10 +814,12 @@ def fit_layer(
     the window it saw. Its terms are the ones the backtests on CDNOW and the simulator's community supported
     out of sample: a slope on the model's log-odds (which corrects how sharply the model separates alive
     from dead), a frequency term (MBG/NBD's P(alive) leans on log(b + x) and over-trusts one-shot customers),
-    a silence term, and the regularity of the gaps, which scales the expected activity of an alive wallet
-    (``ChurnLayer``). Recency and age already enter P(alive) through ((alpha+T)/(alpha+t_x))^(r+x); free
-    terms for age fitted the backtest's young ages and extrapolated badly to the older wallets being scored,
-    and an intercept on the expected activity traded away CDNOW's ranking and calibration (docs/churn.md).
+    silence counted in the wallet's own mean gaps, and the regularity of the gaps, which scales the expected
+    activity of an alive wallet (``ChurnLayer``). Recency and age already enter P(alive) through
+    ((alpha+T)/(alpha+t_x))^(r+x); free terms for age fitted the backtest's young ages and extrapolated badly
+    to the older wallets being scored, silence in days held a wallet paid once a month overdue after three
+    weeks, and an intercept on the expected activity traded away CDNOW's ranking and calibration
+    (docs/churn.md).
     """
     import numpy as np  # fitting side only: the scoring Lambda ships without numpy
     from scipy.optimize import minimize  # likewise
@@ -814,14 +830,15 @@ def fit_layer(
     n_silent = float(y.sum())
     if len(rows) < MIN_WALLETS or min(n_silent, len(y) - n_silent) < MIN_BACKTEST_EACH:
         return None
-    columns = _risk_inputs(model.params, rows, model.time_unit_days, horizon_days / model.time_unit_days)
+    prior_gap = horizon_days if prior_gap_days is None else prior_gap_days
+    columns = _risk_inputs(model.params, rows, model.time_unit_days, horizon_days / model.time_unit_days, prior_gap)
     unique, counts = np.unique(np.column_stack([*columns, y]), axis=0, return_counts=True)
-    u_logit, u_freq, u_quiet, u_log_q, u_reg, u_y = unique.T
+    u_logit, u_freq, u_overdue, u_log_q, u_reg, u_y = unique.T
     w = counts / counts.sum()
     identity = np.array(_IDENTITY_LAYER)
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        u = theta[0] + theta[1] * u_logit + theta[2] * u_freq + theta[3] * u_quiet
+        u = theta[0] + theta[1] * u_logit + theta[2] * u_freq + theta[3] * u_overdue
         log_alive = -np.logaddexp(0.0, -u)
         log_q = u_log_q * np.exp(theta[4] * u_reg)  # log Q' of an alive wallet, < 0
         q = np.exp(log_q)
@@ -834,7 +851,7 @@ def fit_layer(
         d_not_silent = -w * (1 - u_y - u_y * np.exp(log_not_silent - log_silent))
         du = d_not_silent * (1.0 - np.exp(log_alive))
         d_busy = d_not_silent * (-q / -np.expm1(np.minimum(log_q, -1e-300))) * log_q * u_reg
-        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum(), (du * u_quiet).sum(), d_busy.sum()])
+        grad = np.array([du.sum(), (du * u_logit).sum(), (du * u_freq).sum(), (du * u_overdue).sum(), d_busy.sum()])
         penalty = theta - identity
         return loss + _LAYER_SHRINKAGE * float(penalty @ penalty), grad + 2 * _LAYER_SHRINKAGE * penalty
 
@@ -846,7 +863,8 @@ def fit_layer(
         intercept=float(theta[0]),
         alive_logit=float(theta[1]),
         log_frequency=float(theta[2]),
-        log_silence=float(theta[3]),
+        log_overdue=float(theta[3]),
+        prior_gap_days=prior_gap,
         regularity=float(theta[4]),
         trained_cut=cut,
         trained_horizon_days=horizon_days,
@@ -921,7 +939,9 @@ def fit_churn(
         candidates = np.array(flag_candidates(then, recent_days), dtype=bool)
         earlier = fit_from_activity(then, time_unit_days, fitted_at=cut)
         chosen = [row for row, keep in zip(then, candidates, strict=True) if keep]
-        layer = fit_layer(earlier, chosen, silent[candidates], float(window), cut) if chosen else None
+        layer = (
+            fit_layer(earlier, chosen, silent[candidates], float(window), cut, float(horizon_days)) if chosen else None
+        )
         model = model.model_copy(update={"layer": layer})
         if window == horizon_days and candidates.any():
             observed_share = float(silent[candidates].mean())

@@ -117,6 +117,8 @@ layers = st.builds(
     alive_logit=st.floats(0.0, 3.0),
     log_frequency=st.floats(-2.0, 2.0),
     log_silence=st.floats(-3.0, 0.0),
+    log_overdue=st.floats(-3.0, 0.0),
+    prior_gap_days=st.floats(1.0, 400.0),
     regularity=st.floats(-5.0, 5.0),
     trained_cut=st.just(NOW),
     trained_horizon_days=st.just(30.0),
@@ -476,7 +478,7 @@ def test_cdnow_risk_ranks_at_least_as_well_as_recency_and_is_calibrated_per_deci
         f"P(alive) flag {flagged.mean():.3f} flagged, precision {precision:.4f}; "
         f"risk flag {risk_flagged.mean():.3f} flagged, precision {risk_precision:.4f}; "
         f"layer {layer.intercept:.3f} + {layer.alive_logit:.3f} logit + {layer.log_frequency:.3f} log(1+x) "
-        f"+ {layer.log_silence:.3f} log(1+silence), regularity {layer.regularity:.3f}, "
+        f"+ {layer.log_overdue:.3f} log(1+silence/gap), regularity {layer.regularity:.3f}, "
         f"from a {layer.trained_horizon_days:.0f}-day backtest"
     )
     for b in table:
