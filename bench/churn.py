@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"dormant personas flagged before turning dormant: {caught_risk:.1%} ({caught_armed:.1%} of those that went "
-        f"quiet once the flag was armed on day {armed_day}), median lead {early_risk:g} days; steady holders' "
+        f"quiet once the flag was armed on day {armed_day}), median lead {early_risk:.1f} days; steady holders' "
         f"evaluations flagged: {result['false_alarm_risk']:.2%} ({result['false_alarm_risk_armed']:.2%} while armed)",
         file=sys.stderr,
     )
