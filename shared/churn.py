@@ -913,12 +913,12 @@ def fit_churn(
     when None): the flag ranks those, and long-silent wallets, easy to call, would otherwise dominate the fit.
 
     The at-risk threshold flags, among the wallets active within `recent_days`, the share of them that the
-    backtest saw go silent, riskiest first: the issue's calibrated threshold, read off the community's own
-    last horizon rather than off the model's mean risk, which a young or changing community can miss by a
-    factor of two. It is set only when that backtest spans a full H (a history of at least 2H): a shorter
-    window has never seen an H-day silence and leaves the model to extrapolate, which cannot know a
-    wallet's cycle longer than the window (a monthly reward in a 20-day window). Until then the at-risk flag
-    falls back to P(alive), and the risk is still scored and ranked.
+    backtest saw go silent, riskiest first: a calibrated threshold, read off the community's own last
+    horizon rather than off the model's mean risk, which on a young or changing community ranged from a
+    tenth to twice the share that went silent. It is set only when that backtest spans a full H (a history
+    of at least 2H): a shorter window has never seen an H-day silence and leaves the model to extrapolate,
+    which cannot know a wallet's cycle longer than the window (a monthly reward in a 20-day window). Until
+    then the at-risk flag falls back to P(alive), and the risk is still scored and ranked.
     """
     import numpy as np  # fitting side only: the scoring Lambda ships without numpy
 
