@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: help run test lint format bench reset build deploy clean deps
+.PHONY: help run test lint format bench reset build deploy deploy-check lock clean deps
 
 help:
 	@echo "make run     start the local cloud (anvil chains, moto, every function) and serve the API"
@@ -16,7 +16,10 @@ help:
 	@echo "make lint    ruff, mypy and cfn-lint"
 	@echo "make bench   run every bench/*.py (each prints one JSON line last)"
 	@echo "make reset   delete the local state folder .state/"
-	@echo "make build / make deploy   sam build / sam deploy --guided (needs the AWS SAM CLI)"
+	@echo "make build   sam build: the layers for Lambda's platform (infra/deploy/layers.py) and every function"
+	@echo "make deploy  make build, then sam deploy --guided (needs AWS credentials)"
+	@echo "make deploy-check   sam validate --lint, sam build, then size, glibc, import and cold-start checks"
+	@echo "make lock    re-resolve layers/*/requirements.txt for the Lambda runtime after a pin changes"
 
 $(STAMP_PY): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' 2>/dev/null || \
@@ -47,7 +50,8 @@ format: $(STAMP_PY)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: deps lint
+# deploy-check before the suite: a stack that would not deploy (size, glibc, imports, cold start) fails fast
+test: deps lint deploy-check
 	$(PY) -m pytest -q
 
 bench: deps
@@ -56,12 +60,20 @@ bench: deps
 reset:
 	rm -rf .state
 
-build:
-	@command -v sam >/dev/null || { echo "error: the AWS SAM CLI is not installed: pip install aws-sam-cli" >&2; exit 1; }
-	sam build
+# The SAM CLI comes with the dev dependencies (pyproject.toml); telemetry stays off.
+SAM := SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam
+
+build: $(STAMP_PY)
+	$(SAM) build
 
 deploy: build
-	sam deploy --guided
+	$(SAM) deploy --guided
+
+deploy-check: $(STAMP_PY)
+	$(PY) -m infra.deploy.check
+
+lock: $(STAMP_PY)
+	$(PY) -m infra.deploy.layers lock
 
 clean:
 	rm -rf .state .aws-sam .pytest_cache .mypy_cache .ruff_cache

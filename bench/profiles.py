@@ -274,7 +274,6 @@ class MotoStacks:
         return Settings(
             events_table=physical["EventsTable"],
             app_table=physical["AppTable"],
-            idempotency_table=physical["IdempotencyTable"],
             event_bus_name=bus,
         )
 
@@ -291,7 +290,6 @@ def environment(endpoint: str, settings: Settings) -> Iterator[None]:
         "AWS_ENDPOINT_URL": endpoint,
         "EVENTS_TABLE": settings.events_table,
         "APP_TABLE": settings.app_table,
-        "IDEMPOTENCY_TABLE": settings.idempotency_table,
         "EVENT_BUS_NAME": settings.event_bus_name,
     }
     saved = {k: os.environ.get(k) for k in values}

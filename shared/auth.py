@@ -4,46 +4,79 @@ A key looks like `kith_<key id>_<secret>`. Only its SHA-256 is stored: the secre
 entropy, so a slow password hash would add latency to every request without adding safety.
 Scopes nest: admin > write > read. The authorizer turns them into an IAM policy, so API Gateway
 itself refuses (403) a method the key may not call, and the API re-checks the scope as defence in depth.
+`pii` stands beside them: without it, reads mask emails, handles, names and secret-bearing URLs
+(admin implies it, since an admin can mint any key). The API re-reads the key on every request, so a
+revocation holds at once rather than when the authorizer's cache expires.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import re
 import secrets
 import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from shared.settings import get_settings
-from shared.store import dynamo, keys
+from shared.store import keys, lite
 
 KEY_PREFIX = "kith_"
+
+
+def _app_table() -> str:
+    # Read from the environment, not shared.settings, and with the DynamoDB SDK imported only by the key
+    # management below: the authorizer imports this module, and the settings' models and botocore would
+    # triple its cold start. Reading a key (every request) goes through shared.store.lite.
+    return os.environ.get("APP_TABLE", "")
 
 
 class Scope(StrEnum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    PII = "pii"
 
 
 _RANK = {Scope.READ: 1, Scope.WRITE: 2, Scope.ADMIN: 3}
+ROUTE_SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class ApiKey(BaseModel):
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as stored. A dataclass, not a pydantic model: the authorizer reads one on every uncached request,
+    and pydantic would add a sixth of a second to its cold start; the API's views (KeyInfo) are pydantic."""
+
     key_id: str
     name: str
     scopes: list[Scope]
     created_at: int
     revoked_at: int | None = None
-    last_four: str = Field(description="the secret's last four characters, to recognise a key")
+    last_four: str = ""  # the secret's last four characters, to recognise a key
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @classmethod
+    def model_validate(cls, values: Mapping[str, Any]) -> ApiKey:
+        """From a stored item (extra attributes such as the keys are ignored)."""
+        revoked = values.get("revoked_at")
+        return cls(
+            key_id=str(values["key_id"]),
+            name=str(values["name"]),
+            scopes=[Scope(s) for s in values["scopes"]],
+            created_at=int(values["created_at"]),
+            revoked_at=None if revoked is None else int(revoked),
+            last_four=str(values.get("last_four", "")),
+        )
+
+    def model_dump(self, mode: str = "json") -> dict[str, Any]:
+        return {**asdict(self), "scopes": [str(s) for s in self.scopes]}
 
 
 class AuthError(Exception):
@@ -54,21 +87,33 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def scope_allows(granted: list[Scope], needed: Scope) -> bool:
-    return any(_RANK[g] >= _RANK[needed] for g in granted)
+def scope_allows(granted: list[Scope] | frozenset[Scope], needed: Scope) -> bool:
+    if needed is Scope.PII:
+        return Scope.PII in granted or Scope.ADMIN in granted
+    return any(g in _RANK and _RANK[g] >= _RANK[needed] for g in granted)
+
+
+ADMIN_RESOURCES = frozenset({"keys", "audit"})
+# reads that return personal data or secrets whole, whatever the key's other scopes
+_PII_READS = (re.compile(r"^contacts/export\.csv$"), re.compile(r"^campaigns/[^/]+/webhook-secret$"))
 
 
 def required_scope(method: str, path: str) -> Scope:
-    if path.strip("/").split("/")[0] == "keys":
+    route = path.strip("/")
+    if route.split("/")[0] in ADMIN_RESOURCES:
         return Scope.ADMIN
+    if method.upper() in READ_METHODS and any(p.match(route) for p in _PII_READS):
+        return Scope.PII
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE
 
 
 def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
     """Create a key; returns (key id, secret). The secret is shown once and never stored."""
+    from shared.store import dynamo
+
     parsed = [Scope(s) for s in scopes]
-    if not parsed:
-        raise ValueError("a key needs at least one scope: read, write or admin")
+    if not any(s in _RANK for s in parsed):
+        raise ValueError("a key needs at least one of the scopes read, write or admin (pii only adds to them)")
     key_id = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     record = ApiKey(key_id=key_id, name=name, scopes=parsed, created_at=int(time.time()), last_four=secret[-4:])
@@ -78,7 +123,7 @@ def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
         **record.model_dump(mode="json"),
     }
     dynamo.client("dynamodb").put_item(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         Item=dynamo.to_item(item),
         ConditionExpression="attribute_not_exists(pk)",
     )
@@ -88,46 +133,71 @@ def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
 def authenticate(secret: str) -> ApiKey:
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthError("malformed API key")
-    response = dynamo.client("dynamodb").get_item(
-        TableName=get_settings().app_table, Key=dynamo.to_item(keys.api_key_key(hash_secret(secret)))
-    )
-    if "Item" not in response:
-        raise AuthError("unknown API key")
-    record = dynamo.from_item(response["Item"])
-    key = ApiKey.model_validate(record)
+    key = key_by_hash(hash_secret(secret))
     # constant-time comparison of the id embedded in the secret guards against hash-prefix confusion
-    if not hmac.compare_digest(secret.split("_")[1], key.key_id) or not key.active:
+    if key is None or not hmac.compare_digest(secret.split("_")[1], key.key_id) or not key.active:
         raise AuthError("revoked or unknown API key")
     return key
 
 
+def key_by_hash(secret_hash: str, consistent: bool = False) -> ApiKey | None:
+    item = lite.get_item(_app_table(), keys.api_key_key(secret_hash), consistent=consistent)
+    return ApiKey.model_validate(item) if item is not None else None
+
+
+def still_active(key_id: str, secret_hash: str) -> bool:
+    """The API's per-request check: the key the authorizer let through (and cached) is not revoked since."""
+    key = key_by_hash(secret_hash, consistent=True)
+    return key is not None and key.key_id == key_id and key.active
+
+
+class RevocationRefused(Exception):
+    """Revoking this key would lock the caller, or every admin, out."""
+
+
 def list_api_keys() -> list[ApiKey]:
+    from shared.store import dynamo
+
     paginator = dynamo.client("dynamodb").get_paginator("query")
     found: list[ApiKey] = []
     for page in paginator.paginate(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": "APIKEYS"}},
+        ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}},
     ):
         found += [ApiKey.model_validate(dynamo.from_item(i)) for i in page["Items"]]
     return found
 
 
-def revoke_api_key(key_id: str) -> ApiKey | None:
-    """Revoke by id; returns the revoked key, or None when no such key exists."""
+def revoke_api_key(key_id: str, revoked_by: str | None = None, keep_an_admin: bool = True) -> ApiKey | None:
+    """Revoke by id; returns the revoked key, or None when no such key exists.
+
+    Through the API a key cannot revoke itself (`revoked_by`), and the last active admin key cannot be
+    revoked (`keep_an_admin`): either would leave nobody able to manage keys through the API. The CLI,
+    which works on the table directly and can mint a new admin key, may.
+    """
+    from shared.store import dynamo
+
+    if revoked_by is not None and revoked_by == key_id:
+        raise RevocationRefused("a key cannot revoke itself; revoke it with another admin key")
     response = dynamo.client("dynamodb").query(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p AND gsi1sk = :k",
-        ExpressionAttributeValues={":p": {"S": "APIKEYS"}, ":k": {"S": key_id}},
+        ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}, ":k": {"S": key_id}},
     )
     if not response["Items"]:
         return None
     item = dynamo.from_item(response["Items"][0])
+    target = ApiKey.model_validate(item)
+    if keep_an_admin and target.active and Scope.ADMIN in target.scopes:
+        other_admins = [k for k in list_api_keys() if k.active and Scope.ADMIN in k.scopes and k.key_id != key_id]
+        if not other_admins:
+            raise RevocationRefused("this is the last active admin key; create another admin key first")
     now = int(time.time())
     dynamo.client("dynamodb").update_item(
-        TableName=get_settings().app_table,
+        TableName=_app_table(),
         Key=dynamo.to_item({keys.PK: item[keys.PK], keys.SK: item[keys.SK]}),
         UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
         ExpressionAttributeValues={":now": {"N": str(now)}},
@@ -144,7 +214,7 @@ def bearer_secret(headers: dict[str, str]) -> str | None:
     return None
 
 
-def policy_for(key: ApiKey, method_arn: str) -> dict[str, Any]:
+def policy_for(key: ApiKey, method_arn: str, secret_hash: str) -> dict[str, Any]:
     """An IAM policy covering every route the key may call, so API Gateway can cache it per key."""
     arn_prefix, stage = _api_stage_prefix(method_arn)
     base = f"{arn_prefix}/{stage}"
@@ -156,12 +226,22 @@ def policy_for(key: ApiKey, method_arn: str) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allow}]
     if not scope_allows(key.scopes, Scope.ADMIN):
         statements.append(
-            {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [f"{base}/*/keys", f"{base}/*/keys/*"]}
+            {
+                "Action": "execute-api:Invoke",
+                "Effect": "Deny",
+                "Resource": [f"{base}/*/{r}{tail}" for r in sorted(ADMIN_RESOURCES) for tail in ("", "/*")],
+            }
         )
     return {
         "principalId": key.key_id,
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},
-        "context": {"key_id": key.key_id, "scopes": ",".join(key.scopes), "name": key.name},
+        # key_hash lets the API re-read the key on every request (revocation holds before this policy's cache ends)
+        "context": {
+            "key_id": key.key_id,
+            "scopes": ",".join(key.scopes),
+            "name": key.name,
+            "key_hash": secret_hash,
+        },
     }
 
 

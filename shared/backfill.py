@@ -20,9 +20,10 @@ from pydantic import BaseModel, Field
 
 from shared.chain.ranges import AdaptiveRange
 from shared.ingest import ChainReader, IngestOptions, write_events
-from shared.settings import Settings
+from shared.settings import ChainConfig, Settings, TrackedContract
 from shared.store.dynamo import batch_write, client, from_item, to_item
 from shared.store.keys import backfill_range_key, backfill_status_key
+from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
 logger = logging.getLogger("kith.backfill")
 
@@ -38,6 +39,8 @@ class RangeJob(BaseModel):
     chain_id: int
     from_block: int = Field(ge=0)
     to_block: int = Field(ge=0)
+    # a contract's backfill reads only its own logs; empty reads every contract the chain tracks
+    contracts: list[TrackedContract] = Field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +75,15 @@ def plan_ranges(from_block: int, to_block: int, range_size: int) -> list[tuple[i
     return [(start, min(start + range_size - 1, to_block)) for start in range(from_block, to_block + 1, range_size)]
 
 
+def confirmed_target(settings: Settings, chain: ChainConfig, options: IngestOptions | None = None) -> int:
+    """The highest block of `chain` safe to ingest now (its head less confirmations, or `finalized`)."""
+    reader = ChainReader(chain, settings, options)
+    try:
+        return reader.confirmed_target()[1]
+    finally:
+        reader.close()
+
+
 def start_backfill(
     settings: Settings,
     chain_id: int,
@@ -80,17 +92,18 @@ def start_backfill(
     range_size: int,
     job_id: str | None = None,
     options: IngestOptions | None = None,
+    chain: ChainConfig | None = None,
+    contracts: list[TrackedContract] | None = None,
 ) -> BackfillStatus:
-    """Validate, write the status and range items, and enqueue one SQS message per range."""
+    """Validate, write the status and range items, and enqueue one SQS message per range.
+
+    With `contracts`, the jobs read only those contracts' logs (a newly tracked contract's history).
+    """
     ranges = plan_ranges(from_block, to_block, range_size)
-    chain = settings.chain(chain_id)
+    chain = chain or tracked_chain(settings, chain_id)
     if not settings.backfill_queue_url:
         raise BackfillError("BACKFILL_QUEUE_URL is not set: point it at the backfill queue")
-    reader = ChainReader(chain, settings, options)
-    try:
-        _, target = reader.confirmed_target()
-    finally:
-        reader.close()
+    target = confirmed_target(settings, chain, options)
     if to_block > target:
         raise BackfillError(f"--to {to_block} is beyond chain {chain_id}'s confirmed head {target}")
     job_id = job_id or uuid.uuid4().hex[:12]
@@ -105,6 +118,7 @@ def start_backfill(
         "done_ranges": 0,
         "state": "running",
         "created_at": int(time.time()),
+        "contracts": [c.address for c in contracts] if contracts else None,
     }
     try:
         client("dynamodb").put_item(
@@ -123,7 +137,8 @@ def start_backfill(
             for a, b in ranges
         ],
     )
-    jobs = [RangeJob(job_id=job_id, chain_id=chain_id, from_block=a, to_block=b) for a, b in ranges]
+    only = list(contracts or [])
+    jobs = [RangeJob(job_id=job_id, chain_id=chain_id, from_block=a, to_block=b, contracts=only) for a, b in ranges]
     _send_all(settings.backfill_queue_url, jobs)
     return BackfillStatus(job_id, chain_id, from_block, to_block, len(ranges), 0, "running")
 
@@ -150,7 +165,9 @@ def run_range_job(job: RangeJob, settings: Settings, options: IngestOptions | No
     """Fetch, decode and write one range (in sub-ranges the node accepts), then count it done once."""
     if job.from_block > job.to_block:
         raise BackfillError(f"range job {job.job_id}: from_block > to_block")
-    chain = settings.chain(job.chain_id)
+    chain = tracked_chain(settings, job.chain_id, max_age_s=CHAIN_CACHE_S)
+    if job.contracts:
+        chain = chain.model_copy(update={"contracts": job.contracts})
     reader = ChainReader(chain, settings, options)
     ranger = AdaptiveRange(chain.max_range, chain.max_range)
     events = malformed = 0

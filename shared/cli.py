@@ -13,7 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
+
+if TYPE_CHECKING:
+    from shared.churn import ChurnBacktest
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -169,7 +172,8 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
     from shared.auth import revoke_api_key
 
-    if revoke_api_key(args.key_id) is None:
+    # the operator's own tool: it may revoke the last admin key, since `keys create` can always mint another
+    if revoke_api_key(args.key_id, keep_an_admin=False) is None:
         print(f"error: no API key with id {args.key_id}; `keys list` shows them", file=sys.stderr)
         return EXIT_FAILED
     print(f"revoked {args.key_id}")
@@ -214,9 +218,253 @@ def run_contacts_import(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.errors else EXIT_OK
 
 
+# ---- churn --------------------------------------------------------------------------------------
+
+
+def _utc_date(value: str) -> int:
+    """YYYY-MM-DD -> unix second of that UTC midnight (argparse reports the ValueError as one line)."""
+    import datetime as dt
+
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: use YYYY-MM-DD") from None
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+
+def add_churn(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("churn", help="the churn model: backtest it on this community's history")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    test = actions.add_parser(
+        "backtest", help="fit on the activity before a cut, compare the risk with what happened after it"
+    )
+    test.add_argument("--cut", type=_utc_date, required=True, help="UTC date of the cut, YYYY-MM-DD")
+    test.add_argument(
+        "--horizon-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="H: silence in the N days after the cut (default: the labels.churn_horizon_days setting)",
+    )
+    test.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    test.set_defaults(handler=run_churn_backtest)
+
+
+def run_churn_backtest(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    from shared.settings import ConfigError, get_settings
+
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        return fail_usage(str(exc))
+    labels = settings.labels
+    horizon = labels.churn_horizon_days if args.horizon_days is None else args.horizon_days
+    if horizon < 1:
+        return fail_usage("--horizon-days must be >= 1")
+    now = int(time.time())
+    if args.cut + horizon * 86_400 > now:
+        return fail_usage(f"--cut must be at least {horizon} days ago: the window after it must be over")
+    if not _app_table_configured():
+        return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
+    from shared.churn import backtest
+    from shared.intel import activity_rows
+
+    try:
+        result = backtest(
+            activity_rows(settings, now),
+            args.cut,
+            horizon,
+            recent_days=labels.dormant_days,
+            at_risk_p_alive=labels.at_risk_p_alive,
+        )
+    except ValueError as exc:
+        return fail_usage(str(exc))
+    if args.json:
+        print(result.model_dump_json(), file=out)
+        return EXIT_OK
+    print(format_backtest(result), file=out)
+    return EXIT_OK
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_backtest(result: ChurnBacktest) -> str:
+    """The backtest as a short report: ranking, probabilities, the flag, then the calibration table."""
+    from datetime import UTC, datetime
+
+    cut = datetime.fromtimestamp(result.cut, UTC).date().isoformat()
+    lines = [
+        f"cut {cut}, horizon {result.horizon_days:g} days, {result.n_wallets} wallets ({result.model_kind})",
+        f"silent in the window: {result.silent_rate:.1%}",
+        f"AUC {_number(result.auc)} (recency alone {_number(result.recency_auc)}), Brier {result.brier:.4f}",
+        f"at risk: {result.flagged_share:.1%} flagged, precision {_number(result.precision)} "
+        f"(flagging every recently active wallet: {_number(result.flag_base_rate)})",
+        "calibration (deciles of predicted risk):",
+        f"  {'risk':>13}  {'wallets':>7}  {'predicted':>9}  {'observed':>8}",
+    ]
+    lines += [
+        f"  {b.lower:.3f}-{b.upper:.3f}  {b.n_wallets:>7}  {b.predicted:>9.3f}  {b.observed:>8.3f}"
+        for b in result.calibration
+    ]
+    return "\n".join(lines)
+
+
+# ---- chains and contracts ----------------------------------------------------------------------
+
+
+def add_chains(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("chains", help="the tracked chains (their settings live in the App table)")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    listing = actions.add_parser("list", help="list the tracked chains and how many contracts each tracks")
+    listing.set_defaults(handler=run_chains_list)
+    adding = actions.add_parser("add", help="track a chain, or change a tracked chain's settings")
+    adding.add_argument("--chain", type=int, required=True, help="chain id")
+    adding.add_argument("--name", default="", help="a display name")
+    adding.add_argument(
+        "--rpc-parameter", required=True, help="the SSM SecureString parameter holding its RPC URL, e.g. /kith/rpc/main"
+    )
+    adding.add_argument("--confirmations", type=int, default=0, help="blocks to wait before a block is final")
+    adding.add_argument("--finalized", action="store_true", help="read up to the node's `finalized` block instead")
+    adding.add_argument("--max-range", type=int, default=2000, help="most blocks an eth_getLogs call may span")
+    adding.set_defaults(handler=run_chains_add)
+
+
+def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("contracts", help="the contracts tracked on a chain")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    listing = actions.add_parser("list", help="list a chain's tracked contracts")
+    listing.add_argument("--chain", type=int, required=True, help="chain id")
+    listing.set_defaults(handler=run_contracts_list)
+    adding = actions.add_parser("add", help="track a contract; its history is backfilled from --start-block")
+    adding.add_argument("--chain", type=int, required=True, help="chain id")
+    adding.add_argument("--address", required=True, help="the contract's 0x address")
+    adding.add_argument(
+        "--standard", required=True, choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle"]
+    )
+    adding.add_argument("--start-block", type=int, default=0, help="its deployment block (default 0)")
+    adding.add_argument("--label", default="", help="a name for it")
+    adding.set_defaults(handler=run_contracts_add)
+    removing = actions.add_parser("remove", help="stop tracking a contract (its stored events stay)")
+    removing.add_argument("--chain", type=int, required=True, help="chain id")
+    removing.add_argument("--address", required=True, help="the contract's 0x address")
+    removing.set_defaults(handler=run_contracts_remove)
+
+
+_NO_TABLE = "APP_TABLE is not set: export the App table's name (the stack output AppTableName)"
+
+
+def run_chains_list(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage(_NO_TABLE)
+    from shared.settings import get_settings
+    from shared.tracking import tracked_chains
+
+    for chain in tracked_chains(get_settings()):
+        where = chain.rpc_url_parameter or "(rpc_url given directly)"
+        print(f"{chain.chain_id:>10}  {chain.name:<16} {len(chain.contracts):>5} contracts  rpc: {where}")
+    return EXIT_OK
+
+
+def run_chains_add(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage(_NO_TABLE)
+    from pydantic import ValidationError
+
+    from shared.settings import ChainConfig, get_settings
+    from shared.tracking import load_chain, put_chain
+
+    settings = get_settings()
+    try:
+        chain = ChainConfig(
+            chain_id=args.chain,
+            name=args.name,
+            rpc_url_parameter=args.rpc_parameter,
+            confirmations=args.confirmations,
+            use_finalized_tag=args.finalized,
+            max_range=args.max_range,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return fail_usage(f"{'.'.join(str(p) for p in first['loc']) or 'chain'}: {first['msg']}")
+    known = load_chain(settings.app_table, args.chain)
+    put_chain(settings.app_table, chain)
+    print(f"chain {args.chain} {'updated' if known else 'tracked'}; add contracts with `contracts add`")
+    return EXIT_OK
+
+
+def run_contracts_list(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage(_NO_TABLE)
+    from shared.settings import get_settings
+    from shared.tracking import ChainNotTracked, list_contracts
+
+    try:
+        items = list_contracts(get_settings(), args.chain)
+    except ChainNotTracked as exc:
+        return fail_usage(str(exc))
+    for item in items:
+        start, label = item.get("start_block", 0), item.get("label", "")
+        print(f"{item['address']}  {item['standard']:<12} from block {start:<10} {label}")
+    return EXIT_OK
+
+
+def run_contracts_add(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage(_NO_TABLE)
+    from pydantic import ValidationError
+
+    from shared.settings import TrackedContract, get_settings
+    from shared.tracking import ChainNotTracked, TrackingError, track_contracts
+
+    try:
+        contract = TrackedContract(
+            address=args.address, standard=args.standard, start_block=args.start_block, label=args.label
+        )
+    except ValidationError as exc:
+        return fail_usage(f"--address: {exc.errors()[0]['msg']}")
+    if args.start_block < 0:
+        return fail_usage("--start-block must be >= 0")
+    try:
+        outcome = track_contracts(get_settings(), args.chain, [contract])
+    except (ChainNotTracked, TrackingError) as exc:
+        return fail_usage(str(exc))
+    if not outcome.added:
+        print(f"{contract.address} was already tracked on chain {args.chain}")
+        return EXIT_OK
+    print(f"tracking {contract.address} ({contract.standard}) on chain {args.chain}")
+    if outcome.backfill_job:
+        print(f"backfill {outcome.backfill_job} reads its history from block {contract.start_block}")
+    else:
+        print(outcome.note)
+    return EXIT_OK
+
+
+def run_contracts_remove(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage(_NO_TABLE)
+    from shared.settings import get_settings
+    from shared.tracking import untrack_contract
+
+    if untrack_contract(get_settings(), args.chain, args.address.lower()) is None:
+        print(f"error: {args.address.lower()} is not tracked on chain {args.chain}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"stopped tracking {args.address.lower()} on chain {args.chain}; its stored events stay")
+    return EXIT_OK
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [add_backfill, add_keys, add_contacts]
+COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [
+    add_backfill,
+    add_keys,
+    add_contacts,
+    add_churn,
+    add_chains,
+    add_contracts,
+]
 
 
 def build_parser() -> OneLineParser:

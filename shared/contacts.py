@@ -21,9 +21,11 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from shared import consent
+from shared.consent import Provenance
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
-from shared.store.secrets import deployment_secret
+from shared.store.secrets import parameter_secret
 
 IdentityKind = Literal["email", "discord", "telegram", "x"]
 IDENTITY_KINDS: tuple[IdentityKind, ...] = ("email", "discord", "telegram", "x")
@@ -32,7 +34,8 @@ CONSENT_CHANNELS: tuple[ConsentChannel, ...] = ("email", "discord", "telegram", 
 MAX_WALLETS = 20
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
-_DISCORD = re.compile(r"^(?:[a-z0-9_.]{2,32}|.{2,32}#[0-9]{4}|[0-9]{17,20})$")
+# a username, a legacy name#1234 (no @ # : / \\ ` or spaces: never a URL), or a numeric user id
+_DISCORD = re.compile(r"^(?:[a-z0-9_.]{2,32}|[^\s@#:/\\`]{2,32}#[0-9]{4}|[0-9]{17,20})$")
 _TELEGRAM = re.compile(r"^(?:-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
 _X = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
@@ -176,9 +179,15 @@ class Erasure(BaseModel):
 
 
 def _hash(kind: str, value: str, settings: Settings) -> str:
-    key = keys.identity_hash_key()
-    secret = deployment_secret(settings.app_table, key["pk"], key["sk"])
+    legacy = keys.identity_hash_key()
+    secret = parameter_secret(settings.identity_key_parameter, (settings.app_table, legacy["pk"], legacy["sk"]))
     return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def audit_ref(contact_id: str, settings: Settings | None = None) -> str:
+    """How the audit log names a contact: a keyed hash of its id, the same for every action on it, that
+    says nothing once the contact is erased (the id itself would link the log to whatever kept it)."""
+    return "contact:" + _hash("contact", contact_id, settings or get_settings())[:20]
 
 
 def _db() -> Any:
@@ -257,7 +266,19 @@ def find_contact(fields: ContactFields, settings: Settings | None = None) -> Con
     return None
 
 
-def create_contact(fields: ContactFields, settings: Settings | None = None, now: int | None = None) -> Contact:
+API_PROVENANCE = Provenance(source="api")
+
+
+def _consent_map(consent: Consent) -> dict[str, bool]:
+    return {channel: consent.allows(channel) for channel in CONSENT_CHANNELS}
+
+
+def create_contact(
+    fields: ContactFields,
+    settings: Settings | None = None,
+    now: int | None = None,
+    provenance: Provenance = API_PROVENANCE,
+) -> Contact:
     settings = settings or get_settings()
     now = now or int(time.time())
     refused = suppressed(fields, settings)
@@ -273,6 +294,7 @@ def create_contact(fields: ContactFields, settings: Settings | None = None, now:
         actions.append(_claim_identity(kind, value, contact.contact_id, settings))
     for address in contact.wallets:
         actions.append({"Put": {"TableName": settings.app_table, "Item": _link_item(address, contact)}})
+    actions += consent.entry_puts(contact.contact_id, {}, _consent_map(contact.consent), provenance, now, settings)
     _transact(actions, fields, settings)
     return contact
 
@@ -359,8 +381,10 @@ def update_contact(
     expected_version: int | None = None,
     settings: Settings | None = None,
     now: int | None = None,
+    provenance: Provenance = API_PROVENANCE,
 ) -> Contact:
-    """Replace a contact's identities, wallets and consent; identities and links follow in one transaction."""
+    """Replace a contact's identities, wallets and consent; identities, links and the consent ledger follow
+    in one transaction."""
     settings = settings or get_settings()
     current = get_contact(contact_id, settings)
     if expected_version is not None and expected_version != current.version:
@@ -401,6 +425,8 @@ def update_contact(
     for address in set(current.wallets) - set(updated.wallets):
         key = dynamo.to_item(keys.wallet_contact_key(address, contact_id))
         actions.append({"Delete": {"TableName": settings.app_table, "Key": key}})
+    before, after = _consent_map(current.consent), _consent_map(updated.consent)
+    actions += consent.entry_puts(contact_id, before, after, provenance, updated.updated_at, settings)
     _transact(actions, fields, settings)
     return updated
 
@@ -456,6 +482,7 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
         if exc.response["Error"]["Code"] != "TransactionCanceledException":
             raise
         raise ContactConflict("the contact changed while erasing it; retry the DELETE", "contact_id") from None
+    consent.erase(contact_id, settings)
     return Erasure(contact_id=contact_id, wallets_unlinked=len(contact.wallets), suppressions_added=suppressions)
 
 
@@ -464,12 +491,21 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
 MAX_IMPORT_ROWS = 5000
 _TRUE = {"1", "true", "yes", "y", "on", "x"}
 _FALSE = {"", "0", "false", "no", "n", "off"}
-_KNOWN_COLUMNS = {"name", "email", "discord", "telegram", "x", "wallet", "wallets", "source", "consent"} | {
-    f"consent_{c}" for c in CONSENT_CHANNELS
-}
+_KNOWN_COLUMNS = {
+    "name",
+    "email",
+    "discord",
+    "telegram",
+    "x",
+    "wallet",
+    "wallets",
+    "source",
+    "consent",
+    "consent_proof",
+} | {f"consent_{c}" for c in CONSENT_CHANNELS}
 
 
-def _rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(text: str, line_offset: int = 0) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     if not reader.fieldnames:
         raise ContactError("the CSV is empty; the first line must name the columns, e.g. wallet,email", "body")
@@ -484,7 +520,7 @@ def _rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     reader.fieldnames = columns
     try:
         for row in reader:
-            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
+            yield reader.line_num + line_offset, {k: (v or "").strip() for k, v in row.items() if k is not None}
     except csv.Error as exc:
         raise ContactError(
             f"the CSV is malformed at line {reader.line_num}: {exc}; fix that line and retry", "csv"
@@ -530,28 +566,37 @@ def import_csv(
     settings: Settings | None = None,
     row_limit: int | None = MAX_IMPORT_ROWS,
     on_row: Callable[[int], None] | None = None,
+    key_id: str = "",
+    line_offset: int = 0,
+    too_many: str | None = None,
 ) -> ImportReport:
     """Create or merge one contact per row; a bad row is reported with its line and skipped, never fatal.
 
     A row whose identity already belongs to a contact merges into it: wallets are added and the
-    row's consent replaces the contact's for the channels the row names.
+    row's consent replaces the contact's for the channels the row names. A channel the person
+    withdrew consent from is granted again only when the row names it (consent_<channel>=yes or the
+    consent list) and gives consent_proof; otherwise the row is refused, naming the channel.
+    `line_offset` shifts reported line numbers (a background import reads the file in chunks).
     """
     settings = settings or get_settings()
     report = ImportReport(rows=0, created=0, updated=0, unchanged=0, errors=[])
-    for line, row in _rows(text):
+    # counted before any row is imported: a file over the limit changes nothing
+    if row_limit is not None and sum(1 for _ in _rows(text, line_offset)) > row_limit:
+        raise ContactError(
+            too_many or f"the file has more than {row_limit} rows; split it, or import it with the contacts CLI", "csv"
+        )
+    for line, row in _rows(text, line_offset):
         report.rows += 1
-        if row_limit is not None and report.rows > row_limit:
-            raise ContactError(
-                f"the file has more than {row_limit} rows; split it, or import it with the contacts CLI",
-                "body",
-            )
         if on_row is not None:
             on_row(report.rows)
         try:
             fields = _fields_from_row(row)
             if default_source and not fields.source:
                 fields = fields.model_copy(update={"source": default_source})
-            outcome = _upsert(fields, row, settings)
+            provenance = Provenance(
+                source=f"import:{fields.source or 'csv'}", key_id=key_id, proof=row.get("consent_proof") or None
+            )
+            outcome = _upsert(fields, row, settings, provenance)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or None
@@ -566,16 +611,26 @@ def import_csv(
     return report
 
 
-def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings) -> str:
+def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings, provenance: Provenance) -> str:
     existing = find_contact(fields, settings)
     if existing is None:
-        create_contact(fields, settings)
+        create_contact(fields, settings, provenance=provenance)
         return "created"
     named_consent = {
         c
         for c in CONSENT_CHANNELS
         if f"consent_{c}" in row or c in {x.lower() for x in re.split(r"[;\s|]+", row.get("consent", ""))}
     }
+    regranted = [c for c in named_consent if fields.consent.allows(c) and not existing.consent.allows(c)]
+    if regranted and not provenance.proof:
+        opted_out = consent.withdrawn(existing.contact_id, regranted, settings)
+        if opted_out:
+            channel = sorted(opted_out)[0]
+            raise ContactError(
+                f"this contact withdrew {channel} consent; an import grants it again only with "
+                f"consent_{channel}=yes and a consent_proof saying where the person consented anew",
+                f"consent_{channel}",
+            )
     merged_consent = existing.consent.model_copy(update={c: fields.consent.allows(c) for c in named_consent})
     values: dict[str, Any] = existing.model_dump(include=set(ContactFields.model_fields))
     values.update({str(kind): value for kind, value in fields.identities().items()})
@@ -590,7 +645,9 @@ def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings) -> s
         == ContactFields(**existing.model_dump(include=set(ContactFields.model_fields))).model_dump()
     ):
         return "unchanged"
-    update_contact(existing.contact_id, merged, expected_version=existing.version, settings=settings)
+    update_contact(
+        existing.contact_id, merged, expected_version=existing.version, settings=settings, provenance=provenance
+    )
     return "updated"
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ from shared.chain.reorg import (
     find_common_ancestor,
 )
 from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
+from shared.egress import scrub
 from shared.settings import ChainConfig, Settings
 from shared.store.dynamo import BATCH_WRITE_LIMIT, batch_write, client, from_item, to_item
 from shared.store.keys import PK, SK, event_pk
@@ -140,9 +142,16 @@ def _belongs(log: Mapping[str, Any], headers: Mapping[int, Header]) -> bool:
     return header is not None and header.hash == str(log.get("blockHash", "")).lower()
 
 
+def rpc_urls_in_use(settings: Settings) -> list[str]:
+    """Every RPC URL this process knows: the ones configured directly and the ones read from SSM."""
+    return [c.rpc_url for c in settings.chains if c.rpc_url] + list(_RPC_URLS.values())
+
+
 def resolve_rpc_url(chain: ChainConfig) -> str:
     """The RPC URL: given directly (local), or an SSM SecureString read once per container (AWS)."""
     if chain.rpc_url:
+        # remembered like the SSM ones: chains come from the App table now, and every URL must be scrubbed
+        _RPC_URLS.setdefault(chain.rpc_url, chain.rpc_url)
         return chain.rpc_url
     name = chain.rpc_url_parameter
     if "/" in name and not name.startswith("/"):
@@ -272,6 +281,7 @@ class ChainReader:
 
     def close(self) -> None:
         self.rpc.close()
+        self.metadata.close()
 
 
 def write_events(events_table: str, events: Sequence[Event], workers: int = 4, crash_midway: bool = False) -> int:
@@ -494,10 +504,17 @@ def ingest_all(
     starting new ranges once it drops below `options.safety_margin_s`. After all chains ran, a
     failure is raised as IngestError (so the invocation is marked failed and alarms fire).
     """
+    from shared.tracking import tracked_chains
+
     summary = IngestSummary()
     wanted = set(chain_ids) if chain_ids is not None else None
-    for chain in settings.chains:
+    for chain in tracked_chains(settings):
         if wanted is not None and chain.chain_id not in wanted:
+            continue
+        if not chain.contracts:
+            # eth_getLogs with no address reads every contract on the chain: a chain whose last contract
+            # was removed waits, its cursor where it was, until one is tracked again
+            summary.chains.append(ChainSummary(chain_id=chain.chain_id, stopped="no_contracts"))
             continue
         run = None
         try:
@@ -509,9 +526,14 @@ def ingest_all(
             result.reorg_too_deep = max(1, result.reorg_too_deep)
             result.error, result.stopped = str(exc), "reorg_too_deep"
         except Exception as exc:
-            logger.exception("chain %s: ingestion failed", chain.chain_id)
+            # the result, the log line and the traceback leave the function: none may quote an RPC URL,
+            # whose path or query holds the provider's key
+            secret_urls = rpc_urls_in_use(settings)
+            reason = scrub(f"{type(exc).__name__}: {exc}", secret_urls)
+            trace = scrub(traceback.format_exc(), secret_urls)
+            logger.error("chain %s: ingestion failed: %s\n%s", chain.chain_id, reason, trace)
             result = run.summary if run is not None else ChainSummary(chain.chain_id)
-            result.error, result.stopped = f"{type(exc).__name__}: {exc}", "error"
+            result.error, result.stopped = reason, "error"
         summary.chains.append(result)
     failed = [c for c in summary.chains if c.error]
     if failed and raise_on_failure:

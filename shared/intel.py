@@ -54,6 +54,12 @@ class WalletState(BaseModel):
     transitions: list[Transition] = Field(default_factory=list)
     labels: list[str] = Field(default_factory=list)
     p_alive: float | None = None
+    # P(no activity in the next churn_risk_horizon_days days), its percentile in the fitted population, and
+    # when it reaches the model's at-risk threshold if the wallet stays silent (shared.churn.wallet_risk)
+    churn_risk: float | None = None
+    churn_risk_percentile: float | None = None
+    churn_risk_horizon_days: float | None = None
+    churn_risk_due: int | None = None
     due: int | None = None
     evaluated_at: int = 0
     # the segments the wallet is a member of; written in one transaction with the MEMBER# items
@@ -209,12 +215,21 @@ def came_back_at(profile: WalletProfile, settings: Settings) -> int | None:
     return None
 
 
-def next_churn_state(profile: WalletProfile, derived: str, p_alive: float, now: int, settings: Settings) -> ChurnState:
-    """exited and dormant come from balances and ages; at_risk from P(alive); resurrected is a wallet that
-    came back after a dormant-length silence, for `dormant_days` after its return."""
+def next_churn_state(
+    profile: WalletProfile,
+    derived: str,
+    p_alive: float,
+    now: int,
+    settings: Settings,
+    *,
+    at_risk: bool | None = None,
+) -> ChurnState:
+    """exited and dormant come from balances and ages; at_risk from the churn risk (`at_risk`, the model's
+    verdict) or, for a model without a risk threshold, from P(alive); resurrected is a wallet that came back
+    after a dormant-length silence, for `dormant_days` after its return."""
     if derived in ("exited", "dormant"):
         return derived  # type: ignore[return-value]
-    if p_alive < settings.labels.at_risk_p_alive:
+    if at_risk if at_risk is not None else p_alive < settings.labels.at_risk_p_alive:
         return "at_risk"
     returned = came_back_at(profile, settings)
     if returned is not None and now - returned < settings.labels.dormant_days * DAY:
@@ -239,6 +254,7 @@ class Derived:
     labels: list[str]
     loyalty: loyalty.Loyalty | None = None
     loyalty_due: int | None = None
+    risk: churn.WalletRisk | None = None
 
 
 def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
@@ -246,11 +262,21 @@ def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
     settings = context.settings
     profile, holdings = inputs.profile, inputs.holdings
     day_numbers = [int(d) for d in profile.active_days]
+    first_seen = profile.first_seen or now
     p_alive, churn_due = churn.wallet_churn(
-        context.model, profile.first_seen or now, day_numbers, now, settings.labels.at_risk_p_alive
+        context.model, first_seen, day_numbers, now, settings.labels.at_risk_p_alive
     )
+    risk = churn.wallet_risk(context.model, first_seen, day_numbers, now)
+    if risk.at_risk is not None:
+        # the model's risk threshold decides "at risk", so its crossing date is what the sweep waits for
+        churn_due = risk.due
     state_name = next_churn_state(
-        profile, derived_churn_state(profile, holdings, now, settings.labels), p_alive, now, settings
+        profile,
+        derived_churn_state(profile, holdings, now, settings.labels),
+        p_alive,
+        now,
+        settings,
+        at_risk=risk.at_risk,
     )
     whale = population_labels(holdings, context)
     lending = inputs.lending
@@ -273,7 +299,7 @@ def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
     )
     tier = loyalty.loyalty(behaviour, now, settings.loyalty)
     due = loyalty.next_change(behaviour, now, settings.loyalty)
-    return Derived(facts, state_name, p_alive, churn_due, labels, tier, due)
+    return Derived(facts, state_name, p_alive, churn_due, labels, tier, due, risk)
 
 
 def evaluate_wallet(address: str, context: Context, now: int | None = None) -> Outcome | None:
@@ -296,7 +322,9 @@ def evaluate_wallet(address: str, context: Context, now: int | None = None) -> O
     due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, settings)
     due_candidates.append(derived.loyalty_due)
     due = min((d for d in due_candidates if d is not None and d > now), default=None)
-    state = _next_state(address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now)
+    state = _next_state(
+        address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now, derived.risk
+    )
     state.segments = sorted(members_now)
     tier_change = _apply_loyalty(state, inputs.state, derived.loyalty, settings)
     if _store_state(state, inputs.state_version, entered, exited, settings):
@@ -338,6 +366,7 @@ def _next_state(
     p_alive: float,
     due: int | None,
     now: int,
+    risk: churn.WalletRisk | None = None,
 ) -> WalletState:
     transitions = list(previous.transitions) if previous else []
     since = previous.churn_since if previous else now
@@ -353,6 +382,10 @@ def _next_state(
         transitions=transitions[-MAX_TRANSITIONS:],
         labels=labels,
         p_alive=round(p_alive, 6),
+        churn_risk=round(risk.risk, 6) if risk else None,
+        churn_risk_percentile=round(risk.percentile, 2) if risk and risk.percentile is not None else None,
+        churn_risk_horizon_days=risk.horizon_days if risk else None,
+        churn_risk_due=risk.due if risk else None,
         due=due,
         evaluated_at=now,
     )
@@ -471,19 +504,41 @@ def iter_profiles(settings: Settings) -> Iterator[WalletProfile]:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def refit_churn_model(settings: Settings | None = None, now: int | None = None) -> churn.ChurnModel:
-    """Fit MBG/NBD to every wallet's active days and store it as the next version."""
-    settings = settings or get_settings()
-    now = now or int(time.time())
-    rows = [
+def activity_rows(settings: Settings, now: int) -> list[churn.Row]:
+    """(first_seen, active day numbers, now) of every wallet: what the churn model is fitted on."""
+    return [
         (p.first_seen, [int(d) for d in p.active_days], now)
         for p in iter_profiles(settings)
         if p.first_seen is not None
     ]
+
+
+def refit_churn_model(settings: Settings | None = None, now: int | None = None) -> churn.ChurnModel:
+    """Fit MBG/NBD and its risk layer to every wallet's active days for the configured horizon
+    (labels.churn_horizon_days), backtest the fit on the last horizon, and store both as the next version."""
+    settings = settings or get_settings()
+    now = now or int(time.time())
+    rows = activity_rows(settings, now)
     previous = load_churn_model(settings)
-    model = churn.fit_from_activity(rows, version=previous.version + 1, fitted_at=now)
+    labels = settings.labels
+    horizon, recent = labels.churn_horizon_days, labels.dormant_days
+    model = churn.fit_churn(rows, horizon_days=horizon, recent_days=recent, version=previous.version + 1, fitted_at=now)
+    backtest = nightly_backtest(rows, now, horizon, recent, labels.at_risk_p_alive)
+    model = model.model_copy(update={"backtest": backtest})
     save_churn_model(model, settings)
     return model
+
+
+def nightly_backtest(
+    rows: list[churn.Row], now: int, horizon_days: int, recent_days: int, at_risk_p_alive: float = 0.5
+) -> churn.ChurnBacktest | None:
+    """The backtest at the latest cut whose window has fully happened: how the model would have done
+    `horizon_days` ago. None when there is too little history or too few wallets to measure anything."""
+    cut = (now // DAY - horizon_days) * DAY  # today is not over: the window ends at the last midnight
+    try:
+        return churn.backtest(rows, cut, horizon_days, recent_days=recent_days, at_risk_p_alive=at_risk_p_alive)
+    except ValueError:
+        return None
 
 
 def sweep(

@@ -78,6 +78,8 @@ class LabelSettings(BaseModel):
     collector_min_nfts: int = 5
     dormant_days: int = 30
     at_risk_p_alive: float = 0.5
+    # H of the churn risk, P(no activity in the next H days); the nightly refit fits and backtests for it
+    churn_horizon_days: int = Field(default=30, gt=0)
 
 
 # ---- lending and loyalty (issue 7) -----------------------------------------------------------
@@ -157,21 +159,32 @@ class CampaignSettings(BaseModel):
     sends_max_receive_count: int = Field(default=4, ge=1, description="the sends queue's maxReceiveCount")
 
 
+class ApiSettings(BaseModel):
+    """Per-key throttles (KITH_API, JSON). Each request costs 1 unit, expensive routes more (shared.api.limits)."""
+
+    units_per_minute: int = Field(default=600, ge=1, description="what one key may spend per minute")
+
+
 class Settings(BaseModel):
     events_table: str = ""
     app_table: str = ""
-    idempotency_table: str = ""
     backfill_queue_url: str = ""
     segment_eval_queue_url: str = ""
     sends_queue_url: str = ""
     dispatch_queue_url: str = ""
     event_bus_name: str = ""
+    # chains to seed the App table with (shared.tracking); in AWS they come from chains_seed_parameter
     chains: list[ChainConfig] = Field(default_factory=list)
+    chains_seed_parameter: str = ""
     score: ScoreSettings = Field(default_factory=ScoreSettings)
     labels: LabelSettings = Field(default_factory=LabelSettings)
     lending: LendingSettings = Field(default_factory=LendingSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    import_queue_url: str = ""
+    # the SSM parameter (SecureString) holding the identity hash key; outside the table on purpose
+    identity_key_parameter: str = "/kith/identity-hash-key"
 
     def chain(self, chain_id: int) -> ChainConfig:
         for chain in self.chains:
@@ -183,12 +196,14 @@ class Settings(BaseModel):
 _ENV_FIELDS = {
     "events_table": "EVENTS_TABLE",
     "app_table": "APP_TABLE",
-    "idempotency_table": "IDEMPOTENCY_TABLE",
     "backfill_queue_url": "BACKFILL_QUEUE_URL",
     "segment_eval_queue_url": "SEGMENT_EVAL_QUEUE_URL",
     "sends_queue_url": "SENDS_QUEUE_URL",
     "dispatch_queue_url": "DISPATCH_QUEUE_URL",
     "event_bus_name": "EVENT_BUS_NAME",
+    "import_queue_url": "IMPORT_QUEUE_URL",
+    "identity_key_parameter": "IDENTITY_KEY_PARAMETER",
+    "chains_seed_parameter": "KITH_CHAINS_SEED_PARAMETER",
 }
 _JSON_FIELDS = {
     "campaigns": "KITH_CAMPAIGNS",
@@ -197,6 +212,7 @@ _JSON_FIELDS = {
     "labels": "KITH_LABELS",
     "lending": "KITH_LENDING",
     "loyalty": "KITH_LOYALTY",
+    "api": "KITH_API",
 }
 
 

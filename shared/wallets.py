@@ -57,6 +57,14 @@ class WalletView(WalletSummary):
     churn_state: str
     churn_since: int | None
     p_alive: float | None = Field(description="probability the wallet is still active (MBG/NBD), when evaluated")
+    churn_risk: float | None = Field(
+        description="probability of no activity in the next churn_risk_horizon_days days (GET /churn/model)",
+    )
+    churn_risk_percentile: float | None = Field(
+        description="percentile (0-100) of churn_risk among the wallets of the latest fit"
+    )
+    churn_risk_horizon_days: float | None = Field(description="H of churn_risk")
+    churn_risk_due: int | None = Field(description="unix second from which the wallet is at risk if it stays silent")
     segments: list[str] = Field(description="ids of the segments the wallet is a member of")
     tags: list[str]
     score_formula_version: int
@@ -93,6 +101,7 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
     profile, holdings, state = inputs.profile, inputs.holdings, inputs.state
     summary = summarize(profile, now, settings)
     explanation = [ScoreComponentView(**vars(c)) for c in scoring.explain(profile.score, now, settings.score)]
+    p_alive, risk = _churn_now(profile, now, settings)
     return WalletView(
         **summary.model_dump(),
         # the segments function's derivation (with population labels such as whale and the churn model's
@@ -100,7 +109,11 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
         labels=state.labels if state else labels_for(profile, holdings, now, settings.labels),
         churn_state=state.churn_state if state else churn_state(profile, holdings, now, settings.labels),
         churn_since=state.churn_since if state else None,
-        p_alive=_p_alive_now(profile, now, settings),
+        p_alive=p_alive,
+        churn_risk=round(risk.risk, 6) if risk else None,
+        churn_risk_percentile=round(risk.percentile, 2) if risk and risk.percentile is not None else None,
+        churn_risk_horizon_days=risk.horizon_days if risk else None,
+        churn_risk_due=risk.due if risk else None,
         segments=state.segments or [] if state else [],
         tags=sorted(inputs.tags),
         score_formula_version=profile.score.version,
@@ -117,13 +130,15 @@ def wallet_view(address: str, settings: Settings | None = None, now: int | None 
     )
 
 
-def _p_alive_now(profile: WalletProfile, now: int, settings: Settings) -> float | None:
-    """P(alive) decays with silence, so it is evaluated at read time with the current churn model."""
+def _churn_now(profile: WalletProfile, now: int, settings: Settings) -> tuple[float | None, churn.WalletRisk | None]:
+    """P(alive) decays and the churn risk grows with silence, so both are evaluated at read time with the
+    current churn model."""
     if profile.first_seen is None:
-        return None
+        return None, None
     model = load_churn_model(settings)
-    p_alive, _ = churn.wallet_churn(model, profile.first_seen, [int(d) for d in profile.active_days], now)
-    return round(p_alive, 6)
+    days = [int(d) for d in profile.active_days]
+    p_alive, _ = churn.wallet_churn(model, profile.first_seen, days, now)
+    return round(p_alive, 6), churn.wallet_risk(model, profile.first_seen, days, now)
 
 
 def _holding_view(holding: Holding) -> HoldingView:

@@ -16,6 +16,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "KithTest")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+# the local cloud's egress setting: chains and sinks listen on 127.0.0.1 over http (shared.egress)
+os.environ.setdefault("KITH_EGRESS", '{"allow_http": true, "allow_networks": ["127.0.0.0/8"]}')
 
 from infra.localcloud.anvil import Anvil, free_port
 from infra.localcloud.template import Template, deploy_data_resources, load_template
@@ -63,7 +65,6 @@ class Deployed:
         return {
             "EVENTS_TABLE": self.physical["EventsTable"],
             "APP_TABLE": self.physical["AppTable"],
-            "IDEMPOTENCY_TABLE": self.physical["IdempotencyTable"],
             "BACKFILL_QUEUE_URL": self.physical["BackfillQueue"],
             "AWS_ENDPOINT_URL": self.endpoint,
         }

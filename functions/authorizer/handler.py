@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.auth import AuthError, authenticate, bearer_secret, policy_for
+from shared.auth import AuthError, authenticate, bearer_secret, hash_secret, policy_for
 
 logger = Logger()
 metrics = Metrics()
@@ -28,4 +28,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("rejected API key", extra={"reason": str(exc)})
         metrics.add_metric(name="AuthRejected", unit=MetricUnit.Count, value=1)
         raise Exception("Unauthorized") from None
-    return policy_for(key, event["methodArn"])
+    return policy_for(key, event["methodArn"], hash_secret(secret))

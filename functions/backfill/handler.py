@@ -14,16 +14,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.backfill import RangeJob, run_range_job
 from shared.settings import get_settings
+from shared.tracing import TRACED_MODULES
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 processor = BatchProcessor(event_type=EventType.SQS)
 copy_config_to_registered_loggers(source_logger=logger, include={"kith.ingest", "kith.backfill"})
 settings = get_settings()
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> None:
     outcome = run_range_job(RangeJob.model_validate_json(record.body), settings)
     metrics.add_metric(name="BackfillRanges", unit=MetricUnit.Count, value=1)
@@ -33,6 +34,6 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,4 +1,5 @@
-"""Nightly: refits the MBG/NBD churn model to every wallet's activity and stores it as a new version."""
+"""Nightly: refits the MBG/NBD churn model and its risk layer to every wallet's activity, backtests the fit
+on the last horizon, and stores both as a new version."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.intel import refit_churn_model
+from shared.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    model = refit_churn_model()
+    model = refit_churn_model()  # H is the labels.churn_horizon_days setting
     metrics.add_metric(name="ChurnModelWallets", unit=MetricUnit.Count, value=model.n_wallets)
-    logger.info("churn model refit", extra={"model": model.model_dump()})
-    return model.model_dump()
+    if model.backtest is not None and model.backtest.auc is not None:
+        metrics.add_metric(name="ChurnBacktestAUC", unit=MetricUnit.NoUnit, value=model.backtest.auc)
+        metrics.add_metric(name="ChurnBacktestBrier", unit=MetricUnit.NoUnit, value=model.backtest.brier)
+    summary = model.model_dump(exclude={"risk_knots"})
+    logger.info("churn model refit", extra={"model": summary})
+    return summary

@@ -10,10 +10,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.ingest import IngestError, IngestOptions, ingest_all, publish_metrics
 from shared.settings import get_settings
+from shared.tracing import TRACED_MODULES
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 copy_config_to_registered_loggers(source_logger=logger, include={"kith.ingest"})
 settings = get_settings()  # fails at cold start, naming the bad variable
 # One writer keeps the Events stream in chain order, so the profiles function stays on its in-order fast
@@ -23,7 +24,7 @@ options = IngestOptions(write_workers=1)
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000

@@ -14,9 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.campaigns.conversions import credit_changes
 from shared.profiles.store import apply_change
 from shared.profiles.stream import apply_images, change_of
+from shared.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -29,7 +30,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     records = event["Records"]

@@ -18,9 +18,10 @@ from shared.campaigns.store import BatchReads
 from shared.channels import get_channels_config
 from shared.settings import get_settings
 from shared.store import dynamo
+from shared.tracing import TRACED_MODULES
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -42,7 +43,7 @@ def record_handler(record: SQSRecord, reads: BatchReads) -> None:
 
 
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     handle = partial(record_handler, reads=BatchReads(get_settings()))

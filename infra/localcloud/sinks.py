@@ -40,7 +40,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from shared.channels.webhook import DELIVERY_ID_HEADER, SIGNATURE_HEADER, verify
+from shared.channels.webhook import (
+    DELIVERY_ID_HEADER,
+    SIGNATURE_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    endpoint_key,
+    verify,
+)
 
 log = logging.getLogger("kith.localcloud.sinks")
 
@@ -50,6 +58,7 @@ LOCAL_DISCORD_TOKEN = "local-discord-token"
 LOCAL_TELEGRAM_TOKEN = "local-telegram-token"
 LOCAL_XMTP_TOKEN = "local-xmtp-token"
 DELIVERIES_FILE = "deliveries.jsonl"
+LOCAL_EGRESS = json.dumps({"allow_http": True, "allow_networks": ["127.0.0.0/8"]})
 PAGE_LIMIT = 200
 
 _RECORDED_HEADERS = (
@@ -57,6 +66,9 @@ _RECORDED_HEADERS = (
     "User-Agent",
     SIGNATURE_HEADER,
     DELIVERY_ID_HEADER,
+    STANDARD_ID_HEADER,
+    STANDARD_TIMESTAMP_HEADER,
+    STANDARD_SIGNATURE_HEADER,
     "Idempotency-Key",
     "Authorization",
 )
@@ -229,9 +241,9 @@ class LocalSinks:
         if kind == "webhook":
             # the exact bytes, so a receiver's verification can be replayed against what was signed
             record["raw_body"] = raw.decode("utf-8", "replace")
-            record["signature_valid"] = bool(self.webhook_secret) and verify(
-                self.webhook_secret, headers.get(SIGNATURE_HEADER), raw
-            )
+            # each endpoint has its own key, derived from the deployment secret and the URL it was sent to
+            key = endpoint_key(self.webhook_secret, f"{self.url}{path}") if self.webhook_secret else b""
+            record["signature_valid"] = bool(key) and verify(key, headers.get(SIGNATURE_HEADER), raw)
         scripted = self._next_scripted(path)
         if scripted is not None and scripted.delay:
             time.sleep(scripted.delay)
@@ -487,7 +499,7 @@ def local_channels_env(sink_base_url: str, webhook_secret: str) -> dict[str, str
     base = sink_base_url.rstrip("/")
     fast = {"per_second": 200.0, "burst": 200}
     channels = {
-        "webhook": {"allow_http": True, "rate_limit": fast},
+        "webhook": {"rate_limit": fast},
         "email": {"from_address": LOCAL_EMAIL_FROM, "rate_limit": fast},
         "discord": {"rate_limit": fast},
         "telegram": {"api_base": f"{base}/telegram", "rate_limit": fast},
@@ -495,6 +507,10 @@ def local_channels_env(sink_base_url: str, webhook_secret: str) -> dict[str, str
     }
     return {
         "KITH_CHANNELS": json.dumps(channels),
+        # the sinks and the chains listen on 127.0.0.1 over plain http; nothing else local is opened
+        "KITH_EGRESS": LOCAL_EGRESS,
+        # the test suites fuzz and page the API hard from one key; AWS keeps the default budget
+        "KITH_API": json.dumps({"units_per_minute": 20_000}),
         "KITH_WEBHOOK_SECRET": webhook_secret,
         "KITH_DISCORD_WEBHOOK_URL": f"{base}/discord/{LOCAL_DISCORD_WEBHOOK_ID}/{LOCAL_DISCORD_TOKEN}",
         "KITH_TELEGRAM_BOT_TOKEN": LOCAL_TELEGRAM_TOKEN,

@@ -19,7 +19,11 @@ from samtranslator.yaml_helper import yaml_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-DATA_RESOURCE_TYPES = frozenset({"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus"})
+# The SSM parameter is the chains seed the ingest function reads; alarms, log groups and the SNS topic are
+# AWS's operations and have nothing to do locally, so they stay behind.
+DATA_RESOURCE_TYPES = frozenset(
+    {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::SSM::Parameter"}
+)
 _PLACEHOLDER_URI = "s3://kith-local/placeholder.zip"
 
 
@@ -87,7 +91,7 @@ def _routes_to_queues(rule: dict[str, Any], created: dict[str, dict[str, Any]]) 
 def deploy_data_resources(
     template: Template, endpoint_url: str, stack_name: str = "kith-local", region: str = "us-east-1"
 ) -> dict[str, str]:
-    """Create the tables, queues and bus in moto; returns {logical id: physical id (name or URL)}."""
+    """Create the tables, queues, bus and parameters in moto; returns {logical id: physical id (name or URL)}."""
     import json
 
     cfn_client = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name=region)

@@ -40,5 +40,9 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class Gone(ApiError):
+    status, code = 410, "gone"
+
+
 class Unprocessable(ApiError):
     status, code = 422, "validation_failed"

@@ -41,6 +41,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "the write conflicts with the current state (e.g. a stale `expected_version`); re-read and retry",
     415: "the body is not JSON: send it as `Content-Type: application/json`",
     422: "a parameter or the body failed validation; `field` names it",
+    429: "this key spent its request units for the minute; retry after the Retry-After header's seconds",
     500: "an unexpected failure; the message carries the request id to quote",
 }
 
@@ -48,7 +49,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 def error_statuses(method: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses an operation can answer with: derived from its shape, plus what it declares."""
     parameters = operation.get("parameters", [])
-    statuses = {401, 403, 422, 500}  # the authorizer, the scope check, request validation, the last resort
+    # the authorizer, the scope check, request validation, the key's throttle, the last resort
+    statuses = {401, 403, 422, 429, 500}
     statuses |= {int(status) for status in operation.get(EXTRA_ERRORS, [])}
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
@@ -85,23 +87,29 @@ def with_error_responses(schema: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def openapi_schema(app: APIGatewayRestResolver) -> dict[str, Any]:
-    """The complete document of `app`, as served and committed."""
-    from shared.api.app import OPENAPI_META
+def openapi_schema(app: APIGatewayRestResolver, server: str = "/") -> dict[str, Any]:
+    """The complete document of `app`, as served and committed.
 
-    return with_error_responses(json.loads(app.get_openapi_json_schema(**OPENAPI_META)))
+    `server` is where the API answers: served from AWS it is the stage's prefix (/v1), so Swagger UI's
+    "Try it out" keeps the stage in the URL; the committed document says "/".
+    """
+    from shared.api.app import openapi_meta
+
+    document = with_error_responses(json.loads(app.get_openapi_json_schema(**openapi_meta())))
+    document["servers"] = [{"url": server}]
+    return document
 
 
-def openapi_json(app: APIGatewayRestResolver) -> str:
-    return json.dumps(openapi_schema(app), indent=2, sort_keys=True) + "\n"
+def openapi_json(app: APIGatewayRestResolver, server: str = "/") -> str:
+    return json.dumps(openapi_schema(app, server), indent=2, sort_keys=True) + "\n"
 
 
-def swagger_html(app: APIGatewayRestResolver) -> str:
+def swagger_html(app: APIGatewayRestResolver, server: str = "/") -> str:
     """Swagger UI over the complete document, with Powertools' bundled assets (no CDN needed)."""
     from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
     assets = Path(swagger_ui.__file__).parent
-    spec = openapi_json(app).replace("</", "<\\/")  # the spec sits inside a <script>; keep it from closing it
+    spec = openapi_json(app, server).replace("</", "<\\/")  # the spec sits inside a <script>; keep it from closing it
     return swagger_ui.generate_swagger_html(
         spec,
         (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),

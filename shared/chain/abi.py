@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from eth_utils import keccak
-
+from shared.chain.keccak import keccak
 from shared.events import Standard
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eth_utils import keccak
+from shared.chain.keccak import keccak
 
 
 def bloom_bits(value: bytes) -> int:

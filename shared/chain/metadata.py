@@ -1,9 +1,10 @@
 """Token metadata (name, symbol, decimals), read tolerantly and cached in memory and in the App table.
 
 Tokens in the wild return strings or bytes32 (MKR, SAI), lack `decimals` (most ERC-721s, some
-ERC-20s) or sit behind proxies. Each getter is an eth_call through web3: a proxy forwards it like
-any caller's; a revert or an empty answer means "missing" (None), not an error. Transport failures
-are retried and then raised, so a flaky node never gets cached as "this token has no decimals".
+ERC-20s) or sit behind proxies. Each getter is a plain JSON-RPC eth_call (shared.chain.rpc): a proxy
+forwards it like any caller's; a revert or an empty answer means "missing" (None), not an error.
+Transport failures are retried and then raised, so a flaky node never gets cached as "this token has
+no decimals".
 """
 
 from __future__ import annotations
@@ -11,29 +12,44 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
-from eth_abi import decode as abi_decode
-from web3 import Web3
-from web3.exceptions import ContractLogicError
 
 from shared.chain.abi import DECIMALS_SELECTOR, NAME_SELECTOR, SYMBOL_SELECTOR
 from shared.chain.decode import TokenMeta
+from shared.chain.rpc import RetryPolicy, RpcClient, RpcError, Verdict
 from shared.store.dynamo import client, from_item, to_item
 from shared.store.keys import token_meta_key
+
+# how nodes word a call that reverted or hit a bad opcode: the token lacks the getter
+_REVERTED = ("revert", "invalid opcode", "execution")
+METADATA_WORKERS = 8
 
 _MEMORY: dict[tuple[str, int, str], TokenMeta] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
+def _abi_string(raw: bytes) -> str | None:
+    """A dynamic ABI `string` return value: an offset word, a length word, then the UTF-8 bytes."""
+    offset = int.from_bytes(raw[:32], "big")
+    if offset + 32 > len(raw):
+        return None
+    length = int.from_bytes(raw[offset : offset + 32], "big")
+    body = raw[offset + 32 : offset + 32 + length]
+    if len(body) != length:
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def decode_text(raw: bytes) -> str | None:
     """An ABI string, or a bytes32 padded with NULs; None when neither reads cleanly."""
     if len(raw) >= 64:
-        try:
-            (text,) = abi_decode(["string"], raw)
-            return str(text).strip("\x00") or None
-        except Exception:
-            pass
+        text = _abi_string(raw)
+        if text is not None:
+            return text.strip("\x00") or None
     if len(raw) >= 32:
         cut = raw[:32].rstrip(b"\x00")
         if not cut or b"\x00" in cut:
@@ -59,26 +75,39 @@ def clear_memory_cache() -> None:
 
 class MetadataReader:
     def __init__(self, rpc_url: str, chain_id: int, app_table: str, timeout: float = 10.0, attempts: int = 4) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # the client's own retries are off: a revert must come back at once, not after a retry storm
+        policy = RetryPolicy(max_attempts=1, timeout=timeout)
+        self.rpc = RpcClient(rpc_url, chain_id, policy=policy, workers=METADATA_WORKERS)
         self.chain_id = chain_id
         self.app_table = app_table
         self.attempts = attempts
 
     def _call(self, address: str, selector: str) -> bytes:
-        target = Web3.to_checksum_address(address)
-        last: Exception | None = None
+        last: RpcError | None = None
         for attempt in range(self.attempts):
             try:
-                return bytes(self.w3.eth.call({"to": target, "data": selector}))  # type: ignore[typeddict-item]
-            except ContractLogicError:
-                return b""
-            except Exception as exc:
+                result = self.rpc.call_once("eth_call", [{"to": address, "data": selector}, "latest"])
+            except RpcError as exc:
                 message = str(exc).lower()
-                if "revert" in message or "invalid opcode" in message or "execution" in message:
+                if any(word in message for word in _REVERTED):
                     return b""
+                if exc.verdict is Verdict.FATAL:
+                    last = exc
+                    break
                 last = exc
                 time.sleep(0.1 * 2**attempt)
-        raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {last}")
+                continue
+            if not isinstance(result, str) or not result.startswith("0x"):
+                return b""
+            try:
+                return bytes.fromhex(result[2:])
+            except ValueError:
+                return b""
+        # RpcClient's messages are already scrubbed of the endpoint, whose path may hold the provider's key
+        raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {last}") from None
+
+    def close(self) -> None:
+        self.rpc.close()
 
     def read_chain(self, address: str) -> TokenMeta:
         return TokenMeta(
@@ -103,7 +132,13 @@ class MetadataReader:
         return meta
 
     def get_many(self, addresses: Iterable[str]) -> dict[str, TokenMeta]:
-        return {address.lower(): self.get(address) for address in set(addresses)}
+        wanted = sorted({address.lower() for address in addresses})
+        if len(wanted) <= 1:
+            return {address: self.get(address) for address in wanted}
+        # a range that brings many new tokens (a backfill of hundreds of tracked contracts) reads them side
+        # by side: each is three eth_calls and two DynamoDB requests, all waiting on the network
+        with ThreadPoolExecutor(max_workers=min(METADATA_WORKERS, len(wanted))) as pool:
+            return dict(zip(wanted, pool.map(self.get, wanted), strict=True))
 
     def _load(self, address: str) -> TokenMeta | None:
         answer = client("dynamodb").get_item(

@@ -30,7 +30,8 @@ from typing import Any, NamedTuple
 import orjson
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
+
+from shared.egress import EgressRefused, guarded_session, scrub
 
 _HEADERS = {"Content-Type": "application/json"}
 
@@ -192,10 +193,7 @@ class RpcClient:
         self.retries = 0
         self._lock = threading.Lock()
         self._ids = iter(range(1, 1 << 62))
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=workers, pool_maxsize=workers * 2, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = guarded_session(pool_connections=workers, pool_maxsize=workers * 2)
 
     # ---- plumbing ------------------------------------------------------------------------------
 
@@ -223,22 +221,26 @@ class RpcClient:
                 timeout=(min(5.0, self.policy.timeout), self.policy.timeout),
                 stream=True,
             )
+        # requests' and urllib3's messages quote the URL, whose path holds the provider's key: only the
+        # exception's type is kept, and the original is not chained (a traceback would print it)
+        except EgressRefused as exc:
+            raise RpcError(f"the RPC endpoint is not allowed: {exc}", None, Verdict.FATAL) from None
         except requests.Timeout as exc:
-            raise self._timeout(exc) from exc
+            raise self._timeout(exc) from None
         except requests.ConnectionError as exc:
-            raise RpcError(f"connection error: {exc}", None, Verdict.RETRY) from exc
+            raise RpcError(f"connection error ({type(exc).__name__})", None, Verdict.RETRY) from None
         try:
             body = response.raw.read(decode_content=True)
         except (urllib3.exceptions.TimeoutError, requests.Timeout) as exc:
             response.close()
-            raise self._timeout(exc) from exc
+            raise self._timeout(exc) from None
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
             # a body cut off mid-way (proxy reset, size limit) is worth another try
             response.close()
-            raise RpcError(f"connection error while reading: {exc}", None, Verdict.RETRY) from exc
+            raise RpcError(f"connection error while reading ({type(exc).__name__})", None, Verdict.RETRY) from None
         response.raw.release_conn()  # fully read: the connection goes back to the pool for reuse
         if response.status_code != 200:
-            text = body[:200].decode(errors="replace")
+            text = self.scrub(body[:200].decode(errors="replace"))
             raise RpcError(
                 f"HTTP {response.status_code}: {text}", response.status_code, classify_http(response.status_code)
             )
@@ -261,7 +263,11 @@ class RpcClient:
         )
 
     def _fail(self, method: str, attempts: int, error: BaseException) -> RpcFailed:
-        return RpcFailed(f"chain {self.chain_id}: {method} failed after {attempts} attempts: {error}")
+        return RpcFailed(f"chain {self.chain_id}: {method} failed after {attempts} attempts: {self.scrub(str(error))}")
+
+    def scrub(self, text: str) -> str:
+        """`text` without the endpoint's path or query (where providers put the API key)."""
+        return scrub(text, [self.url])
 
     def call_once(self, method: str, params: Sequence[Any], allow_null: bool = False) -> Any:
         answer = self._post({"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": list(params)})

@@ -6,7 +6,8 @@ deliver() picks the channel's adapter, waits for that channel's rate limiter, an
 errors a few times in-process (exponential backoff with jitter; an attempt starts only if it can
 finish, timeout included, within config.retry.max_total_s, so one delivery takes at most about
 max_total_s plus the rate limiter's max_wait_s). It returns
-a DeliveryOutcome ("delivered", or "failed" for a permanent failure) or raises
+a DeliveryOutcome ("delivered", or "failed" for a permanent failure, which includes a destination the
+egress guard refuses: shared.egress) or raises
 TransientDeliveryError once the retries are spent, so the sender reports the SQS record as failed:
 SQS redelivers it and, after maxReceiveCount, the DLQ keeps it. ChannelNotConfigured (a missing or
 refused secret, no sender address) is raised at once, without in-process retries.
@@ -30,6 +31,7 @@ from shared.channels.base import (
 from shared.channels.config import ChannelsConfig, RetrySettings, get_channels_config, load_channels_config
 from shared.channels.ratelimit import LIMITERS
 from shared.channels.render import render, validate_template
+from shared.egress import EgressRefused
 
 __all__ = [
     "Channel",
@@ -91,6 +93,11 @@ def deliver(
             )
         try:
             outcome = adapter(message, config)
+        except EgressRefused as exc:
+            # the same answer whether or not anything listens there: no oracle for probing internal hosts
+            outcome = DeliveryOutcome.failed(f"the {message.channel} destination is not allowed: {exc}")
+            logger.warning("send %s on %s refused: %s", message.send_id, message.channel, exc)
+            return outcome
         except ChannelNotConfigured as exc:
             logger.error("channel %s not configured: %s", message.channel, exc.detail)
             raise

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import requests
 from pydantic import BaseModel, Field
 
+from shared.egress import EgressRefused, guarded_session
+
 MAX_DETAIL_CHARS = 200
 
 
@@ -107,7 +109,7 @@ def classify_status(status: int, what: str, retry_after: float | None = None) ->
     return DeliveryOutcome.failed(f"{what} answered {status}")
 
 
-_session = requests.Session()
+_session = guarded_session(pool_connections=16, pool_maxsize=32)
 
 
 def post_json(
@@ -119,7 +121,8 @@ def post_json(
     raw_body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> requests.Response:
-    """POST JSON without following redirects; network failures become TransientDeliveryError.
+    """POST JSON through the egress guard, without following redirects; network failures become
+    TransientDeliveryError, and a destination the guard refuses raises EgressRefused (a permanent failure).
 
     `what` names the receiver in errors instead of the URL, because provider URLs carry secrets.
     requests' own exception messages quote the URL, so they are dropped (`from None`): a chained
@@ -129,6 +132,8 @@ def post_json(
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
     try:
         return _session.post(url, data=body, headers=sent_headers, timeout=timeout, allow_redirects=False)
+    except EgressRefused:
+        raise
     except requests.Timeout:
         raise TransientDeliveryError(f"{what} did not answer within {timeout:g} s") from None
     except requests.ConnectionError:

@@ -46,9 +46,8 @@ class ChannelSettings(BaseModel):
 
 
 class WebhookSettings(ChannelSettings):
+    # Endpoints must be https and public (shared.egress); the local cloud opens its sink with KITH_EGRESS.
     secret_parameter: str = ""
-    # Campaign endpoints must be https in AWS; the local cloud's sink is plain http on 127.0.0.1.
-    allow_http: bool = False
 
 
 class EmailSettings(ChannelSettings):

@@ -1,9 +1,11 @@
 """Discord through an incoming webhook: POST {"content", "allowed_mentions"} to the webhook URL with ?wait=true.
 
-Discord webhooks post into a channel; they cannot message a user directly. The destination is either
-  a webhook URL (https://discord.com/api/webhooks/<id>/<token>)  the message goes to that channel
-  a user id (a numeric snowflake)   posted to the default webhook, mentioning <@id>; only that user is pinged
-  a handle (any other text)         posted to the default webhook, prefixed with the handle; nobody is pinged
+Discord webhooks post into a channel; they cannot message a user directly. Every message goes to the
+configured default webhook (an operator's secret), and the destination, a contact's Discord, is either
+  a user id (a numeric snowflake)   mentioning <@id>; only that user is pinged
+  a handle (any other text)         prefixed with the handle; nobody is pinged
+A destination that looks like a URL is refused: contacts are written by API keys and CSV rows, and a
+URL there would let them aim the sender at any host (the egress guard would refuse internal ones too).
 allowed_mentions never lets @everyone, @here or role mentions through, whatever the body says.
 """
 
@@ -37,28 +39,33 @@ def with_wait(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-def request_for(message: Message, config: ChannelsConfig) -> tuple[str, dict[str, Any], bool]:
-    """(webhook URL, JSON payload, whether the URL is the configured default) for the message's destination."""
+class DestinationRefused(ValueError):
+    """The destination is not a Discord handle or user id."""
+
+
+def request_for(message: Message, config: ChannelsConfig) -> tuple[str, dict[str, Any]]:
+    """(the default webhook's URL, JSON payload) for the message's destination."""
     destination = message.destination.strip()
-    if destination.lower().startswith(("https://", "http://")):
-        return destination, {"content": message.body, "allowed_mentions": {"parse": []}}, False
+    if "://" in destination or destination.lower().startswith(("http:", "https:", "//")):
+        raise DestinationRefused("a Discord destination is a handle or a user id, never a URL")
     url = config.secret(Secret.DISCORD_WEBHOOK_URL)
     user_id = destination.removeprefix("<@").removesuffix(">").lstrip("!")
     if _USER_ID.match(user_id):
         mention = {"parse": [], "users": [user_id]}
-        return url, {"content": f"<@{user_id}> {message.body}", "allowed_mentions": mention}, True
+        return url, {"content": f"<@{user_id}> {message.body}", "allowed_mentions": mention}
     handle = escape_discord(destination.lstrip("@"))
-    return url, {"content": f"@{handle} {message.body}", "allowed_mentions": {"parse": []}}, True
+    return url, {"content": f"@{handle} {message.body}", "allowed_mentions": {"parse": []}}
 
 
 def send(message: Message, config: ChannelsConfig) -> DeliveryOutcome:
     if not message.destination.strip():
         return DeliveryOutcome.failed("no Discord destination (webhook URL, user id or handle)")
-    url, payload, is_default = request_for(message, config)
+    try:
+        url, payload = request_for(message, config)
+    except DestinationRefused as exc:
+        return DeliveryOutcome.failed(str(exc))
     if urlsplit(url).scheme.lower() not in ("https", "http") or not urlsplit(url).netloc:
-        if is_default:
-            raise ChannelNotConfigured("the default Discord webhook URL is not a valid URL: fix its secret")
-        return DeliveryOutcome.failed("the Discord webhook URL is not a valid URL")
+        raise ChannelNotConfigured("the default Discord webhook URL is not a valid URL: fix its secret")
     if len(payload["content"]) > MAX_CONTENT_CHARS:
         return DeliveryOutcome.failed(
             f"the message has {len(payload['content'])} characters; Discord allows {MAX_CONTENT_CHARS}"
@@ -71,7 +78,7 @@ def send(message: Message, config: ChannelsConfig) -> DeliveryOutcome:
         if retry_after is None:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise TransientDeliveryError("Discord is rate limiting this webhook (429)", retry_after=retry_after)
-    if is_default and response.status_code in (401, 403, 404):
+    if response.status_code in (401, 403, 404):
         # the community channel's own webhook is gone or its token is wrong: every message would fail alike
         raise ChannelNotConfigured(f"Discord refused the default webhook ({response.status_code}): replace its URL")
     outcome = classify_status(response.status_code, _WHAT, parse_retry_after(response.headers.get("Retry-After")))

@@ -27,7 +27,6 @@ from html.parser import HTMLParser
 
 from shared.channels.base import Channel
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _FIELD = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _EXPRESSION = re.compile(
     rf'^\s*(?P<field>{_FIELD})\s*(?:\|\s*default\s*:\s*"(?P<default>(?:[^"\\]|\\.)*)"\s*)?$', re.DOTALL
@@ -37,6 +36,7 @@ _DATE_SUFFIXES = ("_at", "_date")
 _DISCORD_SPECIAL = re.compile(r"([\\*_~`|<>\[\]#-])")
 _MASS_MENTION = re.compile(r"@(everyone|here)", re.IGNORECASE)
 MAX_TEMPLATE_CHARS = 20_000
+MAX_PLACEHOLDER_CHARS = 300  # a field path and a default; longer is a mistake, and bounds the regex below
 
 
 class _Placeholder:
@@ -51,23 +51,24 @@ def _parse(template: str) -> list[str | _Placeholder]:
     """The template as literal text and placeholders; ValueError names the first bad placeholder."""
     if len(template) > MAX_TEMPLATE_CHARS:
         raise ValueError(f"the template has {len(template)} characters; the limit is {MAX_TEMPLATE_CHARS}")
+    # One left-to-right pass with str.find: each character is looked at a bounded number of times, so an
+    # unclosed `{{` (or thousands of them) costs linear time, where a lazy regex rescanned to the end each time.
     parts: list[str | _Placeholder] = []
     position = 0
-    for match in _PLACEHOLDER.finditer(template):
-        parts.append(template[position : match.start()])
-        expression = _EXPRESSION.match(match.group(1))
+    while (start := template.find("{{", position)) != -1:
+        end = template.find("}}", start + 2)
+        if end == -1:
+            raise ValueError(f"unclosed placeholder {template[start : start + 40]!r}: close it with }}}}")
+        parts.append(template[position:start])
+        inner = template[start + 2 : end]
+        expression = _EXPRESSION.match(inner) if len(inner) <= MAX_PLACEHOLDER_CHARS else None
         if expression is None:
-            raise ValueError(
-                f'bad placeholder {match.group(0)!r}: write {{{{ field }}}} or {{{{ field | default:"text" }}}}'
-            )
+            shown = template[start : min(end + 2, start + 60)]
+            raise ValueError(f'bad placeholder {shown!r}: write {{{{ field }}}} or {{{{ field | default:"text" }}}}')
         default = expression.group("default")
         parts.append(_Placeholder(expression.group("field"), _unescape_default(default)))
-        position = match.end()
-    rest = template[position:]
-    if "{{" in rest:
-        snippet = rest[rest.index("{{") :][:40]
-        raise ValueError(f"unclosed placeholder {snippet!r}: close it with }}}}")
-    parts.append(rest)
+        position = end + 2
+    parts.append(template[position:])
     return parts
 
 

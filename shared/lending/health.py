@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
-from eth_utils import keccak
 
+from shared.chain.keccak import keccak
 from shared.chain.rpc import RpcClient, RpcFailed
 from shared.lending import store
 from shared.lending.model import (
@@ -34,6 +34,7 @@ from shared.lending.model import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
 logger = logging.getLogger("kith.lending")
 
@@ -78,7 +79,7 @@ class Request:
 def rpc_client(chain_id: int, settings: Settings) -> RpcClient:
     from shared.ingest import resolve_rpc_url
 
-    url = resolve_rpc_url(settings.chain(chain_id))
+    url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     client = _CLIENTS.get((chain_id, url))
     if client is None:
         client = _CLIENTS[(chain_id, url)] = RpcClient(url, chain_id)

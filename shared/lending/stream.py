@@ -24,6 +24,7 @@ from shared.lending.model import position_changing
 from shared.lending.refinance import asset_name
 from shared.settings import Settings, get_settings
 from shared.store import dynamo
+from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
 logger = logging.getLogger("kith.lending")
 
@@ -123,7 +124,7 @@ def _symbol(chain_id: int, asset: str, settings: Settings) -> str | None:
     from shared.chain.metadata import MetadataReader
     from shared.ingest import resolve_rpc_url
 
-    url = resolve_rpc_url(settings.chain(chain_id))
+    url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     return MetadataReader(url, chain_id, settings.app_table).get(asset).symbol
 
 

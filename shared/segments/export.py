@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from shared import scoring
+from shared.csvsafe import cell
 from shared.intel import WalletState
 from shared.profiles.model import WalletProfile
 from shared.segments.store import members_page
@@ -42,14 +43,13 @@ def members_csv(
         address = member["address"]
         profile, state = profiles.get(address), states.get(address)
         score = round(scoring.score_at(profile.score, now, settings.score), 6) if profile else ""
-        writer.writerow(
-            [
-                address,
-                member["entered_at"],
-                member["version"],
-                score,
-                state.churn_state if state else "",
-                ";".join(state.labels) if state else "",
-            ]
-        )
+        row = [
+            address,
+            member["entered_at"],
+            member["version"],
+            score,
+            state.churn_state if state else "",
+            ";".join(state.labels) if state else "",
+        ]
+        writer.writerow([cell(value) for value in row])  # spreadsheets run cells starting with = + - @
     return out.getvalue(), next_key

@@ -189,7 +189,7 @@ class HoldingCondition(_Node):
             raise PydanticCustomError("address_format", "must be a 0x-prefixed 20-byte hex address (42 characters)")
         if value[2:] != value[2:].lower() and value[2:] != value[2:].upper():
             # Mixed case claims an EIP-55 checksum; a mismatch is almost always a typo worth refusing.
-            from eth_utils import is_checksum_address
+            from shared.chain.keccak import is_checksum_address
 
             if not is_checksum_address(value):
                 raise PydanticCustomError("address_checksum", "mixed-case address fails its EIP-55 checksum")
@@ -284,9 +284,9 @@ NODE_TYPES = frozenset(
     {"all", "any", "not", "field", "days_since", "holding", "label", "churn", "tag", "chain", "health", "tier"}
 )
 
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
-NotOf.model_rebuild()
+# No explicit model_rebuild() of AllOf, AnyOf and NotOf: pydantic completes these recursive models on their
+# first use, and the API function, which builds models lazily (shared/api/__init__.py), then pays for them
+# only when a request carries a rule rather than at every cold start.
 
 
 class SegmentRule(BaseModel):

@@ -6,13 +6,10 @@ Request counting hooks into botocore's event system, so benchmarks and tests cou
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -21,51 +18,13 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
+from shared.store.counting import REQUESTS, RequestCounter  # noqa: F401 - importers find the counter here
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _BOTO_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32)
 
 BATCH_WRITE_LIMIT = 25
-
-
-class RequestCounter:
-    """Counts AWS requests by operation name, across every client this module hands out, and by who
-    made them: the running function (its AWS_LAMBDA_FUNCTION_NAME), unless a `scope` names someone else.
-    Attribution by function holds while functions run side by side in one process (the local cloud)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scope = threading.local()
-        self.counts: Counter[str] = Counter()
-        self.by_caller: dict[str, Counter[str]] = {}
-
-    def record(self, operation: str) -> None:
-        caller = getattr(self._scope, "name", None) or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        with self._lock:
-            self.counts[operation] += 1
-            self.by_caller.setdefault(caller, Counter())[operation] += 1
-
-    @contextlib.contextmanager
-    def scope(self, name: str) -> Iterator[None]:
-        """Attribute this thread's requests to `name` for the duration of the block."""
-        saved = getattr(self._scope, "name", None)
-        self._scope.name = name
-        try:
-            yield
-        finally:
-            self._scope.name = saved
-
-    def total(self, prefix: str = "") -> int:
-        with self._lock:
-            return sum(v for k, v in self.counts.items() if k.startswith(prefix))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.counts.clear()
-            self.by_caller.clear()
-
-
-REQUESTS = RequestCounter()
 
 
 def _count_request(model: Any, **_: Any) -> None:

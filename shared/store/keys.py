@@ -44,7 +44,7 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A35 a wallet's conversion window per campaign pk=ATTRIB#<addr>        sk=<campaign id>  (BatchGetItem by key)
   A36 campaigns with open windows ........... gsi1pk=CONVERTING          gsi1sk=<id>   (on STATS)
   A37 wallet-trigger cooldown ............... pk=COOLDOWN#<id>#<addr>    sk=COOLDOWN
-  A38 hashing key for identities ............ pk=CONFIG                  sk=IDENTITY_HASH_KEY
+  A38 hashing key for identities (legacy: moved to SSM, read once to migrate) pk=CONFIG sk=IDENTITY_HASH_KEY
   A39 conversion credited (once) ............ pk=CAMPAIGN#<id>           sk=CONV#<addr>#<occurrence>
   A40 conversions an event earned ........... gsi1pk=CONVERTED#<event id> gsi1sk=<id>#<addr>#<occurrence> (on CONV#)
 
@@ -56,6 +56,16 @@ Lending (issue 7)
   A43 event applied to positions (once) ..... pk=LENDAPPLIED#<event id>  sk=APPLIED
   A44 reserve rates of every tracked pool ... pk=RATES                   sk=<chain>#<pool>#<asset>
   A45 lending alert (idempotent record) ..... pk=ALERT#<addr>            sk=<chain>#<pool>#<seq:08>#<band>
+
+Security
+  A46 requests of an API key per window ..... pk=RATE#<key id>           sk=<window start:012>   (TTL)
+  A47 audit log, one partition per day ...... pk=AUDIT#<yyyy-mm-dd>      sk=<time ms:013>#<entry id>
+  A48 consent ledger (append-only) .......... pk=CONSENTLOG#<contact id> sk=<time ms:013>#<channel>#<entry id>
+  A49 a background CSV import ............... pk=IMPORT#<job id>         sk=STATUS | CHUNK#<n:06>
+  A50 churn model (moved out of CONFIG, which holds only the API's secrets)
+                                              pk=MODEL                   sk=CHURN | CHURN#v<version:06>
+Only the API function may touch APIKEY#, CONTACT#, IDENTITY#, CONFIG, AUDIT#, CONSENTLOG# and IMPORT#
+(template.yaml: dynamodb:LeadingKeys conditions); the authorizer reads APIKEY#, the sender reads CONTACT#.
 """
 
 from __future__ import annotations
@@ -92,8 +102,36 @@ def event_sk(log_index: int, sub_index: int, tx_hash: str) -> str:
 # ---- App table: ingestion ----------------------------------------------------------------------
 
 
+def chain_pk(chain_id: int) -> str:
+    return f"CHAIN#{chain_id}"
+
+
 def cursor_key(chain_id: int) -> dict[str, str]:
-    return {PK: f"CHAIN#{chain_id}", SK: "CURSOR"}
+    return {PK: chain_pk(chain_id), SK: "CURSOR"}
+
+
+CHAIN_CONFIG_SK: Final = "CONFIG"
+CONTRACT_PREFIX: Final = "CONTRACT#"
+# the sort-key range of a chain's CONFIG and CONTRACT# items: "CONFIG" < "CONTRACT#..." < "CONTRACT$" < "CURSOR"
+CHAIN_ITEMS_RANGE: Final = (CHAIN_CONFIG_SK, "CONTRACT$")
+CHAINS_PARTITION: Final = "CHAINS"
+
+
+def chain_config_key(chain_id: int) -> dict[str, str]:
+    return {PK: chain_pk(chain_id), SK: CHAIN_CONFIG_SK}
+
+
+def chain_list_gsi(chain_id: int) -> dict[str, str]:
+    return {"gsi1pk": CHAINS_PARTITION, "gsi1sk": _pad(chain_id, 12)}
+
+
+def tracked_contract_key(chain_id: int, address: str) -> dict[str, str]:
+    return {PK: chain_pk(chain_id), SK: f"{CONTRACT_PREFIX}{address.lower()}"}
+
+
+def chains_seed_key() -> dict[str, str]:
+    # not under CONFIG: the ingest role, which applies the seed, is kept out of that partition
+    return {PK: CHAINS_PARTITION, SK: "SEED"}
 
 
 def token_meta_key(chain_id: int, contract: str) -> dict[str, str]:
@@ -193,8 +231,11 @@ def api_key_key(secret_hash: str) -> dict[str, str]:
     return {PK: f"APIKEY#{secret_hash}", SK: "KEY"}
 
 
+API_KEYS_PARTITION: Final = "APIKEYS"
+
+
 def api_key_list_gsi(key_id: str) -> dict[str, str]:
-    return {"gsi1pk": "APIKEYS", "gsi1sk": key_id}
+    return {"gsi1pk": API_KEYS_PARTITION, "gsi1sk": key_id}
 
 
 # ---- App table: configuration ------------------------------------------------------------------
@@ -205,7 +246,8 @@ def cursor_signing_key() -> dict[str, str]:
 
 
 def churn_model_key(version: int | None = None) -> dict[str, str]:
-    return {PK: "CONFIG", SK: "CHURN_MODEL" if version is None else f"CHURN_MODEL#v{_pad(version, 6)}"}
+    # not under CONFIG: every intelligence function reads the model, and only the API may read CONFIG
+    return {PK: "MODEL", SK: "CHURN" if version is None else f"CHURN#v{_pad(version, 6)}"}
 
 
 # ---- App table: segments -----------------------------------------------------------------------
@@ -406,3 +448,38 @@ def alert_pk(address: str) -> str:
 
 def alert_key(address: str, chain_id: int, pool: str, seq: int, band: str) -> dict[str, str]:
     return {PK: alert_pk(address), SK: f"{chain_id}#{pool.lower()}#{_pad(seq, 8)}#{band}"}
+
+
+# ---- App table: security ----------------------------------------------------------------------
+
+
+def rate_key(key_id: str, window_start: int) -> dict[str, str]:
+    return {PK: f"RATE#{key_id}", SK: _pad(window_start, 12)}
+
+
+def audit_partition(day: str) -> str:
+    return f"AUDIT#{day}"
+
+
+def audit_key(day: str, at_ms: int, entry_id: str) -> dict[str, str]:
+    return {PK: audit_partition(day), SK: f"{_pad(at_ms, 13)}#{entry_id}"}
+
+
+def consent_log_pk(contact_id: str) -> str:
+    return f"CONSENTLOG#{contact_id}"
+
+
+def consent_log_key(contact_id: str, at_ms: int, channel: str, entry_id: str) -> dict[str, str]:
+    return {PK: consent_log_pk(contact_id), SK: f"{_pad(at_ms, 13)}#{channel}#{entry_id}"}
+
+
+def import_pk(job_id: str) -> str:
+    return f"IMPORT#{job_id}"
+
+
+def import_status_key(job_id: str) -> dict[str, str]:
+    return {PK: import_pk(job_id), SK: "STATUS"}
+
+
+def import_chunk_key(job_id: str, chunk: int) -> dict[str, str]:
+    return {PK: import_pk(job_id), SK: f"CHUNK#{_pad(chunk, 6)}"}

@@ -29,7 +29,8 @@ def read_key(cloud: LocalCloud) -> str:
 
 
 def test_without_a_key_every_route_is_401(cloud: LocalCloud) -> None:
-    for path in ("/wallets", "/wallets/0x" + "11" * 20, "/keys", "/openapi.json", "/nowhere"):
+    # every route but the API's own description (/openapi.json and /docs, public: see below)
+    for path in ("/wallets", "/wallets/0x" + "11" * 20, "/keys", "/chains", "/nowhere"):
         response = _get(cloud, path)
         assert response.status_code == 401, path
         assert response.json()["error"] == "unauthorized"
@@ -100,7 +101,19 @@ def test_openapi_document_is_served_and_matches_the_committed_one(cloud: LocalCl
     served = _get(cloud, "/openapi.json", read_key)
     assert served.status_code == 200
     committed = json.loads((Path(__file__).parents[2] / "infra" / "openapi.json").read_text())
-    assert served.json() == committed
+    # served through the stage, the document says so, so Swagger UI's "Try it out" keeps /v1 in the URL
+    assert served.json()["servers"] == [{"url": "/v1"}] and committed["servers"] == [{"url": "/"}]
+    assert {**served.json(), "servers": committed["servers"]} == committed
+
+
+def test_the_api_description_opens_in_a_browser_without_a_key(cloud: LocalCloud) -> None:
+    document = _get(cloud, "/openapi.json")
+    assert document.status_code == 200 and document.json()["info"]["title"] == "Kith API"
+    page = _get(cloud, "/v1/docs")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '"url": "/v1"' in page.text  # the embedded document points "Try it out" at the stage
+    # every other route still needs a key
+    assert _get(cloud, "/wallets").status_code == 401
 
 
 def test_backfill_over_the_api_fans_out_and_reports_progress(cloud: LocalCloud) -> None:

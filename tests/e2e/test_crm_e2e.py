@@ -33,7 +33,7 @@ def _all_items_text(cloud: LocalCloud) -> str:
     dynamodb = boto3.client("dynamodb", endpoint_url=cloud.endpoint_url, region_name="us-east-1")
     assert cloud.app is not None
     dumped = []
-    for logical in ("EventsTable", "AppTable", "IdempotencyTable"):
+    for logical in sorted(name for name in cloud.app.physical if name.endswith("Table")):  # every table
         kwargs: dict[str, Any] = {"TableName": cloud.app.physical[logical]}
         while True:
             page = dynamodb.scan(**kwargs)

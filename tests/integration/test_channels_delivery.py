@@ -47,8 +47,8 @@ def make_config(
     LIMITERS.reset()
     SECRETS.clear()
 
-    def make(**overrides: Any) -> ChannelsConfig:
-        env = local_channels_env(sinks.url, SECRET)
+    def make(environment: dict[str, str] | None = None, **overrides: Any) -> ChannelsConfig:
+        env = {**local_channels_env(sinks.url, SECRET), **(environment or {})}
         channels = json.loads(env["KITH_CHANNELS"])
         channels["retry"] = {"attempts": 3, "base_delay_s": 0.01, "max_delay_s": 0.05, "max_total_s": 10}
         for key, value in overrides.items():
@@ -198,9 +198,11 @@ def test_connection_failures_are_transient(make_config: Callable[..., ChannelsCo
 
 
 def test_plain_http_endpoints_are_refused_unless_allowed(
-    sinks: LocalSinks, make_config: Callable[..., ChannelsConfig]
+    sinks: LocalSinks, make_config: Callable[..., ChannelsConfig], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = make_config(webhook={"allow_http": False})
+    # Given the egress guard's default: https only, public addresses only
+    monkeypatch.setenv("KITH_EGRESS", "")
+    config = make_config()
     outcome = deliver(message(Channel.WEBHOOK, sinks.webhook_url("plain")), config)
     assert outcome.status == "failed"
     assert "https" in outcome.detail
@@ -223,16 +225,16 @@ def test_the_sink_flags_a_signature_made_with_another_secret(sinks: LocalSinks) 
 def test_discord_posts_to_the_webhook_and_pings_nobody(
     sinks: LocalSinks, make_config: Callable[..., ChannelsConfig]
 ) -> None:
-    # Given a rendered message whose value tries to ping everyone
+    # Given a rendered message whose value tries to ping everyone, and the community's webhook
     body = render("**Drop** for {{ name }}", {"name": "@everyone"}, Channel.DISCORD)
-    url = f"{sinks.url}/discord/42/community-token"
-    # When delivered to a channel webhook
-    outcome = deliver(message(Channel.DISCORD, url, body=body), make_config())
+    config = make_config({"KITH_DISCORD_WEBHOOK_URL": f"{sinks.url}/discord/42/community-token"})
+    # When delivered to a handle
+    outcome = deliver(message(Channel.DISCORD, "ada", body=body), config)
     # Then Discord's answer gives the message id, mentions are disabled, and the token is not recorded
     assert outcome.status == "delivered" and outcome.provider_id
     [record] = sinks.deliveries("/discord/42/")
     assert record["path"] == "/discord/42/***"
-    assert record["body"] == {"content": "**Drop** for @\u200beveryone", "allowed_mentions": {"parse": []}}
+    assert record["body"] == {"content": "@ada **Drop** for @\u200beveryone", "allowed_mentions": {"parse": []}}
 
 
 def test_discord_user_ids_go_to_the_default_webhook(
@@ -249,18 +251,21 @@ def test_discord_rate_limits_are_transient_with_their_retry_after(
     sinks: LocalSinks, make_config: Callable[..., ChannelsConfig]
 ) -> None:
     sinks.script("/discord/42/tok", always={"status": 429, "retry_after": 30})
+    config = make_config({"KITH_DISCORD_WEBHOOK_URL": f"{sinks.url}/discord/42/tok"})
     with pytest.raises(TransientDeliveryError) as raised:
-        deliver(message(Channel.DISCORD, f"{sinks.url}/discord/42/tok"), make_config())
+        deliver(message(Channel.DISCORD, "ada"), config)
     assert raised.value.retry_after == 30
 
 
-def test_a_deleted_discord_webhook_is_a_permanent_failure(
+def test_a_contact_discord_url_is_refused_before_any_request(
     sinks: LocalSinks, make_config: Callable[..., ChannelsConfig]
 ) -> None:
-    sinks.script("/discord/42/gone", [404])
-    outcome = deliver(message(Channel.DISCORD, f"{sinks.url}/discord/42/gone"), make_config())
+    # Given a destination that is a URL (a contact's Discord can only be a handle or a user id)
+    outcome = deliver(message(Channel.DISCORD, f"{sinks.url}/discord/42/elsewhere"), make_config())
+    # Then nothing is posted anywhere
     assert outcome.status == "failed"
-    assert "Unknown Webhook" in outcome.detail
+    assert "never a URL" in outcome.detail
+    assert sinks.count("/discord/", include_failed=True) == 0
 
 
 # ---------------------------------------------------------------------------- Telegram

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from infra.localcloud.sinks import LocalSinks, local_channels_env
 from shared.channels import Message, deliver
 from shared.channels.base import Channel
 from shared.channels.config import load_channels_config
 from shared.channels.ratelimit import LIMITERS
+from shared.channels.webhook import endpoint_secret
 
 pytestmark = pytest.mark.integration
 
@@ -59,11 +61,20 @@ def test_webhook_signatures_verify_with_the_snippet_in_the_docs(sinks: LocalSink
     [record] = sinks.deliveries("/webhook/docs")
     header = record["headers"]["Kith-Signature"]
     raw = record["raw_body"].encode()
-    # When the receiver verifies the raw body it got, Then the snippet accepts it
-    assert verify_kith_signature(SECRET, header, raw)
+    # When the receiver verifies the raw body it got with its endpoint's secret, Then the snippet accepts it
+    endpoint = endpoint_secret(config, sent.destination)
+    assert verify_kith_signature(endpoint, header, raw)
+    # And another endpoint's secret, or the deployment secret itself, does not verify it
+    assert not verify_kith_signature(endpoint_secret(config, sinks.webhook_url("other")), header, raw)
+    assert not verify_kith_signature(SECRET, header, raw)
     assert json.loads(raw)["id"] == record["headers"]["Kith-Delivery-Id"] == sent.send_id
     # And rejects a wrong secret, a changed body and a body re-serialised by a JSON parser
     assert not verify_kith_signature("not-the-secret", header, raw)
-    assert not verify_kith_signature(SECRET, header, raw.replace(b"42.5", b"99.5"))
-    assert not verify_kith_signature(SECRET, header, json.dumps(json.loads(raw)).encode())
-    assert not verify_kith_signature(SECRET, "", raw)
+    assert not verify_kith_signature(endpoint, header, raw.replace(b"42.5", b"99.5"))
+    assert not verify_kith_signature(endpoint, header, json.dumps(json.loads(raw)).encode())
+    assert not verify_kith_signature(endpoint, "", raw)
+    # And the Standard Webhooks headers verify with the standardwebhooks package's own verifier
+    standard = Webhook(endpoint)
+    assert standard.verify(raw, record["headers"]) is not None
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint_secret(config, sinks.webhook_url("other"))).verify(raw, record["headers"])

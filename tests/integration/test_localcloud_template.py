@@ -8,6 +8,7 @@ from infra.localcloud.functions import Resolver, discover_functions
 from infra.localcloud.gateway import discover_apis
 from infra.localcloud.runner import discover_event_sources
 from infra.localcloud.template import ROOT, Template, deploy_data_resources
+from shared.api.app import PUBLIC_PATHS
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +32,16 @@ def test_the_real_template_is_discovered_completely(moto_endpoint: str, template
         assert env["APP_TABLE"] == physical["AppTable"]
         assert env["BACKFILL_QUEUE_URL"].startswith(f"{moto_endpoint}/123456789012/")
         assert env["EVENT_BUS_NAME"] == "lc-real-template-kith"
-        assert env["KITH_CHAINS"] == "[]"
+        # chains live in the App table now: no function carries them in its environment
+        assert "KITH_CHAINS" not in env and "IDEMPOTENCY_TABLE" not in env
         assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
+    # only ingest reads the seed, from the SSM parameter moto created with the template's default
+    seed = functions["IngestFunction"].environment["KITH_CHAINS_SEED_PARAMETER"]
+    assert seed == physical["ChainsSeedParameter"] == "/lc-real-template/kith/chains-seed"
+    seeded = [f for f, spec in functions.items() if "KITH_CHAINS_SEED_PARAMETER" in spec.environment]
+    assert seeded == ["IngestFunction"]
     assert functions["IngestFunction"].timeout == 50
-    assert functions["IngestFunction"].reserved_concurrency == 1
+    assert functions["IngestFunction"].reserved_concurrency is None
     assert functions["ApiFunction"].memory == 512
 
     # and every event source, with the settings the template gives it
@@ -66,10 +73,14 @@ def test_the_real_template_is_discovered_completely(moto_endpoint: str, template
     assert backfill.queue == "BackfillQueue" and backfill.batch_size == 1
     assert backfill.report_batch_item_failures and backfill.maximum_concurrency == 4
 
-    # and the API: one proxy route to the API function behind the REQUEST authorizer
+    # and the API: one proxy route to the API function behind the REQUEST authorizer, and its description
+    # open to a browser (no authorizer) on exactly the paths the application serves without a key
     (api,) = discover_apis(template, resolver)
     assert api.stage == "v1"
-    (route,) = api.routes
+    public = {(r.resource, r.method) for r in api.routes if r.authorizer is None}
+    assert public == {(path, "GET") for path in PUBLIC_PATHS}
+    assert all(r.function == "ApiFunction" for r in api.routes)
+    (route,) = [r for r in api.routes if r.authorizer is not None]
     assert (route.resource, route.method, route.function) == ("/{proxy+}", "ANY", "ApiFunction")
     assert route.authorizer is not None
     assert route.authorizer.function == "AuthorizerFunction" and route.authorizer.kind == "request"

@@ -25,7 +25,7 @@ def _effect(policy: dict, method: str, path: str) -> str:
 
 
 def test_read_key_may_only_read_and_never_manage_keys():
-    policy = auth.policy_for(_key("read"), ARN)
+    policy = auth.policy_for(_key("read"), ARN, "0" * 64)
     assert _effect(policy, "GET", "wallets") == "Allow"
     assert _effect(policy, "POST", "segments") == "Deny"
     assert _effect(policy, "GET", "keys") == "Deny"
@@ -33,13 +33,13 @@ def test_read_key_may_only_read_and_never_manage_keys():
 
 
 def test_write_key_may_write_but_not_manage_keys():
-    policy = auth.policy_for(_key("write"), ARN)
+    policy = auth.policy_for(_key("write"), ARN, "0" * 64)
     assert _effect(policy, "POST", "segments") == "Allow"
     assert _effect(policy, "DELETE", "keys/0123456789ab") == "Deny"
 
 
 def test_admin_key_may_do_everything():
-    policy = auth.policy_for(_key("admin"), ARN)
+    policy = auth.policy_for(_key("admin"), ARN, "0" * 64)
     assert _effect(policy, "POST", "keys") == "Allow"
     assert _effect(policy, "GET", "wallets/0xabc") == "Allow"
 

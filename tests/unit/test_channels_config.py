@@ -18,7 +18,6 @@ def test_defaults_need_no_environment() -> None:
     assert config.telegram.api_base == "https://api.telegram.org"
     assert config.retry.attempts == 3
     assert config.for_channel(Channel.EMAIL).rate_limit.per_second == 14.0
-    assert not config.webhook.allow_http
 
 
 def test_settings_come_from_kith_channels_json() -> None:

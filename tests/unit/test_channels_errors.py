@@ -16,7 +16,7 @@ from shared.channels.base import (
     parse_retry_after,
 )
 from shared.channels.config import RetrySettings, load_channels_config
-from shared.channels.discord import request_for, with_wait
+from shared.channels.discord import DestinationRefused, request_for, with_wait
 from shared.channels.email import (
     classify_error,
     html_document,
@@ -153,20 +153,17 @@ def _discord(destination: str) -> Message:
 def test_discord_destinations_choose_the_webhook_and_who_is_pinged() -> None:
     # Given a default community webhook configured locally
     config = load_channels_config({"KITH_DISCORD_WEBHOOK_URL": "https://discord.example/api/webhooks/1/tok"})
-    # A webhook URL destination posts there and pings nobody
-    url, payload, is_default = request_for(_discord("https://discord.example/api/webhooks/9/other"), config)
-    assert (url, payload["allowed_mentions"], is_default) == (
-        "https://discord.example/api/webhooks/9/other",
-        {"parse": []},
-        False,
-    )
+    # A URL is never a destination: contacts could aim it anywhere
+    for url in ("https://discord.example/api/webhooks/9/other", "http://10.0.0.5:8080/admin#1234"):
+        with pytest.raises(DestinationRefused):
+            request_for(_discord(url), config)
     # A user id is mentioned and only that user may be pinged
-    url, payload, is_default = request_for(_discord("<@123456789012345678>"), config)
-    assert url.endswith("/1/tok") and is_default
+    url, payload = request_for(_discord("<@123456789012345678>"), config)
+    assert url.endswith("/1/tok")
     assert payload["content"] == "<@123456789012345678> gm"
     assert payload["allowed_mentions"] == {"parse": [], "users": ["123456789012345678"]}
     # A handle is named as escaped text and pings nobody
-    _, payload, _ = request_for(_discord("@ada_eth"), config)
+    _, payload = request_for(_discord("@ada_eth"), config)
     assert payload == {"content": r"@ada\_eth gm", "allowed_mentions": {"parse": []}}
 
 

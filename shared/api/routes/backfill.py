@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from shared import backfill
+from shared.api.caller import audit
 from shared.api.errors import NotFound, Unprocessable
 from shared.settings import ConfigError, get_settings
+
+if TYPE_CHECKING:
+    from shared import backfill
 
 router = Router()
 # One request enqueues at most this many range jobs: the plan is built in memory before the chain's
@@ -65,6 +68,9 @@ def _view(status: backfill.BackfillStatus) -> BackfillView:
     "/backfill", summary="Backfill a block range through the queue of range jobs", tags=["ingestion"], status_code=202
 )
 def start(body: BackfillRequest) -> BackfillView:
+    # imported per call: the chain-reading code (requests, the RPC client) is no cost to the API's cold start
+    from shared import backfill
+
     settings = get_settings()
     try:
         status = backfill.start_backfill(settings, body.chain_id, body.from_block, body.to_block, body.range_size)
@@ -72,11 +78,14 @@ def start(body: BackfillRequest) -> BackfillView:
         raise Unprocessable(str(exc), "chain_id") from None
     except backfill.BackfillError as exc:
         raise Unprocessable(str(exc).replace("--to", "to_block"), "to_block") from None
+    audit("backfill.started", status.job_id, chain_id=body.chain_id, from_block=body.from_block, to_block=body.to_block)
     return _view(status)
 
 
 @router.get("/backfill/<job_id>", summary="A backfill job's progress", tags=["ingestion"])
 def status(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")]) -> BackfillView:
+    from shared import backfill
+
     try:
         return _view(backfill.backfill_status(get_settings().app_table, job_id))
     except backfill.BackfillError:

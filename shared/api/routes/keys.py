@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from shared import auth
-from shared.api.errors import NotFound
+from shared.api.caller import audit, current_caller
+from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList
 
 router = Router()
@@ -16,7 +17,11 @@ router = Router()
 
 @router.post("/keys", summary="Create an API key", tags=["keys"], status_code=201)
 def create_key(body: KeyCreate) -> KeyCreated:
-    key_id, secret = auth.create_api_key(body.name, [str(s) for s in body.scopes])
+    try:
+        key_id, secret = auth.create_api_key(body.name, [str(s) for s in body.scopes])
+    except ValueError as exc:
+        raise Unprocessable(str(exc), "scopes") from None
+    audit("key.created", key_id, scopes=[str(s) for s in body.scopes])
     return KeyCreated(key_id=key_id, name=body.name, scopes=body.scopes, secret=secret)
 
 
@@ -25,9 +30,17 @@ def list_keys() -> KeyList:
     return KeyList(items=[KeyInfo(**k.model_dump()) for k in auth.list_api_keys()])
 
 
-@router.delete("/keys/<key_id>", summary="Revoke an API key", tags=["keys"])
+@router.delete(
+    "/keys/<key_id>",
+    summary="Revoke an API key (effective at once; never the calling key, nor the last admin key)",
+    tags=["keys"],
+)
 def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]) -> KeyInfo:
-    revoked = auth.revoke_api_key(key_id)
+    try:
+        revoked = auth.revoke_api_key(key_id, revoked_by=current_caller().key_id)
+    except auth.RevocationRefused as exc:
+        raise Conflict(str(exc), "key_id") from None
     if revoked is None:
         raise NotFound(f"no API key with id {key_id}", "key_id")
+    audit("key.revoked", key_id)
     return KeyInfo(**revoked.model_dump())

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
 
 from shared import overlap
+from shared.api.caller import audit
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.api.routes.wallets import valid_address, valid_token
@@ -82,6 +83,7 @@ def list_segments() -> SegmentList:
 def create_segment(body: SegmentCreate) -> SegmentView:
     definition = store.create_segment(body.name, body.rule, body.description)
     start_evaluation(definition)
+    audit("segment.created", definition.segment_id)
     return SegmentView(definition=definition, evaluation=evaluation_progress(definition.segment_id, definition.version))
 
 
@@ -106,13 +108,16 @@ def update_segment(segment_id: Annotated[str, Path(max_length=40)], body: Segmen
         raise Conflict(str(exc), "expected_version") from None
     if body.rule is not None:
         start_evaluation(updated)
+    audit("segment.updated", segment_id, version=updated.version)
     return SegmentView(definition=updated, evaluation=evaluation_progress(segment_id, updated.version))
 
 
 @router.delete("/segments/<segment_id>", summary="Delete a segment and its members", tags=["segments"])
 def delete_segment(segment_id: Annotated[str, Path(max_length=40)]) -> dict[str, Any]:
     _segment(segment_id)
-    return {"segment_id": segment_id, "members_removed": store.delete_segment(segment_id)}
+    removed = store.delete_segment(segment_id)
+    audit("segment.deleted", segment_id, members_removed=removed)
+    return {"segment_id": segment_id, "members_removed": removed}
 
 
 @router.get("/segments/<segment_id>/history", summary="Every version of a segment", tags=["segments"])
@@ -161,6 +166,10 @@ def export_members(
     return Response(status_code=200, content_type="text/csv", body=text, headers=headers)
 
 
+# well inside API Gateway's 29 s: a preview past it extrapolates (complete: false) rather than time out
+PREVIEW_BUDGET_S = 8.0
+
+
 class PreviewRequest(BaseModel):
     rule: SegmentRule
     sample_size: int = Field(default=20, ge=0, le=200)
@@ -168,7 +177,7 @@ class PreviewRequest(BaseModel):
 
 @router.post("/segments/preview", summary="Count and sample a rule's audience, without saving it", tags=["segments"])
 def preview_segment(body: PreviewRequest) -> preview.Preview:
-    return preview.preview(body.rule, body.sample_size)
+    return preview.preview(body.rule, body.sample_size, budget_s=PREVIEW_BUDGET_S)
 
 
 @router.get(

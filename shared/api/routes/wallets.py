@@ -10,8 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, Field
 
 from shared import tags, wallets
+from shared.api.caller import audit
 from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import NotFound, Unprocessable
+from shared.api.routes.contacts import masked_contacts
 from shared.api.schemas import TimelinePage, WalletPage
 from shared.segments.rules import ChurnState, LabelName
 
@@ -77,7 +79,7 @@ def get_wallet(address: Annotated[str, Path(max_length=42)]) -> wallets.WalletVi
     view = wallets.wallet_view(valid_address(address))
     if view is None:
         raise NotFound(f"no activity seen for wallet {address.lower()} on the tracked contracts", "address")
-    return view
+    return view.model_copy(update={"contacts": masked_contacts(view.contacts)})
 
 
 @router.get("/wallets/<address>/timeline", summary="A wallet's events, newest first", tags=["wallets"])
@@ -94,9 +96,11 @@ def get_timeline(
 def add_tags(address: Annotated[str, Path(max_length=42)], body: TagsBody) -> WalletTags:
     wallet = valid_address(address)
     try:
-        return WalletTags(address=wallet, tags=tags.add_tags(wallet, body.tags))
+        tagged = WalletTags(address=wallet, tags=tags.add_tags(wallet, body.tags))
     except tags.TagError as exc:
         raise Unprocessable(str(exc), "tags") from None
+    audit("wallet.tagged", wallet, tags=body.tags)
+    return tagged
 
 
 @router.delete("/wallets/<address>/tags/<tag>", summary="Remove a tag from a wallet", tags=["wallets"])
@@ -104,4 +108,5 @@ def remove_tag(address: Annotated[str, Path(max_length=42)], tag: Annotated[str,
     wallet = valid_address(address)
     if not tags.remove_tag(wallet, tag):
         raise NotFound(f"wallet {wallet} has no tag {tag!r}", "tag")
+    audit("wallet.untagged", wallet, tag=tag)
     return WalletTags(address=wallet, tags=tags.wallet_tags(wallet))
