@@ -94,8 +94,12 @@ def scope_allows(granted: list[Scope] | frozenset[Scope], needed: Scope) -> bool
 
 
 ADMIN_RESOURCES = frozenset({"keys", "audit"})
-# reads that return personal data or secrets whole, whatever the key's other scopes
-_PII_READS = (re.compile(r"^contacts/export\.csv$"), re.compile(r"^campaigns/[^/]+/webhook-secret$"))
+# reads that return personal data or secrets whole, whatever the key's other scopes, as API Gateway resource
+# globs: the authorizer's policy denies them to keys without pii, and required_scope matches them
+PII_READ_RESOURCES = ("contacts/export.csv", "campaigns/*/webhook-secret")
+_PII_READS = tuple(
+    re.compile("^" + "[^/]+".join(re.escape(part) for part in glob.split("*")) + "$") for glob in PII_READ_RESOURCES
+)
 
 
 def required_scope(method: str, path: str) -> Scope:
@@ -230,6 +234,15 @@ def policy_for(key: ApiKey, method_arn: str, secret_hash: str) -> dict[str, Any]
                 "Action": "execute-api:Invoke",
                 "Effect": "Deny",
                 "Resource": [f"{base}/*/{r}{tail}" for r in sorted(ADMIN_RESOURCES) for tail in ("", "/*")],
+            }
+        )
+    if not scope_allows(key.scopes, Scope.PII):
+        # refused at the gateway, before the API validates the path: a key without pii learns nothing more
+        statements.append(
+            {
+                "Action": "execute-api:Invoke",
+                "Effect": "Deny",
+                "Resource": [f"{base}/{method}/{r}" for method in sorted(READ_METHODS) for r in PII_READ_RESOURCES],
             }
         )
     return {

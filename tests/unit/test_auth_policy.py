@@ -44,10 +44,30 @@ def test_admin_key_may_do_everything():
     assert _effect(policy, "GET", "wallets/0xabc") == "Allow"
 
 
+def test_personal_data_reads_are_refused_at_the_gateway_without_the_pii_scope():
+    # Given keys with and without pii (admin implies it)
+    for scopes, expected in [
+        (("read",), "Deny"),
+        (("write",), "Deny"),
+        (("read", "pii"), "Allow"),
+        (("admin",), "Allow"),
+    ]:
+        policy = auth.policy_for(_key(*scopes), ARN, "0" * 64)
+        # When they read the export or a webhook's signing secret, then only a key that sees pii is let through
+        assert _effect(policy, "GET", "contacts/export.csv") == expected, scopes
+        assert _effect(policy, "GET", "campaigns/0123456789ab/webhook-secret") == expected, scopes
+        # and the other reads are not affected
+        assert _effect(policy, "GET", "contacts") == "Allow", scopes
+        assert _effect(policy, "GET", "campaigns/0123456789ab") == "Allow", scopes
+
+
 def test_required_scope_by_method_and_resource():
     assert auth.required_scope("GET", "/wallets") == auth.Scope.READ
     assert auth.required_scope("POST", "/segments") == auth.Scope.WRITE
     assert auth.required_scope("GET", "/keys") == auth.Scope.ADMIN
+    assert auth.required_scope("GET", "/contacts/export.csv") == auth.Scope.PII
+    assert auth.required_scope("GET", "/campaigns/0123456789ab/webhook-secret") == auth.Scope.PII
+    assert auth.required_scope("GET", "/campaigns/0123456789ab/webhook-secret/x") == auth.Scope.READ
 
 
 def test_bearer_secret_is_read_case_insensitively_and_rejects_other_schemes():
