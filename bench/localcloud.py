@@ -6,17 +6,19 @@ while it catches up.
                             ingested and every stream and queue idle)
   stream_records            stream records the mappings applied (Events and App table streams)
   records_per_s             stream_records / catch_up_s
-  wallets_p50/p95/max_ms    latency of GET /wallets?limit=20, polled by --clients concurrent clients
+  wallets_p50/p95/max_ms    latency of GET /wallets?limit=20, polled by --clients concurrent clients, each
+                            with its own read key, one call every --interval seconds
   segments_p50/p95/max_ms   latency of GET /segments, polled the same way, throughout the catch-up
   ddb_requests_per_record   DynamoDB requests the functions made (shared.store.dynamo.REQUESTS) per
                             stream record applied
   function_errors           handler errors over the whole run
   api_5xx                   API answers with a 5xx status during the catch-up
+  api_429                   answers refused by the per-key budget (their latencies are left out)
 
 Everything lives in a temporary folder that is removed at the end. Human lines first, then one JSON
 object as the last line. Timings are reported, never asserted.
 
-    .venv/bin/python bench/localcloud.py [--wallets 2000] [--days 180] [--clients 4]
+    .venv/bin/python bench/localcloud.py [--wallets 2000] [--days 180] [--clients 4] [--interval 1.0]
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from infra.localcloud.anvil import free_port, free_port_pair  # noqa: E402
-from infra.localcloud.main import LocalCloud, LocalCloudConfig  # noqa: E402
+from infra.localcloud.main import LocalCloud, LocalCloudConfig, terminate_on_sigterm  # noqa: E402
 from shared.store.dynamo import REQUESTS  # noqa: E402
 
 OUT = sys.stdout  # the local cloud routes stdout to its log files while it runs
@@ -49,11 +51,13 @@ PATHS = {"wallets": "/wallets?limit=20", "segments": "/segments"}
 
 
 class Poller(threading.Thread):
-    """One API client calling the routes in turn until told to stop; keeps every latency and status."""
+    """One API client, with its own read key, calling the routes in turn every `interval_s` (as a dashboard
+    left open refreshes) until told to stop; keeps every latency and status. Paced, because each key has a
+    per-minute budget (shared.api.limits): a client in a tight loop would measure its own 429s."""
 
-    def __init__(self, url: str, key: str, stop: threading.Event) -> None:
+    def __init__(self, url: str, key: str, stop: threading.Event, interval_s: float) -> None:
         super().__init__(daemon=True)
-        self.url, self.stop = url, stop
+        self.url, self.stop, self.interval_s = url, stop, interval_s
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {key}"
         self.latencies: dict[str, list[float]] = {name: [] for name in PATHS}
@@ -67,8 +71,22 @@ class Poller(threading.Thread):
                     status = self.session.get(self.url + path, timeout=120).status_code
                 except requests.RequestException:
                     status = 599
-                self.latencies[name].append((time.perf_counter() - started) * 1000)
+                took = time.perf_counter() - started
                 self.statuses.append(status)
+                if status != 429:
+                    self.latencies[name].append(took * 1000)
+                self.stop.wait(max(0.0, self.interval_s - took))
+
+
+def reader_key(url: str, admin_key: str, name: str) -> str:
+    created = requests.post(
+        f"{url}/keys",
+        json={"name": name, "scopes": ["read"]},
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=60,
+    )
+    created.raise_for_status()
+    return str(created.json()["secret"])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,6 +101,7 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=2000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between one client's calls")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
 
@@ -94,7 +113,7 @@ def main() -> None:
         OUT.write(f"  {line}\n")
         OUT.flush()
 
-    with tempfile.TemporaryDirectory(prefix="kith-bench-localcloud-") as folder:
+    with terminate_on_sigterm(), tempfile.TemporaryDirectory(prefix="kith-bench-localcloud-") as folder:
         anvil_port = free_port_pair()
         config = LocalCloudConfig(
             state_dir=Path(folder),
@@ -113,7 +132,10 @@ def main() -> None:
             cloud.start()
             marks.setdefault("simulated", time.monotonic())
             REQUESTS.reset()
-            pollers = [Poller(cloud.url, cloud.admin_key, stop) for _ in range(args.clients)]
+            pollers = [
+                Poller(cloud.url, reader_key(cloud.url, cloud.admin_key, f"bench client {n}"), stop, args.interval)
+                for n in range(args.clients)
+            ]
             for poller in pollers:
                 poller.start()
             cloud.catch_up(timeout=args.timeout, on_progress=progress)
@@ -142,6 +164,7 @@ def main() -> None:
         "function_errors": errors,
         "api_5xx": sum(1 for p in pollers for s in p.statuses if s >= 500),
         "api_calls": sum(len(p.statuses) for p in pollers),
+        "api_429": sum(1 for p in pollers for s in p.statuses if s == 429),
     }
     for name in PATHS:
         values = [v for p in pollers for v in p.latencies[name]]

@@ -824,7 +824,9 @@ def _banner(cloud: LocalCloud, out: TextIO) -> None:
 
 
 @contextlib.contextmanager
-def _terminate_on_sigterm() -> Iterator[None]:
+def terminate_on_sigterm() -> Iterator[None]:
+    """Within the block a SIGTERM unwinds like Ctrl-C, so the cloud stops its moto and anvil processes."""
+
     def raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
@@ -867,7 +869,7 @@ def run(args: argparse.Namespace) -> int:
     )
     cloud = LocalCloud(config, progress=show)
     stop = threading.Event()
-    with _terminate_on_sigterm():
+    with terminate_on_sigterm():
         try:
             cloud.start()
             finish_line()

@@ -14,6 +14,7 @@ from infra.localcloud.main import DEMO_CAMPAIGN, LocalCloud
 from infra.simulator.txs import Rpc, mine_transfers
 from shared.campaigns.dispatch import arm_for
 from shared.campaigns.model import Campaign
+from shared.store import keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.moves_chain]
 
@@ -49,9 +50,12 @@ def test_the_demo_win_back_campaign_delivered_one_signed_webhook_per_treated_wal
 
 
 def test_a_broadcast_with_a_holdout_measures_the_simulated_effect(cloud: LocalCloud) -> None:
-    # Given every wallet that ever held something, and a broadcast to them with a 50% holdout
-    # whose conversion is receiving the community token within 14 days
+    # Given a community at rest (the tests before may have moved the chain or backfilled a contract, and a
+    # wallet scored after the send would join the segment without being in the campaign's audience)
     assert cloud.deployment is not None
+    cloud.catch_up(timeout=300)
+    # and every wallet that ever held something, and a broadcast to them with a 50% holdout
+    # whose conversion is receiving the community token within 14 days
     chain = cloud.deployment.chain(31337)
     token = chain.contracts["token"]
     segment = _call(
@@ -89,20 +93,27 @@ def test_a_broadcast_with_a_holdout_measures_the_simulated_effect(cloud: LocalCl
     )
     frozen = Campaign.model_validate(_call(cloud, "GET", f"/campaigns/{campaign['campaign_id']}"))
     members = _members(cloud, segment_id)
-    arms = {a: arm_for(frozen, a) for a in members}
-    # When the simulator makes treated wallets likelier to act (70% against 30%: a true effect of 0.40)
+    audience = _frozen_audience(cloud, campaign["campaign_id"])
+    # the audience is the members less those screened out (other tests erase a whale, and cap by frequency),
+    # each in the arm the campaign's hash gives it
+    assert set(audience) <= members
+    assert len(members) - len(audience) == sum(report["skipped_reasons"].values())
+    assert audience == {a: arm_for(frozen, a) for a in audience}
+    # When the simulator makes treated wallets likelier to act (70% against 30%: a true effect of 0.40);
+    # screened-out members act too, and the report must not credit them
     rng = random.Random(20261122)
-    converters = [a for a, arm in sorted(arms.items()) if rng.random() < (0.7 if arm == "treatment" else 0.3)]
+    likely = {a: 0.7 if audience.get(a, arm_for(frozen, a)) == "treatment" else 0.3 for a in sorted(members)}
+    converters = [a for a, chance in likely.items() if rng.random() < chance]
     head = Rpc(chain.rpc_url).call("eth_getBlockByNumber", ["latest", False])
     at = max(int(head["timestamp"], 16) + 1, int(time.time()) + 5)
     mine_transfers(chain.rpc_url, token, [(chain.contracts["treasury"], a, 10**18) for a in converters], timestamp=at)
     cloud.catch_up(timeout=300)
-    # Then the report credits exactly those conversions to each arm, and its interval covers 0.40
+    # Then the report credits exactly the audience's conversions to each arm, and its interval covers 0.40
     report = _call(cloud, "GET", f"/campaigns/{campaign['campaign_id']}/report")
     targeted = {"treatment": report["treatment"]["targeted"], "holdout": report["holdout"]["targeted"]}
-    assert targeted == {arm: sum(1 for a in arms.values() if a == arm) for arm in targeted}
-    assert report["treatment"]["converted"] == sum(arms[a] == "treatment" for a in converters)
-    assert report["holdout"]["converted"] == sum(arms[a] == "holdout" for a in converters)
+    assert targeted == {arm: sum(1 for a in audience.values() if a == arm) for arm in targeted}
+    assert report["treatment"]["converted"] == sum(audience.get(a) == "treatment" for a in converters)
+    assert report["holdout"]["converted"] == sum(audience.get(a) == "holdout" for a in converters)
     lift = report["lift"]
     assert lift["ci95_low"] <= 0.40 <= lift["ci95_high"]
     assert lift["ci95_low"] > 0  # and the effect is detected
@@ -122,3 +133,26 @@ def _members(cloud: LocalCloud, segment_id: str) -> set[str]:
         cursor = page["next_cursor"]
         if not cursor:
             return found
+
+
+def _frozen_audience(cloud: LocalCloud, campaign_id: str) -> dict[str, str]:
+    """The campaign's frozen audience, address -> arm, as the dispatch wrote it (its TARGET# items)."""
+    assert cloud.app is not None
+    dynamodb = cloud.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": cloud.app.physical["AppTable"],
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :target)",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": keys.campaign_pk(campaign_id)},
+            ":target": {"S": keys.TARGET_PREFIX},
+        },
+    }
+    audience: dict[str, str] = {}
+    while True:
+        page = dynamodb.query(**kwargs)
+        for item in page["Items"]:
+            address = item["sk"]["S"].removeprefix(keys.TARGET_PREFIX).split("#")[0]
+            audience[address] = item["arm"]["S"]
+        if "LastEvaluatedKey" not in page:
+            return audience
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
