@@ -138,7 +138,7 @@ def _members(cloud: LocalCloud, segment_id: str) -> set[str]:
 def _frozen_audience(cloud: LocalCloud, campaign_id: str) -> dict[str, str]:
     """The campaign's frozen audience, address -> arm, as the dispatch wrote it (its TARGET# items)."""
     assert cloud.app is not None
-    dynamodb = cloud.client("dynamodb")
+    dynamodb = cloud.app.client("dynamodb")
     kwargs: dict[str, Any] = {
         "TableName": cloud.app.physical["AppTable"],
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :target)",
