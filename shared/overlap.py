@@ -1,18 +1,41 @@
 """Community overlap: which wallets two segments, or the holders of two tokens, have in common.
 
 Each side is read from its own partition (a segment's members, or a token's positive-balance holders
-from the holders index), so the cost follows the two communities' sizes, never the whole table.
+from the holders index), so the cost follows the two communities' sizes, never the whole table. A
+side larger than MAX_SIDE_WALLETS is refused once that many are read, so one request costs at most
+about 2 * MAX_SIDE_WALLETS keys read (some 30 Query pages) and answers well inside API Gateway's 29 s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+
+MAX_SIDE_WALLETS = 100_000
+
+
+class SideTooLarge(Exception):
+    """One side has more wallets than one request may read."""
+
+    def __init__(self, side: str, limit: int) -> None:
+        super().__init__(
+            f"{side} has more than {limit:,} wallets, more than one request compares; export both sides "
+            f"(GET /segments/{{id}}/members.csv) and compare them offline"
+        )
+        self.side = side
+
+
+def _bounded(wallets: Iterable[str], side: str) -> list[str]:
+    read = list(islice(wallets, MAX_SIDE_WALLETS + 1))
+    if len(read) > MAX_SIDE_WALLETS:
+        raise SideTooLarge(side, MAX_SIDE_WALLETS)
+    return read
 
 
 class Overlap(BaseModel):
@@ -63,7 +86,8 @@ def _paged_values(kwargs: dict[str, Any], attribute: str) -> Iterator[str]:
 
 def segment_overlap(a: str, b: str, limit: int = 100, settings: Settings | None = None) -> Overlap:
     settings = settings or get_settings()
-    members_a, members_b = list(segment_members(a, settings)), list(segment_members(b, settings))
+    members_a = _bounded(segment_members(a, settings), "segment_a")
+    members_b = _bounded(segment_members(b, settings), "segment_b")
     shared = sorted(set(members_a) & set(members_b))
     return _result(a, b, len(members_a), len(members_b), shared, limit)
 
@@ -72,8 +96,8 @@ def token_overlap(
     a: tuple[int, str], b: tuple[int, str], limit: int = 100, settings: Settings | None = None
 ) -> Overlap:
     settings = settings or get_settings()
-    holders_a = list(token_holders(*a, settings))
-    holders_b = list(token_holders(*b, settings))
+    holders_a = _bounded(token_holders(*a, settings), "token_a")
+    holders_b = _bounded(token_holders(*b, settings), "token_b")
     shared = sorted(set(holders_a) & set(holders_b))
     return _result(f"{a[0]}:{a[1]}", f"{b[0]}:{b[1]}", len(holders_a), len(holders_b), shared, limit)
 

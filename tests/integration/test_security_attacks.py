@@ -15,11 +15,12 @@ import hmac
 import io
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from shared import auth, contacts
+from shared import auth, contacts, overlap
 from shared.api.app import build_app
 from shared.channels.render import validate_template
 from shared.segments import store as segments
@@ -170,6 +171,40 @@ def test_f8_a_large_import_runs_in_the_background_instead_of_holding_the_request
     status, done, _ = api.call(writer, "GET", f"/contacts/imports/{job['job_id']}")
 
     assert (done["state"], done["created"], done["progress"]) == ("done", 251, 1.0)
+
+
+def test_f8_an_overlap_of_communities_too_large_for_one_request_is_refused_after_a_bounded_read(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two segments, one with more wallets than an overlap request may read (the bound made small)
+    monkeypatch.setattr(overlap, "MAX_SIDE_WALLETS", 3)
+    settings = get_settings()
+    small = segments.create_segment("small", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    large = segments.create_segment("large", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    for n in range(1, 5):
+        wallet = f"0x{n:040x}"
+        segments.apply_membership(wallet, [large] + ([small] if n <= 3 else []), [], 1, settings)
+    reader = api.key("read")
+    # When a key asks for their overlap, then it is refused, naming the side and what to do instead
+    status, body, _ = api.call(reader, "GET", "/overlap", segment_a=small.segment_id, segment_b=large.segment_id)
+    assert status == 422 and body["field"] == "segment_b" and "members.csv" in body["message"]
+    # And the reads stopped at the bound: one wallet past it, never the whole side
+    read: list[str] = []
+    members_of = overlap.segment_members
+
+    def a_huge_side(_segment_id: str, _settings: object) -> Iterator[str]:
+        for n in range(1_000_000):
+            read.append(f"0x{n:040x}")
+            yield read[-1]
+
+    monkeypatch.setattr(overlap, "segment_members", a_huge_side)
+    status, _, _ = api.call(reader, "GET", "/overlap", segment_a=small.segment_id, segment_b=large.segment_id)
+    assert status == 422 and len(read) == overlap.MAX_SIDE_WALLETS + 1
+    # And communities within the bound are compared as before
+    monkeypatch.setattr(overlap, "segment_members", members_of)
+    monkeypatch.setattr(overlap, "MAX_SIDE_WALLETS", 4)
+    status, result, _ = api.call(reader, "GET", "/overlap", segment_a=small.segment_id, segment_b=large.segment_id)
+    assert status == 200 and (result["a_size"], result["b_size"], result["both"]) == (3, 4, 3)
 
 
 def test_f9_one_csv_row_cannot_switch_an_opted_out_email_back_on(api: Api) -> None:

@@ -202,7 +202,7 @@ def check_member(
     "/overlap",
     summary="Wallets two segments, or two tokens' holders, have in common",
     tags=["segments"],
-    openapi_extensions={"x-kith-errors": [404]},  # an unknown segment_a or segment_b
+    openapi_extensions={"x-kith-errors": [404]},  # an unknown segment_a or segment_b; 422 for a side too large
 )
 def community_overlap(
     segment_a: Annotated[str | None, Query(max_length=40)] = None,
@@ -211,10 +211,13 @@ def community_overlap(
     token_b: Annotated[str | None, Query(max_length=60)] = None,
     limit: Annotated[int, Query(ge=0, le=1000)] = 100,
 ) -> overlap.Overlap:
-    if segment_a and segment_b and not (token_a or token_b):
-        _segment(segment_a)
-        _segment(segment_b)
-        return overlap.segment_overlap(segment_a, segment_b, limit)
-    if token_a and token_b and not (segment_a or segment_b):
-        return overlap.token_overlap(valid_token(token_a, "token_a"), valid_token(token_b, "token_b"), limit)
+    try:
+        if segment_a and segment_b and not (token_a or token_b):
+            _segment(segment_a)
+            _segment(segment_b)
+            return overlap.segment_overlap(segment_a, segment_b, limit)
+        if token_a and token_b and not (segment_a or segment_b):
+            return overlap.token_overlap(valid_token(token_a, "token_a"), valid_token(token_b, "token_b"), limit)
+    except overlap.SideTooLarge as exc:
+        raise Unprocessable(str(exc), exc.side) from None
     raise Unprocessable("give either segment_a and segment_b, or token_a and token_b", "segment_a")
