@@ -20,7 +20,16 @@ moto's backends are plain dicts and lists, written by whichever server thread se
 concurrent requests race (a Query iterating a table's items while another request wrote to it
 raised "dictionary changed size during iteration"). Every request moto serves in this process holds
 one lock: under the GIL moto's handlers never ran in parallel anyway, so it costs no throughput. An
-SQS long poll lets go of it while it waits, so that a send can reach the queue.
+SQS long poll lets go of it while it waits, so that a send can reach the queue. Requests that arrive
+on the interactive port (`serve_first_on`: the API and its authorizer use it) take the lock before
+any waiting batch request, so an API call waits for at most the one request being served, as it
+would against DynamoDB, where a batch's load does not queue a reader behind it.
+
+moto's SQS reads the clock once per message for every visibility check, and checks each received
+message's retention by computing every attribute of its queue (three scans of all its messages): a
+receive from a queue with a backlog of n messages cost O(n) per message returned. The patches read
+the clock once per scan and the retention period as the attribute it is; which messages are visible,
+delayed and retained, and in what order, is unchanged.
 
 moto's generic response serializer walks every attribute of every item against the botocore shape
 model; for DynamoDB's JSON protocol the result already is the wire format, so the data-plane
@@ -66,8 +75,42 @@ def _wire_value(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-_REQUEST_LOCK = threading.Lock()
 _holding = threading.local()
+
+
+class _PriorityLock:
+    """A mutex whose urgent waiters go before the others (no order within either group)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, urgent: bool = False) -> None:
+        with self._condition:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._held or (not urgent and self._urgent_waiting):
+                    self._condition.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._held = True
+
+    def release(self) -> None:
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
+
+
+_REQUEST_LOCK = _PriorityLock()
+_FIRST_PORTS: set[str] = set()
+
+
+def serve_first_on(port: int) -> None:
+    """Requests that reach moto on `port` are served before waiting requests that came another way."""
+    _FIRST_PORTS.add(str(port))
 
 
 def _patch_request_lock() -> None:
@@ -78,7 +121,8 @@ def _patch_request_lock() -> None:
     original_wait = Queue.wait_for_messages
 
     def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        with _REQUEST_LOCK:
+        _REQUEST_LOCK.acquire(urgent=environ.get("SERVER_PORT") in _FIRST_PORTS)
+        try:
             _holding.value = True
             try:
                 response = original_call(self, environ, start_response)
@@ -91,6 +135,8 @@ def _patch_request_lock() -> None:
                         close()
             finally:
                 _holding.value = False
+        finally:
+            _REQUEST_LOCK.release()
 
     def wait_for_messages(self: Queue, timeout: int) -> None:
         with _released():
@@ -134,12 +180,42 @@ def _patch_serializer() -> None:
     ActionResult.execute_result = execute_result  # type: ignore[method-assign]
 
 
+def _patch_sqs_scans() -> None:
+    from moto.core.utils import unix_time, unix_time_millis
+    from moto.sqs.models import Message, Queue, SQSBackend
+
+    def visible_now(messages: Iterable[Message], now_ms: float) -> list[Message]:
+        # moto's Message.visible and Message.delayed, with one clock reading for the whole scan
+        return [m for m in messages if now_ms > m.visible_at and not now_ms < m.delayed_until]
+
+    def messages(self: Queue) -> list[Message]:
+        return visible_now(self._messages, unix_time_millis())
+
+    def approximate_number_of_messages_delayed(self: Queue) -> int:
+        now_ms = unix_time_millis()
+        return sum(1 for m in self._messages if now_ms < m.delayed_until)
+
+    def approximate_number_of_messages_not_visible(self: Queue) -> int:
+        now_ms = unix_time_millis()
+        return sum(1 for m in self._messages if not now_ms > m.visible_at)
+
+    def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        retention_period = int(getattr(self.get_queue(queue_name), "message_retention_period"))  # noqa: B009 - set from the queue attributes
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_delayed = property(approximate_number_of_messages_delayed)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_not_visible = property(approximate_number_of_messages_not_visible)  # type: ignore[assignment,method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+
+
 def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
     _patch_serializer()
     _patch_request_lock()
+    _patch_sqs_scans()
     moto_index.apply()
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
