@@ -148,6 +148,7 @@ def main() -> None:
             records = sum(s.records for s in stats["streams"].values())
             errors = sum(stats["errors"].values())
             ddb = REQUESTS.total("dynamodb:")
+            by_caller = {caller: dict(counts) for caller, counts in REQUESTS.by_caller.items()}
         finally:
             stop.set()
             cloud.stop()
@@ -171,6 +172,11 @@ def main() -> None:
         result[f"{name}_p50_ms"] = round(statistics.median(values), 1) if values else None
         result[f"{name}_p95_ms"] = round(percentile(values, 0.95), 1)
         result[f"{name}_max_ms"] = round(max(values), 1) if values else None
+    OUT.write("AWS requests per stream record, by function and operation:\n")
+    for caller, counts in sorted(by_caller.items(), key=lambda kv: -sum(kv[1].values())):
+        busiest = sorted(counts.items(), key=lambda kv: -kv[1])[:6]
+        top = ", ".join(f"{op} {n / max(records, 1):.3f}" for op, n in busiest)
+        OUT.write(f"  {caller or '(outside functions)'}: {sum(counts.values()) / max(records, 1):.3f} ({top})\n")
     OUT.write(
         f"caught up {result['catch_up_s']} s after the simulation ({result['records_per_s']} records/s), "
         f"GET /wallets p95 {result['wallets_p95_ms']} ms, GET /segments p95 {result['segments_p95_ms']} ms, "

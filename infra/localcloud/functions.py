@@ -21,7 +21,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -376,9 +376,14 @@ class FunctionHost:
         endpoint_url: str,
         region: str = REGION,
         extra_environment: Mapping[str, str] | None = None,
+        interactive_endpoint_url: str | None = None,
+        interactive_functions: Iterable[str] = (),
     ) -> None:
         self.specs = dict(specs)
         self.endpoint_url = endpoint_url
+        # the functions a caller waits on (the API and its authorizer) reach moto through its served-first port
+        self.interactive_endpoint_url = interactive_endpoint_url or endpoint_url
+        self.interactive_functions = frozenset(interactive_functions)
         self.region = region
         self.extra_environment = dict(extra_environment or {})
         self.stats = InvocationStats()
@@ -408,7 +413,9 @@ class FunctionHost:
         return {
             **self._base_env,
             **spec.environment,
-            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ENDPOINT_URL": (
+                self.interactive_endpoint_url if logical_id in self.interactive_functions else self.endpoint_url
+            ),
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from infra.localcloud.anvil import Anvil, AnvilError, anvil_binary, port_is_free
+from infra.localcloud.anvil import Anvil, AnvilError, anvil_binary, free_port, port_is_free
 from infra.localcloud.functions import (
     FunctionHost,
     Resolver,
@@ -77,9 +77,11 @@ class LocalApp:
         poll_interval: float = 0.1,
         retry_base_delay: float = 0.2,
         extra_environment: dict[str, str] | None = None,
+        interactive_endpoint_url: str | None = None,
     ) -> None:
         self.template = template
         self.endpoint_url = endpoint_url
+        self.interactive_endpoint_url = interactive_endpoint_url
         self.extra_environment = dict(extra_environment or {})
         self.stack_name = stack_name
         self.base_dir = base_dir
@@ -100,7 +102,20 @@ class LocalApp:
         self.physical = deploy_data_resources(self.template, self.endpoint_url, stack_name=self.stack_name)
         self.resolver = Resolver(self.template, self.physical, self.endpoint_url, stack_name=self.stack_name)
         specs = discover_functions(self.template, self.resolver, base_dir=self.base_dir)
-        self.host = FunctionHost(specs, self.endpoint_url, extra_environment=self.extra_environment)
+        behind_the_api = {
+            function
+            for api in discover_apis(self.template, self.resolver)
+            for route in api.routes
+            for function in (route.function, route.authorizer.function if route.authorizer else None)
+            if function
+        }
+        self.host = FunctionHost(
+            specs,
+            self.endpoint_url,
+            extra_environment=self.extra_environment,
+            interactive_endpoint_url=self.interactive_endpoint_url,
+            interactive_functions=behind_the_api,
+        )
         return self
 
     def start(self) -> LocalApp:
@@ -418,7 +433,7 @@ class LocalCloud:
         from infra.localcloud.moto_process import MotoProcess
 
         try:
-            self.moto = MotoProcess(config.moto_port, logs / "moto.log").start()
+            self.moto = MotoProcess(config.moto_port, logs / "moto.log", interactive_port=free_port()).start()
         except RuntimeError as exc:
             raise LocalCloudError(str(exc)) from None
         self._start_chains()
@@ -440,6 +455,7 @@ class LocalCloud:
             # the first ingest is triggered explicitly, once the admin key exists
             fire_schedules_at_start=False,
             extra_environment=channel_secrets,
+            interactive_endpoint_url=self.moto.interactive_url if self.moto else None,
         )
         self.app.deploy()
         self._bootstrap_admin_key()

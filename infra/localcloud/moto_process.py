@@ -4,6 +4,8 @@ The local cloud's functions run in one Python process; a moto server inside it w
 so every DynamoDB call would wait on the functions' own work. In its own process it has a core to itself.
 The patches make Queries cost the asked partition rather than the table (base table and indexes),
 transactions cost their items, and serve one request at a time (moto's models are not thread-safe).
+A second port into the same backends serves its requests first: the local cloud points the API and
+its authorizer at it, so an API call does not queue behind the stream and queue functions' batches.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class MotoProcess:
-    def __init__(self, port: int, log_file: Path) -> None:
+    def __init__(self, port: int, log_file: Path, interactive_port: int | None = None) -> None:
         self.port = port
+        self.interactive_port = interactive_port
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -36,17 +39,34 @@ class MotoProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def interactive_url(self) -> str:
+        """Same backends as `url`, served first (the URL itself when there is no interactive port)."""
+        return f"http://127.0.0.1:{self.interactive_port}" if self.interactive_port else self.url
+
     def start(self, timeout: float = 30.0) -> MotoProcess:
         log = open(self.log_file, "ab")  # noqa: SIM115 - lives as long as the process
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infra.localcloud.moto_process", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "infra.localcloud.moto_process",
+                "--port",
+                str(self.port),
+                *(["--interactive-port", str(self.interactive_port)] if self.interactive_port else []),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=ROOT,
         )
-        problem = wait_until_answering(self.process, lambda: requests.get(f"{self.url}/moto-api/", timeout=1), timeout)
+
+        def answering() -> None:
+            for url in {self.url, self.interactive_url}:
+                requests.get(f"{url}/moto-api/", timeout=1).raise_for_status()
+
+        problem = wait_until_answering(self.process, answering, timeout)
         if problem is None:
             return self
         self.stop()
@@ -59,6 +79,7 @@ class MotoProcess:
 def main() -> None:
     parser = argparse.ArgumentParser(description="moto's server with Kith's patches")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--interactive-port", type=int, default=None, help="a second port, served first")
     args = parser.parse_args()
     # A request thread that gets its answer off the socket waits for the GIL up to the switch interval
     # per busy thread; at the default 5 ms, one thread per concurrent request convoys behind the others.
@@ -69,8 +90,12 @@ def main() -> None:
 
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-    server.start()
+    servers = [ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)]
+    if args.interactive_port:
+        moto_patches.serve_first_on(args.interactive_port)
+        servers.append(ThreadedMotoServer(ip_address="127.0.0.1", port=args.interactive_port, verbose=False))
+    for server in servers:
+        server.start()
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -81,7 +106,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     while not stopping:
         time.sleep(0.2)
-    server.stop()
+    for server in servers:
+        server.stop()
 
 
 if __name__ == "__main__":

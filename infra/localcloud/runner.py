@@ -1108,9 +1108,16 @@ class Runner:
         attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         return {n: int(attributes.get(n, 0)) for n in names}
 
-    def busy_reasons(self, since: float, include_retries: bool = True) -> list[str]:
-        """What keeps the pipeline from being idle, judged by polls that started after `since`."""
+    def busy_reasons(self, since: float, include_retries: bool = True, all_of_them: bool = True) -> list[str]:
+        """What keeps the pipeline from being idle, judged by polls that started after `since`.
+
+        With `all_of_them=False` it stops at the first reason: asking a queue its counts makes moto scan
+        the queue, so a drain that only needs to know "busy or not" asks as few as it can."""
         reasons: list[str] = []
+        if not all_of_them:
+            cheap = self._busy_without_asking_queues(since)
+            if cheap:
+                return cheap
         if self.host.in_flight:
             reasons.append(f"{self.host.in_flight} invocation(s) in flight")
         if self.scheduler.is_alive() and self.scheduler.pending():
@@ -1122,6 +1129,8 @@ class Runner:
                 reasons.append(f"{stream.spec.logical_id}: stream not yet read to its end")
         seen: set[str] = set()
         for queue in self.queue_pollers:
+            if reasons and not all_of_them:
+                return reasons
             if queue.busy:
                 reasons.append(f"{queue.spec.logical_id}: a batch is being processed")
             if queue.spec.logical_id in seen:
@@ -1141,6 +1150,19 @@ class Runner:
                     )
         return reasons
 
+    def _busy_without_asking_queues(self, since: float) -> list[str]:
+        if self.host.in_flight:
+            return [f"{self.host.in_flight} invocation(s) in flight"]
+        if self.scheduler.is_alive() and self.scheduler.pending():
+            return ["a schedule is firing"]
+        for stream in self.stream_pollers:
+            if stream.busy or stream.buffer or stream.last_empty_poll < since:
+                return [f"{stream.spec.logical_id}: not yet read and applied to its end"]
+        for queue in self.queue_pollers:
+            if queue.busy:
+                return [f"{queue.spec.logical_id}: a batch is being processed"]
+        return []
+
     def drain(self, timeout: float = 60.0, include_retries: bool = True) -> None:
         """Return once every stream is read to its end, every mapped queue is empty and nothing runs.
 
@@ -1150,7 +1172,6 @@ class Runner:
         if not self._started:
             raise RuntimeError("start the runner before draining it")
         deadline = time.monotonic() + timeout
-        reasons = ["not checked yet"]
         since, activity = time.monotonic(), self._current_activity()
         while time.monotonic() < deadline:
             time.sleep(self.poll_interval / 2)
@@ -1161,9 +1182,11 @@ class Runner:
                 continue
             # idle means: every stream poller found nothing in a poll that began after `since`,
             # every mapped queue is empty, and nothing was read or invoked meanwhile
-            reasons = self.busy_reasons(since, include_retries)
-            if not reasons and self._current_activity() == activity:
+            if self.busy_reasons(since, include_retries, all_of_them=False):
+                continue
+            if self._current_activity() == activity:
                 return
+        reasons = self.busy_reasons(since, include_retries) or ["records were read or functions invoked until the end"]
         raise DrainTimeout(f"the local cloud is still busy after {timeout:.0f} s: " + "; ".join(reasons))
 
     def _current_activity(self) -> int:
