@@ -33,7 +33,7 @@ from shared.chain.bloom import BloomFilter
 from shared.chain.codec import event_to_item
 from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
 from shared.chain.metadata import MetadataReader
-from shared.chain.ranges import AdaptiveRange, get_logs_adaptive
+from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
 from shared.chain.reorg import (
     Cursor,
     CursorStore,
@@ -76,6 +76,9 @@ class IngestOptions:
     write_workers: int = 4
     stop_at_block: int | None = None  # cap the target (tests and backfill-style runs)
     max_ranges: int | None = None  # stop after this many ranges (tests that interleave runs)
+    # logs one range may carry: a range is written and checkpointed whole, so it must fit in the run's time;
+    # past the first range the run's own write rate lowers it further (ChainIngest._log_budget)
+    max_logs_per_range: int = 5_000
     crash_points: frozenset[str] = frozenset()
 
     def crash(self, point: str) -> None:
@@ -131,6 +134,35 @@ class FetchedRange:
     to_block: int
     logs: list[Any]
     headers: dict[int, Header]
+
+
+MIN_LOGS_FOR_A_RATE = 500
+
+
+def _cut_to_budget(fetched: FetchedRange, budget: int, ranger: AdaptiveRange) -> FetchedRange:
+    """The fetched range cut at the last block whose logs fit `budget` (all of it when they do); the next
+    range then starts from the cut range's size."""
+    if len(fetched.logs) <= budget:
+        return fetched
+    blocks = [_log_block(log, fetched.from_block) for log in fetched.logs]
+    last = last_block_within(fetched.from_block, fetched.to_block, blocks, budget)
+    if last == fetched.to_block:
+        return fetched
+    ranger.size = max(1, last - fetched.from_block + 1)
+    return FetchedRange(
+        fetched.from_block,
+        last,
+        [log for log, block in zip(fetched.logs, blocks, strict=True) if block <= last],
+        {n: h for n, h in fetched.headers.items() if n <= last},
+    )
+
+
+def _log_block(log: Mapping[str, Any], default: int) -> int:
+    # a log whose block cannot be read stays with the range's first block, where decoding counts it malformed
+    try:
+        return int(log["blockNumber"], 16)
+    except (KeyError, TypeError, ValueError):
+        return default
 
 
 def _belongs(log: Mapping[str, Any], headers: Mapping[int, Header]) -> bool:
@@ -345,6 +377,8 @@ class ChainIngest:
         self.settings = settings
         self.options = options or IngestOptions()
         self.time_left = time_left
+        self._written_logs = 0
+        self._writing_s = 0.0
         self.reader = ChainReader(chain, settings, self.options)
         self.store = CursorStore(settings.app_table, chain.chain_id)
         self.run_id = uuid.uuid4().hex[:12]
@@ -383,7 +417,7 @@ class ChainIngest:
             if self.time_left() < self.options.safety_margin_s:
                 self.summary.stopped = "time"
                 return
-            fetched = self.reader.fetch(next_from, target, ranger)
+            fetched = _cut_to_budget(self.reader.fetch(next_from, target, ranger), self._log_budget(), ranger)
             expected_parent = cursor.last_hash
             if expected_parent is not None and fetched.headers[next_from].parent_hash != expected_parent:
                 rewound = self._handle_reorg(cursor)
@@ -392,10 +426,23 @@ class ChainIngest:
                 cursor = rewound
                 continue
             self.options.crash("after_fetch")
+            started = time.monotonic()
             next_cursor = self._write_range(cursor, fetched, ranger)
             if next_cursor is None:
                 return
+            self._written_logs += len(fetched.logs)
+            self._writing_s += time.monotonic() - started
             cursor = next_cursor
+
+    def _log_budget(self) -> int:
+        """Logs the next range may carry: the option's cap, and once this run has written enough to know its
+        rate, what it can write in half the time left before the safety margin."""
+        cap = self.options.max_logs_per_range
+        left = self.time_left() - self.options.safety_margin_s
+        if math.isinf(left) or self._written_logs < MIN_LOGS_FOR_A_RATE or self._writing_s <= 0:
+            return cap
+        affordable = int(self._written_logs / self._writing_s * max(0.0, left) / 2)
+        return max(1, min(cap, affordable))
 
     def _write_range(self, cursor: Cursor, fetched: FetchedRange, ranger: AdaptiveRange) -> Cursor | None:
         decoded = self.reader.decode(fetched)

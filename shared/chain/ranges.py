@@ -2,13 +2,15 @@
 
 Halving on refusal and growing by a quarter on success converges near the provider's limit within
 a few calls and stays there; a provider's explicit hint ("this block range should work: [a, b]")
-jumps straight to a size it accepts.
+jumps straight to a size it accepts. The node's limit is not the only one: a range is also cut at the
+block where its logs pass what the run can write in its time (last_block_within).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,20 @@ class AdaptiveRange:
 
     def grow(self) -> None:
         self.size = min(self.max_size, max(self.size + 1, int(self.size * self.growth)))
+
+
+def last_block_within(from_block: int, to_block: int, log_blocks: Iterable[int], budget: int) -> int:
+    """The last block b of [from_block, to_block] whose logs from from_block on number at most `budget`.
+
+    A block is never split (its logs are written and checkpointed together), so the first block is kept
+    whatever its count."""
+    per_block = Counter(log_blocks)
+    total = 0
+    for number in range(from_block, to_block + 1):
+        total += per_block.get(number, 0)
+        if total > budget:
+            return max(from_block, number - 1)
+    return to_block
 
 
 def get_logs_adaptive(

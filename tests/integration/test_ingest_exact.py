@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from shared import ingest
 from shared.chain.codec import event_from_item
 from shared.chain.rpc import RpcClient
 from shared.events import LendingEvent, Standard, TokenTransfer, VoteCast
@@ -161,3 +162,45 @@ def test_scheduled_handler_ingests_and_emits_metrics(history_chain, deployed, mo
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     names = {m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"Blocks", "Logs", "EventsTransfer", "MalformedLogs", "RpcRetries", "LagBlocks", "ReorgTooDeep"} <= names
+
+
+def test_a_range_cut_to_its_log_budget_stores_the_same_events(history_chain, deployed) -> None:  # noqa: F811
+    # Given the chain with one event of every shape
+    chain, f = history_chain
+    emit_everything(f)
+    config = chain_config(chain.url, f)
+    settings = settings_for(deployed.events_table, deployed.app_table, config)
+
+    # When it is ingested with ranges of at most three logs (a run that could write no more in its time)
+    summary = ingest_chain(config, settings, fast_options(max_logs_per_range=3))
+
+    # Then it took more ranges, each checkpointed, and stored every event once, as an uncut run does
+    events = [event_from_item(i) for i in scan_items(deployed.events_table)]
+    assert summary.stopped == "caught_up" and summary.cursor == summary.head
+    assert summary.ranges >= 7
+    assert len({e.event_id for e in events}) == len(events) == 21
+    assert dict(summary.events) == {"transfer": 11, "vote": 2, "lending": 8} and summary.malformed == 1
+
+
+def test_a_run_short_of_time_cuts_its_ranges_to_what_its_write_rate_affords(
+    history_chain,  # noqa: F811
+    deployed,
+    monkeypatch,
+) -> None:
+    # Given the chain with one event of every shape, and a run that learns its write rate from its first range
+    chain, f = history_chain
+    emit_everything(f)
+    config = chain_config(chain.url, f)
+    settings = settings_for(deployed.events_table, deployed.app_table, config)
+    monkeypatch.setattr(ingest, "MIN_LOGS_FOR_A_RATE", 1)
+    uncut = ingest_chain(config, settings, fast_options(stop_at_block=0))  # the deployment blocks only
+    assert uncut.cursor == 0
+
+    # When it has almost no time left at every range (a millisecond: far less than a range of many logs takes)
+    summary = ingest.ingest_chain(config, settings, fast_options(), time_left=lambda: 0.001)
+
+    # Then each range after the first carries one block's logs, and nothing is lost
+    blocks_with_logs = len({e.block_number for e in map(event_from_item, scan_items(deployed.events_table))})
+    assert summary.stopped == "caught_up" and summary.cursor == summary.head
+    assert summary.ranges >= blocks_with_logs
+    assert dict(summary.events) == {"transfer": 11, "vote": 2, "lending": 8}

@@ -136,3 +136,18 @@ def test_gc_pause_nests_across_threads_and_restores_the_collector() -> None:
         assert not gc.isenabled()  # a collector that was off stays off
     finally:
         gc.enable()
+
+
+def test_a_range_is_cut_at_the_last_block_whose_logs_fit_the_budget() -> None:
+    from shared.chain.ranges import last_block_within
+
+    # Given logs in blocks 10, 10, 11, 13, 13, 13 of the range 10..15
+    blocks = [10, 10, 11, 13, 13, 13]
+    # Then a budget keeps whole blocks only, from the first on
+    assert last_block_within(10, 15, blocks, 6) == 15
+    assert last_block_within(10, 15, blocks, 5) == 12
+    assert last_block_within(10, 15, blocks, 3) == 12
+    assert last_block_within(10, 15, blocks, 2) == 10
+    # and never cuts before the first block, however many logs it holds
+    assert last_block_within(10, 15, blocks, 1) == 10
+    assert last_block_within(10, 15, [], 0) == 15
