@@ -361,6 +361,13 @@ class Rate:
         return (last_count - first_count) / (last_time - first_time)
 
 
+def expected_records(read: int, ingested_blocks: int, total_blocks: int) -> int:
+    """Stream records to expect in all: those read so far, scaled by the share of blocks ingested."""
+    if total_blocks <= 0 or ingested_blocks >= total_blocks or ingested_blocks <= 0:
+        return read
+    return round(read * total_blocks / ingested_blocks)
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
@@ -714,18 +721,26 @@ class LocalCloud:
         return total
 
     def progress_line(self) -> str:
-        """One line: blocks ingested per chain, stream records applied of those read, their rate and ETA."""
+        """One line: blocks ingested per chain, stream records applied of those expected, their rate and ETA.
+
+        While blocks remain to ingest, the records expected are those read so far scaled by the blocks still
+        to come (marked ~): the records read alone would promise an end long before it."""
         assert self.app is not None and self.app.runner is not None
         parts = []
+        ingested = total = 0
         for chain_id, head in self.heads().items():
             cursor = self.cursor(chain_id)
             parts.append(f"chain {chain_id}: {cursor if cursor is not None else '-'}/{head} blocks")
+            ingested += min(head, cursor or 0)
+            total += head
         applied, backlog = self.app.runner.stream_backlog()
         rate = self._rate.observe(applied)
-        line = f"{applied:,}/{applied + backlog:,} stream records applied"
+        expected = expected_records(applied + backlog, ingested, total)
+        approximately = "~" if expected > applied + backlog else ""
+        line = f"{applied:,}/{approximately}{expected:,} stream records applied"
         if rate:
             line += f" ({rate:,.0f}/s"
-            line += f", ETA {_duration(backlog / rate)})" if backlog else ")"
+            line += f", ETA {approximately}{_duration((expected - applied) / rate)})" if expected > applied else ")"
         parts.append(line)
         errors = sum(self.app.runner.stats()["errors"].values())
         if errors:
