@@ -538,6 +538,17 @@ def ingest_chain(
     return ChainIngest(chain, settings, options, time_left).run()
 
 
+def time_reserved_for_later_chains(time_left_s: float, later_chains: int) -> float:
+    """Seconds of `time_left_s` kept for the chains after this one: all but an equal share of it."""
+    if math.isinf(time_left_s) or later_chains <= 0:
+        return 0.0
+    return max(0.0, time_left_s) * later_chains / (later_chains + 1)
+
+
+def _less(time_left: Callable[[], float], reserved: float) -> Callable[[], float]:
+    return lambda: time_left() - reserved
+
+
 def ingest_all(
     settings: Settings,
     time_left: Callable[[], float] = lambda: math.inf,
@@ -547,17 +558,21 @@ def ingest_all(
 ) -> IngestSummary:
     """The scheduled entry point: every configured chain (or `chain_ids`), one failure never stops the others.
 
-    `time_left` returns the seconds remaining (the Lambda context's remaining time); each chain stops
-    starting new ranges once it drops below `options.safety_margin_s`. After all chains ran, a
+    `time_left` returns the seconds remaining (the Lambda context's remaining time); each chain has an
+    equal share of what is left when its turn comes, and stops starting new ranges once its share drops
+    below `options.safety_margin_s`. After all chains ran, a
     failure is raised as IngestError (so the invocation is marked failed and alarms fire).
     """
     from shared.tracking import tracked_chains
 
     summary = IngestSummary()
     wanted = set(chain_ids) if chain_ids is not None else None
-    for chain in tracked_chains(settings):
-        if wanted is not None and chain.chain_id not in wanted:
-            continue
+    chains = [c for c in tracked_chains(settings) if wanted is None or c.chain_id in wanted]
+    for index, chain in enumerate(chains):
+        # each chain may use its share of the time left, so a chain far behind never starves the ones after
+        # it; a chain that catches up early leaves what it did not use to the next
+        reserved = time_reserved_for_later_chains(time_left(), len(chains) - index - 1)
+        chain_time_left = _less(time_left, reserved)
         if not chain.contracts:
             # eth_getLogs with no address reads every contract on the chain: a chain whose last contract
             # was removed waits, its cursor where it was, until one is tracked again
@@ -565,7 +580,7 @@ def ingest_all(
             continue
         run = None
         try:
-            run = ChainIngest(chain, settings, options, time_left)
+            run = ChainIngest(chain, settings, options, chain_time_left)
             result = run.run()
         except ReorgTooDeep as exc:
             logger.error("%s", exc)
