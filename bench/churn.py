@@ -36,31 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.simulator.community import Community
+from infra.simulator.activity import planned_activity
 from shared import churn
 from shared.settings import settings_from_env
 
 DAY = churn.DAY
-ROLES = ("treasury", "token", "collection", "governor", "items", "oracle", "pool", "usdc", "weth")
-
-
-def planned_activity(wallets: int, days: int, seed: int, day_zero: int) -> tuple[Community, dict[str, set[int]]]:
-    """Every wallet's active UTC days in the simulator's plan for two chains (as `make run` deploys)."""
-    community = Community(wallets, days, seed)
-    active: dict[str, set[int]] = {}
-
-    def touch(wallet: str, timestamp: int) -> None:
-        community.first_seen.setdefault(wallet, timestamp)
-        community.last_activity[wallet] = timestamp
-        active.setdefault(wallet, set()).add(timestamp // DAY)
-
-    community.touch = touch  # type: ignore[method-assign]
-    for number, chain_id in enumerate((31337, 31338)):
-        contracts = {role: f"0x{number + 1:02x}{index + 1:038x}" for index, role in enumerate(ROLES)}
-        community.add_chain(chain_id, contracts)
-    for day in range(days):
-        community.plan_day(day, day_zero + day * DAY)
-    return community, active
 
 
 def main(argv: list[str] | None = None) -> int:

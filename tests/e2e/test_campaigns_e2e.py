@@ -8,33 +8,16 @@ import time
 from typing import Any
 
 import pytest
-import requests
 
 from infra.localcloud.main import DEMO_CAMPAIGN, LocalCloud
 from infra.simulator.txs import Rpc, mine_transfers
 from shared.campaigns.dispatch import arm_for
 from shared.campaigns.model import Campaign
 from shared.store import keys
+from tests.support.local_api import admin_call as _call
+from tests.support.local_api import wait_for as _wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.moves_chain]
-
-
-def _call(cloud: LocalCloud, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-    response = requests.request(
-        method, f"{cloud.url}{path}", headers={"Authorization": f"Bearer {cloud.admin_key}"}, timeout=120, **kwargs
-    )
-    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_demo_win_back_campaign_delivered_one_signed_webhook_per_treated_wallet(cloud: LocalCloud) -> None:

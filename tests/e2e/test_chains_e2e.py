@@ -3,7 +3,6 @@ its events reach the profiles, the live ingest reads it from then on, and removi
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -13,28 +12,12 @@ from web3 import Web3
 from infra.localcloud.main import LocalCloud
 from shared.chain.keccak import keccak
 from tests.support.ingest_chain import artifacts, receipt, rpc
+from tests.support.local_api import admin_call as _call
+from tests.support.local_api import wait_for as _wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.moves_chain]
 
 NEWCOMER = "0x" + "5e" * 20
-
-
-def _call(cloud: LocalCloud, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-    response = requests.request(
-        method, f"{cloud.url}{path}", headers={"Authorization": f"Bearer {cloud.admin_key}"}, timeout=120, **kwargs
-    )
-    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _emit(url: str, sender: str, token: str, to: str, value: int) -> int:

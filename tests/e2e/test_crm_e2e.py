@@ -13,16 +13,9 @@ import pytest
 import requests
 
 from infra.localcloud.main import LocalCloud
+from tests.support.local_api import admin_call as _call
 
 pytestmark = pytest.mark.e2e
-
-
-def _call(cloud: LocalCloud, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-    response = requests.request(
-        method, f"{cloud.url}{path}", headers={"Authorization": f"Bearer {cloud.admin_key}"}, timeout=120, **kwargs
-    )
-    assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json() if response.headers.get("Content-Type", "").startswith("application/json") else response
 
 
 def _whales(cloud: LocalCloud) -> list[str]:

@@ -11,18 +11,16 @@ with that function's role. These tests run after every other e2e test, on what t
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
 from infra.localcloud.calls import Recorder
 from infra.localcloud.main import LocalCloud
 from infra.simulator.txs import BatchSender, Rpc, Tx, encode_call
 from tests.support.iam_calls import Audit, Snapshot, audit
+from tests.support.local_api import admin_request as _call
+from tests.support.local_api import wait_for as _wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reads_aws_calls]
 
@@ -52,25 +50,6 @@ UNUSED_BY_DESIGN: dict[tuple[str, str], str] = {
         "backfills it; a local cloud applies its one seed before the first block is read"
     ),
 }
-
-
-def _call(cloud: LocalCloud, method: str, path: str, expect: int | None = 200, **kwargs: Any) -> Any:
-    response = requests.request(
-        method, f"{cloud.url}{path}", headers={"Authorization": f"Bearer {cloud.admin_key}"}, timeout=120, **kwargs
-    )
-    if expect is not None:
-        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-    return response
-
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_flows_the_other_e2e_tests_leave_out_run_end_to_end(cloud: LocalCloud) -> None:

@@ -9,32 +9,12 @@ import functools
 import statistics
 from dataclasses import dataclass
 
-from infra.simulator.community import Community
+from infra.simulator.activity import planned_activity
 from shared import churn
 from shared.settings import Settings
 
 DAY = churn.DAY
 DAY_ZERO = 1_767_225_600  # 2026-01-01, a UTC midnight
-ROLES = ("treasury", "token", "collection", "governor", "items", "oracle", "pool", "usdc", "weth")
-
-
-def _planned_activity(wallets: int, days: int, seed: int) -> tuple[Community, dict[str, set[int]]]:
-    """Every wallet's active UTC days in the simulator's plan for two chains (as bench/churn.py plays it)."""
-    community = Community(wallets, days, seed)
-    active: dict[str, set[int]] = {}
-
-    def touch(wallet: str, timestamp: int) -> None:
-        community.first_seen.setdefault(wallet, timestamp)
-        community.last_activity[wallet] = timestamp
-        active.setdefault(wallet, set()).add(timestamp // DAY)
-
-    community.touch = touch  # type: ignore[method-assign]
-    for number, chain_id in enumerate((31337, 31338)):
-        contracts = {role: f"0x{number + 1:02x}{index + 1:038x}" for index, role in enumerate(ROLES)}
-        community.add_chain(chain_id, contracts)
-    for day in range(days):
-        community.plan_day(day, DAY_ZERO + day * DAY)
-    return community, active
 
 
 @dataclass(frozen=True)
@@ -50,7 +30,7 @@ class Played:
 def _play(wallets: int, days: int, seed: int, refit_every: int = 7) -> Played:
     labels = Settings().labels
     horizon, dormant_after = labels.churn_horizon_days, labels.dormant_days * DAY
-    community, active = _planned_activity(wallets, days, seed)
+    community, active = planned_activity(wallets, days, seed, DAY_ZERO)
     personas = community.personas()
     steady, dormant = personas["steady"], personas["dormant"]
     first_seen = {w: community.first_seen[w] for w in active}
