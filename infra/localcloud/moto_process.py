@@ -22,10 +22,10 @@ from types import FrameType
 
 import requests
 
+from infra.localcloud.environ import GIL_SWITCH_INTERVAL_S
 from infra.localcloud.processes import stop_process, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]
-GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class MotoProcess:

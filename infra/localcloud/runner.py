@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1108,31 +1108,25 @@ class Runner:
         attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         return {n: int(attributes.get(n, 0)) for n in names}
 
-    def busy_reasons(self, since: float, include_retries: bool = True, all_of_them: bool = True) -> list[str]:
+    def busy_reasons(self, since: float, include_retries: bool = True) -> Iterator[str]:
         """What keeps the pipeline from being idle, judged by polls that started after `since`.
 
-        With `all_of_them=False` it stops at the first reason: asking a queue its counts makes moto scan
-        the queue, so a drain that only needs to know "busy or not" asks as few as it can."""
-        reasons: list[str] = []
-        if not all_of_them:
-            cheap = self._busy_without_asking_queues(since)
-            if cheap:
-                return cheap
+        Lazily, cheapest first: asking a queue its counts makes moto scan the queue, so a drain that only
+        needs to know "busy or not" takes the first reason and asks no queue while anything else is busy."""
         if self.host.in_flight:
-            reasons.append(f"{self.host.in_flight} invocation(s) in flight")
+            yield f"{self.host.in_flight} invocation(s) in flight"
         if self.scheduler.is_alive() and self.scheduler.pending():
-            reasons.append("a schedule is firing")
+            yield "a schedule is firing"
         for stream in self.stream_pollers:
             if stream.busy or stream.buffer:
-                reasons.append(f"{stream.spec.logical_id}: {len(stream.buffer)} record(s) being delivered")
+                yield f"{stream.spec.logical_id}: {len(stream.buffer)} record(s) being delivered"
             elif stream.last_empty_poll < since:
-                reasons.append(f"{stream.spec.logical_id}: stream not yet read to its end")
+                yield f"{stream.spec.logical_id}: stream not yet read to its end"
+        for queue in self.queue_pollers:
+            if queue.busy:
+                yield f"{queue.spec.logical_id}: a batch is being processed"
         seen: set[str] = set()
         for queue in self.queue_pollers:
-            if reasons and not all_of_them:
-                return reasons
-            if queue.busy:
-                reasons.append(f"{queue.spec.logical_id}: a batch is being processed")
             if queue.spec.logical_id in seen:
                 continue
             seen.add(queue.spec.logical_id)
@@ -1140,28 +1134,14 @@ class Runner:
             visible = counts["ApproximateNumberOfMessages"] + counts["ApproximateNumberOfMessagesDelayed"]
             invisible = counts["ApproximateNumberOfMessagesNotVisible"]
             if visible:
-                reasons.append(f"{queue.spec.queue}: {visible} message(s) waiting")
+                yield f"{queue.spec.queue}: {visible} message(s) waiting"
             if invisible:
                 retrying = self._waiting_retries(queue.spec.logical_id)
                 if include_retries or invisible > retrying:
-                    reasons.append(
+                    yield (
                         f"{queue.spec.queue}: {invisible} message(s) in flight or waiting for their "
                         f"visibility timeout to be retried"
                     )
-        return reasons
-
-    def _busy_without_asking_queues(self, since: float) -> list[str]:
-        if self.host.in_flight:
-            return [f"{self.host.in_flight} invocation(s) in flight"]
-        if self.scheduler.is_alive() and self.scheduler.pending():
-            return ["a schedule is firing"]
-        for stream in self.stream_pollers:
-            if stream.busy or stream.buffer or stream.last_empty_poll < since:
-                return [f"{stream.spec.logical_id}: not yet read and applied to its end"]
-        for queue in self.queue_pollers:
-            if queue.busy:
-                return [f"{queue.spec.logical_id}: a batch is being processed"]
-        return []
 
     def drain(self, timeout: float = 60.0, include_retries: bool = True) -> None:
         """Return once every stream is read to its end, every mapped queue is empty and nothing runs.
@@ -1182,11 +1162,11 @@ class Runner:
                 continue
             # idle means: every stream poller found nothing in a poll that began after `since`,
             # every mapped queue is empty, and nothing was read or invoked meanwhile
-            if self.busy_reasons(since, include_retries, all_of_them=False):
+            if next(self.busy_reasons(since, include_retries), None) is not None:
                 continue
             if self._current_activity() == activity:
                 return
-        reasons = self.busy_reasons(since, include_retries) or ["records were read or functions invoked until the end"]
+        reasons = list(self.busy_reasons(since, include_retries)) or ["records read or functions invoked to the end"]
         raise DrainTimeout(f"the local cloud is still busy after {timeout:.0f} s: " + "; ".join(reasons))
 
     def _current_activity(self) -> int:
