@@ -32,6 +32,7 @@ from shared.chain import abi
 from shared.chain.bloom import BloomFilter
 from shared.chain.codec import event_to_item
 from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
+from shared.chain.endpoints import resolve_rpc_url, rpc_urls_in_use
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
 from shared.chain.reorg import (
@@ -52,7 +53,6 @@ from shared.store.keys import PK, SK, event_pk
 logger = logging.getLogger("kith.ingest")
 
 CRASH_POINTS = ("after_fetch", "mid_write", "before_cursor")
-_RPC_URLS: dict[str, str] = {}
 
 
 class InjectedCrash(RuntimeError):
@@ -172,26 +172,6 @@ def _belongs(log: Mapping[str, Any], headers: Mapping[int, Header]) -> bool:
     except (KeyError, TypeError, ValueError):
         return False
     return header is not None and header.hash == str(log.get("blockHash", "")).lower()
-
-
-def rpc_urls_in_use(settings: Settings) -> list[str]:
-    """Every RPC URL this process knows: the ones configured directly and the ones read from SSM."""
-    return [c.rpc_url for c in settings.chains if c.rpc_url] + list(_RPC_URLS.values())
-
-
-def resolve_rpc_url(chain: ChainConfig) -> str:
-    """The RPC URL: given directly (local), or an SSM SecureString read once per container (AWS)."""
-    if chain.rpc_url:
-        # remembered like the SSM ones: chains come from the App table now, and every URL must be scrubbed
-        _RPC_URLS.setdefault(chain.rpc_url, chain.rpc_url)
-        return chain.rpc_url
-    name = chain.rpc_url_parameter
-    if "/" in name and not name.startswith("/"):
-        name = "/" + name  # SSM wants hierarchical names fully qualified
-    if name not in _RPC_URLS:
-        answer = client("ssm").get_parameter(Name=name, WithDecryption=True)
-        _RPC_URLS[name] = str(answer["Parameter"]["Value"])
-    return _RPC_URLS[name]
 
 
 class ChainReader:

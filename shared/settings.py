@@ -258,3 +258,46 @@ class _SettingsOfEachEnvironment:
 
 
 get_settings = _SettingsOfEachEnvironment()
+
+
+_WHAT_EACH_NAMES = {
+    "events_table": "the Events table's name (the stack output EventsTableName)",
+    "app_table": "the App table's name (the stack output AppTableName)",
+    "backfill_queue_url": "the backfill queue's URL",
+    "segment_eval_queue_url": "the segment-evaluation queue's URL",
+    "sends_queue_url": "the campaign sends queue's URL",
+    "dispatch_queue_url": "the campaign dispatch queue's URL",
+    "event_bus_name": "the event bus's name",
+    "import_queue_url": "the contact-import queue's URL",
+}
+
+
+def missing_setting(field: str) -> ConfigError:
+    """The error for a required setting left empty: it names the variable and what to set it to."""
+    variable = _ENV_FIELDS.get(field, field.upper())
+    return ConfigError(f"{variable} is not set: set it to {_WHAT_EACH_NAMES.get(field, 'a value')}")
+
+
+class Needs:
+    """The settings one entry point (a handler, a CLI command) cannot work without.
+
+    Declared once beside the entry point and checked before it does anything, so a function deployed
+    without a table or a queue fails on its first invocation with the variable's name, instead of
+    deep inside a request with an empty table name.
+    """
+
+    def __init__(self, *fields: str) -> None:
+        unknown = [f for f in fields if f not in _WHAT_EACH_NAMES]
+        if unknown:
+            raise ValueError(f"not a required-setting field: {', '.join(unknown)}")
+        self.fields = fields
+
+    def check(self, settings: Settings) -> Settings:
+        for field in self.fields:
+            if not getattr(settings, field):
+                raise missing_setting(field)
+        return settings
+
+    def settings(self) -> Settings:
+        """This environment's settings (read once per environment), with every need present."""
+        return self.check(get_settings())

@@ -77,7 +77,7 @@ class Request:
 
 
 def rpc_client(chain_id: int, settings: Settings) -> RpcClient:
-    from shared.ingest import resolve_rpc_url
+    from shared.chain.endpoints import resolve_rpc_url
 
     url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     client = _CLIENTS.get((chain_id, url))

@@ -121,8 +121,8 @@ def process_changes(
 
 def _symbol(chain_id: int, asset: str, settings: Settings) -> str | None:
     """The reserve's symbol: ingestion's metadata cache (A2), else read from the chain once and cached."""
+    from shared.chain.endpoints import resolve_rpc_url
     from shared.chain.metadata import MetadataReader
-    from shared.ingest import resolve_rpc_url
 
     url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     return MetadataReader(url, chain_id, settings.app_table).get(asset).symbol

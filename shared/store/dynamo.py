@@ -7,8 +7,6 @@ Request counting hooks into botocore's event system, so benchmarks and tests cou
 from __future__ import annotations
 
 import os
-import random
-import time
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import lru_cache
@@ -18,6 +16,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
+from shared.retry import STORE, Backoff, RetriesExhausted, drain
 from shared.store.counting import REQUESTS, RequestCounter  # noqa: F401 - importers find the counter here
 
 _serializer = TypeSerializer()
@@ -82,7 +81,7 @@ def _from_dynamo_value(value: Any) -> Any:
     return value
 
 
-class BatchWriteError(RuntimeError):
+class BatchWriteError(RetriesExhausted):
     pass
 
 
@@ -90,28 +89,26 @@ def batch_write(
     table: str,
     puts: Iterable[Mapping[str, Any]] = (),
     deletes: Iterable[Mapping[str, Any]] = (),
-    max_attempts: int = 8,
+    backoff: Backoff = STORE,
 ) -> int:
-    """Write typed items in batches of 25, retrying UnprocessedItems with jittered exponential backoff.
+    """Write typed items in batches of 25, retrying UnprocessedItems (see shared.retry).
 
     Returns the number of BatchWriteItem requests made. Raises BatchWriteError when items are
-    still unprocessed after `max_attempts`, so the caller never advances past a partial write.
+    still unprocessed after every attempt, so the caller never advances past a partial write.
     """
     requests_list: list[dict[str, Any]] = [{"PutRequest": {"Item": dict(item)}} for item in puts]
     requests_list += [{"DeleteRequest": {"Key": dict(key)}} for key in deletes]
     dynamodb = client("dynamodb")
     made = 0
+
+    def write(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        nonlocal made
+        made += 1
+        response = dynamodb.batch_write_item(RequestItems={table: pending})
+        return list(response.get("UnprocessedItems", {}).get(table, []))
+
     for start in range(0, len(requests_list), BATCH_WRITE_LIMIT):
-        pending = requests_list[start : start + BATCH_WRITE_LIMIT]
-        for attempt in range(max_attempts):
-            response = dynamodb.batch_write_item(RequestItems={table: pending})
-            made += 1
-            pending = response.get("UnprocessedItems", {}).get(table, [])
-            if not pending:
-                break
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
-        else:
-            raise BatchWriteError(f"{len(pending)} items still unprocessed in {table} after {max_attempts} attempts")
+        _drain(requests_list[start : start + BATCH_WRITE_LIMIT], write, f"writing {table}", backoff)
     return made
 
 
@@ -119,23 +116,26 @@ BATCH_GET_LIMIT = 100
 
 
 def batch_get(
-    table: str, item_keys: Iterable[Mapping[str, Any]], consistent: bool = True, max_attempts: int = 8
+    table: str, item_keys: Iterable[Mapping[str, Any]], consistent: bool = True, backoff: Backoff = STORE
 ) -> list[dict[str, Any]]:
-    """Typed items by key, 100 a request, retrying UnprocessedKeys with jittered backoff; missing keys are absent."""
+    """Typed items by key, 100 a request, retrying UnprocessedKeys (see shared.retry); missing keys are absent."""
     wanted = [dict(k) for k in item_keys]
     dynamodb = client("dynamodb")
     found: list[dict[str, Any]] = []
+
+    def read(pending: dict[str, Any]) -> dict[str, Any]:
+        response = dynamodb.batch_get_item(RequestItems=pending)
+        found.extend(response["Responses"].get(table, []))
+        return dict(response.get("UnprocessedKeys") or {})
+
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
-        pending: dict[str, Any] = {
-            table: {"Keys": wanted[start : start + BATCH_GET_LIMIT], "ConsistentRead": consistent}
-        }
-        for attempt in range(max_attempts):
-            response = dynamodb.batch_get_item(RequestItems=pending)
-            found += response["Responses"].get(table, [])
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
-        else:
-            raise BatchWriteError(f"keys still unprocessed in {table} after {max_attempts} attempts")
+        pending = {table: {"Keys": wanted[start : start + BATCH_GET_LIMIT], "ConsistentRead": consistent}}
+        _drain(pending, read, f"reading {table}", backoff)
     return found
+
+
+def _drain(pending: Any, send: Any, what: str, backoff: Backoff) -> None:
+    try:
+        drain(pending, send, done=lambda left: not left, what=what, backoff=backoff)
+    except RetriesExhausted as exc:
+        raise BatchWriteError(str(exc)) from exc

@@ -82,11 +82,18 @@ def test_a_broadcast_with_a_holdout_measures_the_simulated_effect(cloud: LocalCl
     assert set(audience) <= members
     assert len(members) - len(audience) == sum(report["skipped_reasons"].values())
     assert audience == {a: arm_for(frozen, a) for a in audience}
-    # When the simulator makes treated wallets likelier to act (70% against 30%: a true effect of 0.40);
+    # When treated wallets act at 70% and held-out ones at 30% (an effect of 0.40). Each group converts exactly
+    # its share, so the arms the campaign's random id draws cannot move the estimate off 0.40 by chance;
     # screened-out members act too, and the report must not credit them
     rng = random.Random(20261122)
-    likely = {a: 0.7 if audience.get(a, arm_for(frozen, a)) == "treatment" else 0.3 for a in sorted(members)}
-    converters = [a for a, chance in likely.items() if rng.random() < chance]
+    groups: dict[str, list[str]] = {}
+    for address in sorted(members):
+        group = audience.get(address, "screened-out " + arm_for(frozen, address))
+        groups.setdefault(group, []).append(address)
+    converters: list[str] = []
+    for group, addresses in sorted(groups.items()):
+        rng.shuffle(addresses)
+        converters += addresses[: round((0.7 if group.endswith("treatment") else 0.3) * len(addresses))]
     head = Rpc(chain.rpc_url).call("eth_getBlockByNumber", ["latest", False])
     at = max(int(head["timestamp"], 16) + 1, int(time.time()) + 5)
     mine_transfers(chain.rpc_url, token, [(chain.contracts["treasury"], a, 10**18) for a in converters], timestamp=at)

@@ -1,0 +1,86 @@
+"""One retry policy for every outbound call: JSON-RPC, AWS and the delivery channels.
+
+Each caller decides what is worth retrying (a JSON-RPC rate limit, DynamoDB's unprocessed items, a
+channel's 429); how long to wait between attempts is decided here, once: exponential steps with full
+jitter around each step, so clients retrying at once do not synchronise, capped so a long outage
+still ends in a loud failure rather than a silent wait.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class RetriesExhausted(RuntimeError):
+    """Every attempt failed; the message names what was tried and how often."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How often to try, and how long to wait before attempt n+1 after attempt n failed."""
+
+    attempts: int = 8
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
+
+    def pause(self, attempt: int, sleep: Callable[[float], None] = time.sleep) -> None:
+        sleep(self.delay(attempt))
+
+
+# A store write that lost a race or was throttled: retried quickly, a few seconds in all.
+STORE = Backoff(attempts=8, base_delay=0.05, max_delay=2.0)
+# A provider (RPC node, channel API) that is overloaded or briefly down: seconds between tries.
+PROVIDER = Backoff(attempts=8, base_delay=0.2, max_delay=8.0)
+
+
+def call_with_retry(
+    attempt: Callable[[], T],
+    *,
+    retryable: Callable[[Exception], bool],
+    backoff: Backoff = PROVIDER,
+    on_retry: Callable[[int, Exception], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `attempt` until it returns, retrying the exceptions `retryable` accepts; the last one is raised."""
+    for number in range(backoff.attempts):
+        try:
+            return attempt()
+        except Exception as exc:
+            if not retryable(exc) or number == backoff.attempts - 1:
+                raise
+            if on_retry is not None:
+                on_retry(number, exc)
+            backoff.pause(number, sleep)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def drain(
+    pending: T,
+    send: Callable[[T], T],
+    *,
+    done: Callable[[T], bool],
+    what: str,
+    backoff: Backoff = STORE,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Send `pending`, then what `send` hands back as left over, until `done` says nothing is left.
+
+    The shape of DynamoDB's UnprocessedItems/UnprocessedKeys and SQS's Failed entries: a partial
+    success to finish, not an exception to catch. Raises RetriesExhausted naming `what`.
+    """
+    for number in range(backoff.attempts):
+        pending = send(pending)
+        if done(pending):
+            return
+        if number < backoff.attempts - 1:
+            backoff.pause(number, sleep)
+    raise RetriesExhausted(f"{what}: still not done after {backoff.attempts} attempts")

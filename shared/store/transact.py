@@ -1,0 +1,118 @@
+"""Conditional writes: version-checked puts, transactions applied exactly once, and why one was cancelled.
+
+Two contexts apply chain events to their own items exactly once (profiles and lending positions).
+Both use the same mechanism, written here: a transaction whose first write is a marker item for the
+event (put when applying, deleted when rolling back), so a redelivered event fails only the marker's
+condition and is recognised as already applied without a read first. Items change under
+optimistic concurrency: each carries a version `v`, and a write is conditional on the version read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from shared.retry import STORE, Backoff
+
+T = TypeVar("T")
+
+VERSION = "v"
+MAX_CONFLICT_RETRIES = 20
+CONDITION_FAILED = "ConditionalCheckFailed"
+NOT_THERE = "attribute_not_exists(pk)"
+
+
+class ApplyConflict(RuntimeError):
+    """The items kept changing under every attempt; the message names the event."""
+
+
+def cancellation_reasons(error: ClientError) -> list[str] | None:
+    """The per-write codes of a cancelled transaction ("None" for a write that passed); None otherwise."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
+
+
+def is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def version_guard(version: int) -> tuple[str, dict[str, Any]]:
+    """The condition that the item is still at `version` (0: it does not exist yet), and its values."""
+    if version == 0:
+        return NOT_THERE, {}
+    return f"{VERSION} = :expected_version", {":expected_version": {"N": str(version)}}
+
+
+def versioned_put(table: str, item: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """A transaction's Put of a typed item at `version` + 1, on condition it is still at `version`."""
+    condition, values = version_guard(version)
+    put: dict[str, Any] = {
+        "TableName": table,
+        "Item": {**item, VERSION: {"N": str(version + 1)}},
+        "ConditionExpression": condition,
+    }
+    if values:
+        put["ExpressionAttributeValues"] = values
+    return {"Put": put}
+
+
+def versioned_delete(table: str, key: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """A transaction's Delete of a typed key, on condition the item is still at `version`."""
+    condition, values = version_guard(version)
+    delete: dict[str, Any] = {"TableName": table, "Key": dict(key), "ConditionExpression": condition}
+    if values:
+        delete["ExpressionAttributeValues"] = values
+    return {"Delete": delete}
+
+
+def version_of(item: Mapping[str, Any] | None) -> int:
+    """The version of a typed item as read (0 when there is none)."""
+    return int(item[VERSION]["N"]) if item and VERSION in item else 0
+
+
+def marker_write(table: str, key: Mapping[str, Any], sign: int, block_hash: str) -> dict[str, Any]:
+    """The first write of an exactly-once transaction: the marker put (apply) or deleted (roll back).
+
+    Applying requires that no marker exists; rolling back requires the marker of the same block, so a
+    rollback of an event never applied, or applied from another block, changes nothing.
+    """
+    if sign > 0:
+        item = {**key, "block_hash": {"S": block_hash}}
+        return {"Put": {"TableName": table, "Item": item, "ConditionExpression": NOT_THERE}}
+    return {
+        "Delete": {
+            "TableName": table,
+            "Key": dict(key),
+            "ConditionExpression": "block_hash = :h",
+            "ExpressionAttributeValues": {":h": {"S": block_hash}},
+        }
+    }
+
+
+def apply_once(
+    attempt: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = MAX_CONFLICT_RETRIES,
+    backoff: Backoff = STORE,
+) -> T | None:
+    """Run `attempt` (read, build a transaction whose first write is the marker, write it) once in effect.
+
+    Returns the attempt's result, or None when only the marker's condition failed: another delivery
+    already did the work. Any other cancellation is a lost race on the items; it is retried with a
+    fresh read, and after `attempts` raises ApplyConflict naming `what`.
+    """
+    for number in range(attempts):
+        try:
+            return attempt()
+        except ClientError as exc:
+            reasons = cancellation_reasons(exc)
+            if reasons is None:
+                raise
+            if reasons and reasons[0] == CONDITION_FAILED and reasons.count(CONDITION_FAILED) == 1:
+                return None
+            backoff.pause(min(number, 3))
+    raise ApplyConflict(f"{what}: the items kept changing under {attempts} attempts")
