@@ -133,7 +133,8 @@ def test_the_refit_stores_the_risk_and_a_backtest_and_the_sweep_flags_at_the_cro
     assert after.state.churn_state == "at_risk"
     view = wallets.wallet_view(wallet, settings, now=due + 1)
     assert view is not None and view.churn_risk is not None
-    assert view.churn_risk >= stored.risk_threshold
+    # The view shows six decimals, and rounding keeps order: at the crossing the risk may equal the threshold
+    assert view.churn_risk >= round(stored.risk_threshold, 6)
     assert view.churn_risk_horizon_days == 30 and view.churn_risk_due == due
 
 
