@@ -1,7 +1,8 @@
 """Conversions: the profiles function credits each campaign's declared on-chain action, within its
 window, to recipients and holdout wallets alike; a rolled-back event takes its credit back.
 
-The work is skipped outright (one cached Query a minute) while no campaign declares a conversion.
+The work is skipped outright (a cached Query while the blocks are older than it) while no campaign
+declares a conversion.
 A credit is a conditional put of CONV# plus the arm's counter, in one transaction: exactly once.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,9 +21,26 @@ from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, TokenTransfer,
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 
-# a campaign created moments ago has not dispatched yet, so a short staleness loses no conversion
+# The open campaigns are cached, so a batch of old blocks (a catch-up) costs no Query. A campaign
+# missing from the cache was created after the fetch, and its windows open at its send, later still:
+# so the cache answers only for events older than the fetch, less a margin for the index's lag.
 _OPEN_CACHE_SECONDS = 15.0
-_open_cache: tuple[float, str, list[str]] = (0.0, "", [])
+_INDEX_LAG_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class _OpenCampaigns:
+    table: str
+    ids: list[str]
+    fetched_monotonic: float
+    fetched_epoch: int
+
+    def answers_for(self, table: str, newest_block_time: int) -> bool:
+        fresh = time.monotonic() - self.fetched_monotonic <= _OPEN_CACHE_SECONDS
+        return table == self.table and fresh and newest_block_time < self.fetched_epoch - _INDEX_LAG_SECONDS
+
+
+_open_cache: _OpenCampaigns | None = None
 
 
 def wallet_actions(event: ChainEvent) -> list[tuple[str, str]]:
@@ -52,12 +71,14 @@ def goal_met(goal: ConversionGoal, event: ChainEvent, action: str) -> bool:
     return goal.lending_action is None or (isinstance(event, LendingEvent) and event.action == goal.lending_action)
 
 
-def _open_campaigns(settings: Settings) -> list[str]:
+def _open_campaigns(settings: Settings, newest_block_time: int) -> list[str]:
     global _open_cache
-    fetched_at, table, ids = _open_cache
-    if table != settings.app_table or time.monotonic() - fetched_at > _OPEN_CACHE_SECONDS:
-        ids = store.converting_campaigns(settings)
-        _open_cache = (time.monotonic(), settings.app_table, ids)
+    cached = _open_cache
+    if cached is not None and cached.answers_for(settings.app_table, newest_block_time):
+        return cached.ids
+    fetched_monotonic, fetched_epoch = time.monotonic(), int(time.time())
+    ids = store.converting_campaigns(settings)
+    _open_cache = _OpenCampaigns(settings.app_table, ids, fetched_monotonic, fetched_epoch)
     return ids
 
 
@@ -66,9 +87,6 @@ def credit_changes(
 ) -> int:
     """Credit inserted events, take back rolled-back ones; returns the net number of credits made."""
     settings = settings or get_settings()
-    campaign_ids = _open_campaigns(settings)
-    if not campaign_ids:
-        return 0
     inserted: list[ChainEvent] = []
     removed: list[ChainEvent] = []
     for old, new in changes:
@@ -76,6 +94,11 @@ def credit_changes(
             inserted.append(new)
         elif old is not None and new is None:
             removed.append(old)
+    if not inserted and not removed:
+        return 0
+    campaign_ids = _open_campaigns(settings, max(event.block_time for event in [*inserted, *removed]))
+    if not campaign_ids:
+        return 0
     net = 0
     by_wallet: dict[str, list[tuple[ChainEvent, str]]] = {}
     for event in inserted:

@@ -385,3 +385,47 @@ def test_conversions_are_credited_once_per_arm_and_taken_back_by_a_rollback(wire
     after = store.report(store.get_campaign(campaign_id))
     arm = dispatch.arm_for(campaign, wallets[5])
     assert getattr(after, arm).converted == getattr(report, arm).converted - 1
+
+
+def test_a_campaign_created_after_the_open_list_was_cached_converts_its_first_events(
+    wired: Deployed, sinks: LocalSinks
+) -> None:
+    from shared.campaigns import conversions
+    from shared.events import Standard, TokenTransfer
+
+    token = "0x" + "cd" * 20
+
+    def received(wallet: str, block: int, at: int) -> TokenTransfer:
+        return TokenTransfer(
+            chain_id=31337,
+            block_number=block,
+            block_hash=f"0x{block:064x}",
+            block_time=at,
+            tx_hash=f"0x{block:064x}",
+            log_index=0,
+            contract=token,
+            standard=Standard.ERC20,
+            from_address="0x" + "11" * 20,
+            to_address=wallet,
+            amount=10,
+        )
+
+    # Given the profiles function just cached the open campaigns while replaying an old block
+    conversions.credit_changes([(None, received("0x" + "22" * 20, 1, int(time.time()) - 86_400))])
+    # and a campaign created, sent and dispatched right after (well within the cache's lifetime)
+    wallets = _wallets(10, salt=7)
+    campaign_id = _webhook_campaign(
+        sinks,
+        _segment_with(wallets),
+        "convert-at-once",
+        holdout_pct=0,
+        conversion={"action": "transfer_in", "contract": token, "window_days": 7},
+    )
+    dispatch.start_send(campaign_id)
+    _drain_dispatch(wired)
+    campaign = store.get_campaign(campaign_id)
+    assert campaign.sent_at is not None
+    # When every recipient receives the token seconds after the send
+    conversions.credit_changes([(None, received(w, 900 + i, campaign.sent_at + 5)) for i, w in enumerate(wallets)])
+    # Then each of them converted
+    assert store.report(store.get_campaign(campaign_id)).treatment.converted == len(wallets)
