@@ -1,8 +1,9 @@
 """Wallet churn: P(alive) under MBG/NBD, the date it crosses the at-risk threshold, and the nightly refit.
 
-design.md section 6: a wallet is *at risk* when P(alive) < 0.5. P(alive) decays while nothing happens, so
-instead of rescoring every wallet every night we store the closed-form date at which it will cross the
-threshold (a GSI sort key) and the nightly sweep reads only the wallets that have come due.
+docs/architecture.md, "Profiles, scores and rules": a wallet is *at risk* when P(alive) < 0.5.
+P(alive) decays while nothing happens, so instead of rescoring every wallet every night we store the
+closed-form date at which it will cross the threshold (a GSI sort key) and the nightly sweep reads only
+the wallets that have come due.
 
 Notation (Fader, Hardie & Lee 2005): for one wallet, x = number of *repeat* transactions, t_x = time of the
 last one and T = age, both measured from the first transaction; r, alpha (Gamma heterogeneity of the

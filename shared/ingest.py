@@ -1,6 +1,6 @@
 """Chain ingestion: confirmed block ranges of each configured chain into the Events table.
 
-One range at a time (design.md section 5):
+One range at a time (docs/architecture.md, "Ingestion"):
   1. fetch   eth_getLogs over the tracked addresses and topics with an adaptive range, then every
              header of the range in parallel batches; the answer must hang together (parent links,
              log block hashes, an unchanged tip) and an empty answer must agree with the blooms

@@ -64,7 +64,7 @@ class WalletState(BaseModel):
     evaluated_at: int = 0
     # the segments the wallet is a member of; written in one transaction with the MEMBER# items
     segments: list[str] | None = None
-    # loyalty (issue 7): the tier and points of the formula version that computed them
+    # loyalty: the tier and points of the formula version that computed them
     tier: str | None = None
     loyalty_points: float | None = None
     loyalty_version: int | None = None
@@ -608,7 +608,7 @@ def _whale_floor_movers(context: Context, done: set[str]) -> list[str]:
     return list(dict.fromkeys(movers))
 
 
-# ---- loyalty tiers (issue 7) ---------------------------------------------------------------------
+# ---- loyalty tiers ---------------------------------------------------------------------
 
 TIER_CHANGED = "tier.changed"
 

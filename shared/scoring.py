@@ -1,4 +1,4 @@
-"""The engagement score: the one place its formula lives (design.md section 6).
+"""The engagement score: the one place its formula lives (docs/architecture.md, "Profiles, scores and rules").
 
 Each component keeps (S, t_S). An event of weight w and size x at time t adds w·log1p(x), decayed
 with the component's half-life h:  S ← S·2^(-(t - t_S)/h) + w·log1p(x)  (or the contribution is

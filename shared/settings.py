@@ -59,7 +59,10 @@ class ChainConfig(BaseModel):
 
 
 class ScoreSettings(BaseModel):
-    """Engagement score defaults (design.md section 6). The formula lives in shared.scoring."""
+    """Engagement score defaults (docs/architecture.md, "Profiles, scores and rules").
+
+    The formula lives in shared.scoring.
+    """
 
     version: int = 1
     half_life_days_activity: float = 30.0
@@ -82,7 +85,7 @@ class LabelSettings(BaseModel):
     churn_horizon_days: int = Field(default=30, gt=0)
 
 
-# ---- lending and loyalty (issue 7) -----------------------------------------------------------
+# ---- lending and loyalty -----------------------------------------------------------
 
 
 class LendingSettings(BaseModel):

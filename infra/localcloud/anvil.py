@@ -1,7 +1,7 @@
 """Start and stop anvil chains for the local cloud and the tests.
 
 anvil runs with `--prune-history` and with HOME inside the state folder: without them it writes
-hundreds of MB under ~/.foundry (design.md section 10).
+hundreds of MB under ~/.foundry (docs/architecture.md, "The local cloud").
 """
 
 from __future__ import annotations

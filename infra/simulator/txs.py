@@ -2,7 +2,7 @@
 
 web3's `contract.functions.x().transact()` manages ~65 tx/s and raw `eth_sendTransaction` ~170 tx/s;
 a JSON-RPC batch of 1,000 transactions with automine off followed by `evm_mine` takes ~0.3 s
-(design.md section 10). Everything here is built on that last path.
+(docs/architecture.md, "The local cloud"). Everything here is built on that last path.
 
 Reusable pieces:
 

@@ -1,4 +1,4 @@
-"""Campaign definitions, their states, and what the API accepts to create one (design.md section 7)."""
+"""Campaign definitions, their states, and what the API accepts to create one (docs/architecture.md, "Campaigns")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The sender: one queued message to one recipient, never twice.
 
 Before any channel is called, the send is claimed with a conditional put of SEND#<campaign>#<wallet>
-#<occurrence> (design.md section 7). A redelivered message finds the claim and does nothing. A crash
+#<occurrence> (docs/architecture.md, "Campaigns"). A redelivered message finds the claim and does nothing. A crash
 between the claim and the delivery loses that one message rather than risk repeating it. A
 transient failure releases the claim (status `retry`) for SQS to redeliver; on the last receive it
 is recorded as failed and the message goes on to the DLQ.

@@ -86,7 +86,7 @@ class WalletFacts:
     label_settings: LabelSettings = field(default_factory=LabelSettings)
     # When the churn model's P(alive) next crosses its threshold; it bounds time_sensitivity of churn rules.
     churn_due: int | None = None
-    # Lending (issue 7): (chain id, band) of each borrowing position, and the lowest health factor among them
+    # Lending: (chain id, band) of each borrowing position, and the lowest health factor among them
     health: tuple[tuple[int, str], ...] = ()
     min_health_factor: float | None = None
     # Loyalty: the formula's inputs (None: not derived), and its points and tier at `now`

@@ -1,4 +1,4 @@
-"""The segment rule language: rules are data (design.md section 6).
+"""The segment rule language: rules are data (docs/architecture.md, "Profiles, scores and rules").
 
 A `SegmentRule` is a versioned JSON document whose `match` is a tree of nodes, each tagged by
 `type`: the combinators `all`, `any` and `not`, and the conditions `field`, `days_since`,
