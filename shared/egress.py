@@ -32,6 +32,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -206,8 +207,6 @@ class _CheckedConnect:
     _dns_host: str
 
     def _new_conn(self) -> socket.socket:
-        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
         timeout = self.timeout if isinstance(self.timeout, int | float) else None
         try:
             return _connect_checked(self._dns_host, self.port, timeout, self.source_address, self.socket_options)

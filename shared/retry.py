@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 class RetriesExhausted(RuntimeError):
@@ -84,3 +85,25 @@ def drain(
         if number < backoff.attempts - 1:
             backoff.pause(number, sleep)
     raise RetriesExhausted(f"{what}: still not done after {backoff.attempts} attempts")
+
+
+def drain_batches(
+    entries: Sequence[E],
+    limit: int,
+    send: Callable[[list[E]], list[E]],
+    *,
+    what: str,
+    backoff: Backoff = STORE,
+) -> int:
+    """`drain` each run of `limit` entries in turn (SQS and EventBridge take ten at a time); returns the
+    requests made."""
+    made = 0
+
+    def counted(batch: list[E]) -> list[E]:
+        nonlocal made
+        made += 1
+        return send(batch)
+
+    for start in range(0, len(entries), limit):
+        drain(list(entries[start : start + limit]), counted, done=lambda left: not left, what=what, backoff=backoff)
+    return made

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.retry import STORE, Backoff, drain
+from shared.retry import STORE, Backoff, drain_batches
 from shared.store import dynamo
 
 PUT_EVENTS_LIMIT = 10
@@ -35,25 +35,20 @@ def publish(bus_name: str, events: Sequence[BusEvent], *, what: str, backoff: Ba
     if not bus_name:
         raise ValueError(f"{what}: no event bus is configured")
     client = dynamo.client("events")
-    made = 0
 
     def put(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        nonlocal made
-        made += 1
         answer = client.put_events(Entries=entries)
         if not answer.get("FailedEntryCount"):
             return []
         return [entry for entry, result in zip(entries, answer["Entries"], strict=True) if result.get("ErrorCode")]
 
-    for start in range(0, len(events), PUT_EVENTS_LIMIT):
-        entries = [
-            {
-                "Source": event.source,
-                "DetailType": event.detail_type,
-                "EventBusName": bus_name,
-                "Detail": json.dumps(dict(event.detail), sort_keys=True),
-            }
-            for event in events[start : start + PUT_EVENTS_LIMIT]
-        ]
-        drain(entries, put, done=lambda left: not left, what=f"{what} (bus {bus_name})", backoff=backoff)
-    return made
+    entries = [
+        {
+            "Source": event.source,
+            "DetailType": event.detail_type,
+            "EventBusName": bus_name,
+            "Detail": json.dumps(dict(event.detail), sort_keys=True),
+        }
+        for event in events
+    ]
+    return drain_batches(entries, PUT_EVENTS_LIMIT, put, what=f"{what} (bus {bus_name})", backoff=backoff)

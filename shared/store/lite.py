@@ -176,11 +176,11 @@ def get_item(table: str, key: Mapping[str, str], consistent: bool = False) -> di
     """The item with string key attributes `key`, as plain Python values, or None if there is none."""
     typed_key = {name: {"S": value} for name, value in key.items()}
     if not os.environ.get("AWS_ACCESS_KEY_ID") or not os.environ.get("AWS_SECRET_ACCESS_KEY"):
-        # credentials from a profile or an instance role (the CLI on a laptop): botocore knows where to look
-        from shared.store import dynamo
-
-        found = dynamo.client("dynamodb").get_item(TableName=table, Key=typed_key, ConsistentRead=consistent)
-        return dynamo.from_item(found["Item"]) if "Item" in found else None
+        # Lambda always sets both; a profile or an instance role is botocore's business (shared.store.dynamo)
+        raise DynamoError(
+            "MissingCredentials",
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or read through shared.store.dynamo",
+        )
     answer = call("GetItem", {"TableName": table, "Key": typed_key, "ConsistentRead": consistent})
     item = answer.get("Item")
     return {name: from_typed(value) for name, value in item.items()} if item else None

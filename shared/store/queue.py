@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.retry import STORE, Backoff, drain
+from shared.retry import STORE, Backoff, drain_batches
 from shared.store import dynamo
 
 SQS_BATCH_LIMIT = 10
@@ -20,17 +20,12 @@ def send_batch(queue_url: str, bodies: Sequence[str], *, what: str, backoff: Bac
     if not queue_url:
         raise ValueError(f"{what}: no queue URL is configured")
     sqs = dynamo.client("sqs")
-    made = 0
 
     def send(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        nonlocal made
-        made += 1
         answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         failed = {f["Id"] for f in answer.get("Failed", [])}
         return [e for e in entries if e["Id"] in failed]
 
-    for start in range(0, len(bodies), SQS_BATCH_LIMIT):
-        chunk = bodies[start : start + SQS_BATCH_LIMIT]
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)]
-        drain(entries, send, done=lambda left: not left, what=f"{what} ({queue_url})", backoff=backoff)
-    return made
+    # an Id needs to be unique within its batch only
+    entries = [{"Id": str(i % SQS_BATCH_LIMIT), "MessageBody": body} for i, body in enumerate(bodies)]
+    return drain_batches(entries, SQS_BATCH_LIMIT, send, what=f"{what} ({queue_url})", backoff=backoff)

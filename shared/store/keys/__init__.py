@@ -45,8 +45,8 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A36 campaigns with open windows ........... gsi1pk=CONVERTING          gsi1sk=<id>   (on STATS)
   A37 wallet-trigger cooldown ............... pk=COOLDOWN#<id>#<addr>    sk=COOLDOWN
   A38 hashing key for identities (legacy: moved to SSM, read once to migrate) pk=CONFIG sk=IDENTITY_HASH_KEY
-  A39 conversion credited (once) ............ pk=CAMPAIGN#<id>           sk=CONV#<addr>#<occurrence>
-  A40 conversions an event earned ........... gsi1pk=CONVERTED#<event id> gsi1sk=<id>#<addr>#<occurrence> (on CONV#)
+  A51 conversion credited (once) ............ pk=CAMPAIGN#<id>           sk=CONV#<addr>#<occurrence>
+  A52 conversions an event earned ........... gsi1pk=CONVERTED#<event id> gsi1sk=<id>#<addr>#<occurrence> (on CONV#)
 
 Lending
   A39 lending position, wallet x pool ....... pk=WALLET#<addr>           sk=LENDPOS#<chain>#<pool>
