@@ -38,8 +38,6 @@ from infra.localcloud.template import TEMPLATE, load_template
 from shared.store import keys
 from shared.store.dynamo import to_item
 
-log = logging.getLogger("kith.localcloud")
-
 CHAIN_IDS = (31337, 31338)
 INGEST_FUNCTION = "IngestFunction"
 
