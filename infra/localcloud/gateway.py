@@ -12,269 +12,32 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import logging
 import re
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra.localcloud.functions import ACCOUNT_ID, FunctionError, FunctionHost, FunctionTimeout, Resolver, api_id
-from infra.localcloud.template import Template
+from infra.localcloud.api_specs import ApiSpec, AuthorizerSpec, GatewayError, RouteSpec, discover_apis
+from infra.localcloud.functions import ACCOUNT_ID, FunctionError, FunctionHost, FunctionTimeout
+from infra.localcloud.gateway_replies import (
+    CachedPolicy,
+    Reply,
+    error_reply,
+    evaluate_policy,
+    gateway_reply,
+    header_value,
+    proxy_reply,
+    stringify_context,
+)
+
+__all__ = ["Gateway", "GatewayError", "discover_apis", "evaluate_policy"]
 
 log = logging.getLogger("kith.localcloud.gateway")
-
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-_ANY = "x-amazon-apigateway-any-method"
-
-
-class GatewayError(RuntimeError):
-    """The gateway cannot start; the message says why and what to change."""
-
-
-@dataclass(frozen=True)
-class AuthorizerSpec:
-    name: str
-    function: str
-    kind: str  # "request" or "token"
-    identity_headers: tuple[str, ...] = ()
-    identity_query: tuple[str, ...] = ()
-    ttl: int = 300
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    resource: str  # "/{proxy+}"
-    method: str  # "ANY" or an HTTP method
-    function: str
-    authorizer: AuthorizerSpec | None
-
-    @property
-    def pattern(self) -> re.Pattern[str]:
-        regex = ""
-        for part in self.resource.strip("/").split("/"):
-            if not part:
-                continue
-            greedy = re.fullmatch(r"\{(\w+)\+\}", part)
-            single = re.fullmatch(r"\{(\w+)\}", part)
-            if greedy:
-                regex += f"/(?P<{greedy.group(1)}>.+)"
-            elif single:
-                regex += f"/(?P<{single.group(1)}>[^/]+)"
-            else:
-                regex += "/" + re.escape(part)
-        return re.compile("^" + (regex or "/") + "$")
-
-    @property
-    def specificity(self) -> tuple[int, int]:
-        parts = self.resource.strip("/").split("/")
-        return (sum("+}" in p for p in parts), -sum(not p.startswith("{") for p in parts))
-
-
-@dataclass
-class ApiSpec:
-    logical_id: str
-    api_id: str
-    stage: str
-    stage_variables: dict[str, str] = field(default_factory=dict)
-    routes: list[RouteSpec] = field(default_factory=list)
-    # x-amazon-apigateway-gateway-responses: the template's own bodies for 401, 403, 5xx...
-    gateway_responses: dict[str, Any] = field(default_factory=dict)
-
-
-def _function_in_uri(resolver: Resolver, uri: Any) -> str:
-    """The function logical id inside an integration or authorizer URI (a Fn::Sub over its Arn)."""
-    if isinstance(uri, dict) and "Fn::Sub" in uri:
-        arg = uri["Fn::Sub"]
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-        for name, value in variables.items():
-            if f"${{{name}}}" in text and isinstance(value, dict) and "Fn::GetAtt" in value:
-                target = value["Fn::GetAtt"]
-                return str(target[0] if isinstance(target, list) else str(target).split(".")[0])
-        match = re.search(r"\$\{(\w+)\.Arn\}", str(text))
-        if match:
-            return match.group(1)
-    resolved = str(resolver.resolve(uri))
-    match = re.search(r"function:([^/:]+)", resolved)
-    if match:
-        for logical, resource in resolver.resources.items():
-            if resource["Type"] == "AWS::Lambda::Function" and resolver.function_name(logical) == match.group(1):
-                return logical
-    raise GatewayError(f"cannot tell which function the integration {uri!r} invokes")
-
-
-def _authorizers(resolver: Resolver, swagger: dict[str, Any]) -> dict[str, AuthorizerSpec]:
-    found: dict[str, AuthorizerSpec] = {}
-    definitions = swagger.get("securityDefinitions") or swagger.get("components", {}).get("securitySchemes", {})
-    for name, definition in definitions.items():
-        authorizer = definition.get("x-amazon-apigateway-authorizer")
-        if not authorizer:
-            continue
-        kind = str(authorizer.get("type", "token")).lower()
-        sources = [s.strip() for s in str(authorizer.get("identitySource", "")).split(",") if s.strip()]
-        if kind == "token" and not sources:
-            sources = [f"method.request.header.{definition.get('name', 'Authorization')}"]
-        headers = tuple(s.split(".", 3)[3] for s in sources if s.startswith("method.request.header."))
-        query = tuple(s.split(".", 3)[3] for s in sources if s.startswith("method.request.querystring."))
-        found[name] = AuthorizerSpec(
-            name=name,
-            function=_function_in_uri(resolver, authorizer["authorizerUri"]),
-            kind=kind,
-            identity_headers=headers,
-            identity_query=query,
-            ttl=int(authorizer.get("authorizerResultTtlInSeconds", 300)),
-        )
-    return found
-
-
-def discover_apis(template: Template, resolver: Resolver) -> list[ApiSpec]:
-    """Every RestApi with an inline swagger Body (what SAM generates for AWS::Serverless::Api)."""
-    resources = template.cfn["Resources"]
-    apis: list[ApiSpec] = []
-    for logical, resource in resources.items():
-        if resource["Type"] != "AWS::ApiGateway::RestApi":
-            continue
-        swagger = resource.get("Properties", {}).get("Body")
-        if not isinstance(swagger, dict):
-            continue
-        stage, variables = "Prod", {}
-        for other in resources.values():
-            props = other.get("Properties", {})
-            if other["Type"] == "AWS::ApiGateway::Stage" and props.get("RestApiId") == {"Ref": logical}:
-                stage = str(resolver.resolve(props.get("StageName", stage)))
-                variables = {k: str(v) for k, v in resolver.resolve(props.get("Variables", {})).items()}
-        authorizers = _authorizers(resolver, swagger)
-        default_security = swagger.get("security")
-        api = ApiSpec(
-            logical_id=logical,
-            api_id=api_id(logical),
-            stage=stage,
-            stage_variables=variables,
-            gateway_responses=dict(swagger.get("x-amazon-apigateway-gateway-responses") or {}),
-        )
-        for path, operations in swagger.get("paths", {}).items():
-            for key, operation in operations.items():
-                method = "ANY" if key == _ANY else key.upper()
-                if method != "ANY" and method not in _METHODS:
-                    continue
-                integration = operation.get("x-amazon-apigateway-integration", {})
-                if integration.get("type") != "aws_proxy":
-                    log.warning("%s %s %s: only Lambda proxy integrations run locally", logical, method, path)
-                    continue
-                security = operation.get("security", default_security) or []
-                names = [name for requirement in security for name in requirement]
-                authorizer = next((authorizers[n] for n in names if n in authorizers), None)
-                api.routes.append(
-                    RouteSpec(
-                        resource=path,
-                        method=method,
-                        function=_function_in_uri(resolver, integration["uri"]),
-                        authorizer=authorizer,
-                    )
-                )
-        api.routes.sort(key=lambda r: r.specificity)
-        apis.append(api)
-    return apis
-
-
-# ----------------------------------------------------------------------------- IAM policy evaluation
-
-
-def _glob(pattern: str, value: str) -> bool:
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value) is not None
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def evaluate_policy(policy: Mapping[str, Any], method_arn: str) -> str | None:
-    """'Allow', 'Deny' or None (implicit deny) for execute-api:Invoke on method_arn."""
-    allowed = False
-    for statement in _as_list(policy.get("Statement", [])):
-        if not isinstance(statement, dict):
-            continue
-        actions = _as_list(statement.get("Action", []))
-        if not any(_glob(str(a).lower(), "execute-api:invoke") for a in actions):
-            continue
-        if not any(_glob(str(r), method_arn) for r in _as_list(statement.get("Resource", []))):
-            continue
-        effect = str(statement.get("Effect", ""))
-        if effect == "Deny":
-            return "Deny"
-        if effect == "Allow":
-            allowed = True
-    return "Allow" if allowed else None
-
-
-# ----------------------------------------------------------------------------- the server
-
-
-@dataclass
-class _Cached:
-    policy: dict[str, Any]
-    principal: str
-    context: dict[str, Any]
-    expires: float
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def _error(status: int, message: str | None, error_type: str) -> Reply:
-    body = json.dumps({"message": message}).encode()
-    return Reply(status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body)
-
-
-# API Gateway's gateway-response type for each error it raises itself
-_RESPONSE_TYPES = {
-    "UnauthorizedException": "UNAUTHORIZED",
-    "AccessDeniedException": "ACCESS_DENIED",
-    "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
-    "AuthorizerConfigurationException": "AUTHORIZER_CONFIGURATION_ERROR",
-    "IntegrationTimeout": "INTEGRATION_TIMEOUT",
-    "InternalServerErrorException": "INTEGRATION_FAILURE",
-}
-
-
-def gateway_reply(api: ApiSpec, status: int, message: str | None, error_type: str) -> Reply:
-    """The template's gateway response for this error when it declares one, else API Gateway's default."""
-    kind = _RESPONSE_TYPES.get(error_type, "")
-    fallback = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
-    declared = api.gateway_responses.get(kind) or api.gateway_responses.get(fallback)
-    if not declared:
-        return _error(status, message, error_type)
-    template = (declared.get("responseTemplates") or {}).get("application/json")
-    body = (
-        template.replace("$context.requestId", str(uuid.uuid4())).encode()
-        if template
-        else json.dumps({"message": message}).encode()
-    )
-    code = int(declared.get("statusCode", status))
-    return Reply(code, [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)], body)
-
-
-def _stringify_context(context: Mapping[str, Any]) -> dict[str, Any]:
-    # REST APIs hand authorizer context to the integration with every value as a string
-    out: dict[str, Any] = {}
-    for key, value in context.items():
-        if isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        elif value is None:
-            out[key] = None
-        else:
-            out[key] = str(value)
-    return out
 
 
 class Gateway:
@@ -296,7 +59,7 @@ class Gateway:
         self.port_variable = port_variable
         self.region = region
         self.authorizer_calls = 0
-        self._cache: dict[tuple[str, tuple[str, ...]], _Cached] = {}
+        self._cache: dict[tuple[str, tuple[str, ...]], CachedPolicy] = {}
         self._cache_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -397,7 +160,7 @@ class Gateway:
                 "cognitoAuthenticationType": None,
                 "cognitoAuthenticationProvider": None,
                 "userArn": None,
-                "userAgent": _header(headers, "User-Agent"),
+                "userAgent": header_value(headers, "User-Agent"),
                 "user": None,
             },
             "domainName": f"{self.api.api_id}.execute-api.{self.region}.amazonaws.com",
@@ -459,7 +222,7 @@ class Gateway:
             return gateway_reply(self.api, 504, "Endpoint request timed out", "IntegrationTimeout")
         except FunctionError:
             return gateway_reply(self.api, 502, "Internal server error", "InternalServerErrorException")
-        reply = _proxy_reply(response)
+        reply = proxy_reply(response)
         if reply is None:
             log.warning("%s returned a malformed proxy response: %r", route.function, response)
             return gateway_reply(self.api, 502, "Internal server error", "InternalServerErrorException")
@@ -481,7 +244,7 @@ class Gateway:
     ) -> dict[str, Any] | Reply:
         identity: list[str] = []
         for name in authorizer.identity_headers:
-            value = _header(headers, name)
+            value = header_value(headers, name)
             if not value:
                 return gateway_reply(self.api, 401, "Unauthorized", "UnauthorizedException")
             identity.append(value)
@@ -490,7 +253,7 @@ class Gateway:
                 return gateway_reply(self.api, 401, "Unauthorized", "UnauthorizedException")
             identity.append(query[name])
         key = (authorizer.name, tuple(identity))
-        cached: _Cached | None = None
+        cached: CachedPolicy | None = None
         with self._cache_lock:
             entry = self._cache.get(key)
             if entry is not None and entry.expires > time.monotonic():
@@ -523,7 +286,7 @@ class Gateway:
             if not isinstance(context, dict) or any(isinstance(v, dict | list) for v in context.values()):
                 # API Gateway accepts only string, number and boolean context values
                 return gateway_reply(self.api, 500, None, "AuthorizerConfigurationException")
-            cached = _Cached(
+            cached = CachedPolicy(
                 policy=result["policyDocument"],
                 principal=str(result["principalId"]),
                 context=dict(context),
@@ -546,50 +309,10 @@ class Gateway:
                 self.api, 403, "User is not authorized to access this resource", "AccessDeniedException"
             )
         return {
-            **_stringify_context(cached.context),
+            **stringify_context(cached.context),
             "principalId": cached.principal,
             "integrationLatency": int((time.monotonic() - started) * 1000),
         }
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    value = None
-    for key, candidate in headers:
-        if key.lower() == name.lower():
-            value = candidate
-    return value
-
-
-def _proxy_reply(response: Any) -> Reply | None:
-    if not isinstance(response, dict):
-        return None
-    try:
-        status = int(response.get("statusCode", 200))
-    except (TypeError, ValueError):
-        return None
-    headers: list[tuple[str, str]] = []
-    multi = response.get("multiValueHeaders") or {}
-    single = response.get("headers") or {}
-    if not isinstance(multi, dict) or not isinstance(single, dict):
-        return None
-    for name, value in single.items():
-        if name not in multi:
-            headers.append((str(name), str(value)))
-    for name, values in multi.items():
-        headers += [(str(name), str(v)) for v in _as_list(values)]
-    body = response.get("body")
-    if body is None:
-        payload = b""
-    elif response.get("isBase64Encoded"):
-        try:
-            payload = base64.b64decode(str(body))
-        except ValueError:
-            return None
-    else:
-        payload = str(body).encode("utf-8")
-    if not any(k.lower() == "content-type" for k, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    return Reply(status, headers, payload)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -612,7 +335,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             reply = self.owner.handle(self.command, self.path, headers, body, client_ip)
         except Exception:
             log.exception("gateway failed on %s %s", self.command, self.path)
-            reply = _error(500, "Internal server error", "InternalServerErrorException")
+            reply = error_reply(500, "Internal server error", "InternalServerErrorException")
         self.send_response(reply.status)
         for name, value in reply.headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):

@@ -23,11 +23,9 @@ for a page a person opens, too slow to poll (about 1 s per 20,000 DynamoDB items
 from __future__ import annotations
 
 import datetime as dt
-import html
 import itertools
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -40,6 +38,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from infra.localcloud.channel_env import (
+    LOCAL_DISCORD_TOKEN,
+    LOCAL_DISCORD_WEBHOOK_ID,
+    LOCAL_EGRESS,
+    LOCAL_EMAIL_FROM,
+    LOCAL_TELEGRAM_TOKEN,
+    LOCAL_XMTP_TOKEN,
+    local_channels_env,
+    prepare_local_email,
+)
+from infra.localcloud.sink_page import PAGE_LIMIT, render_page
 from shared.channels.webhook import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
@@ -52,14 +61,21 @@ from shared.channels.webhook import (
 
 log = logging.getLogger("kith.localcloud.sinks")
 
-LOCAL_EMAIL_FROM = "campaigns@kith.example.com"
-LOCAL_DISCORD_WEBHOOK_ID = "100000000000000001"
-LOCAL_DISCORD_TOKEN = "local-discord-token"
-LOCAL_TELEGRAM_TOKEN = "local-telegram-token"
-LOCAL_XMTP_TOKEN = "local-xmtp-token"
+__all__ = [
+    "DELIVERIES_FILE",
+    "LOCAL_DISCORD_TOKEN",
+    "LOCAL_DISCORD_WEBHOOK_ID",
+    "LOCAL_EGRESS",
+    "LOCAL_EMAIL_FROM",
+    "LOCAL_TELEGRAM_TOKEN",
+    "LOCAL_XMTP_TOKEN",
+    "LocalSinks",
+    "ScriptedResponse",
+    "local_channels_env",
+    "prepare_local_email",
+]
+
 DELIVERIES_FILE = "deliveries.jsonl"
-LOCAL_EGRESS = json.dumps({"allow_http": True, "allow_networks": ["127.0.0.0/8"]})
-PAGE_LIMIT = 200
 
 _RECORDED_HEADERS = (
     "Content-Type",
@@ -290,7 +306,7 @@ class LocalSinks:
             email_problem = "" if self.moto_endpoint else "no moto endpoint was given to the sink"
         except (requests.RequestException, ValueError) as exc:
             emails, email_problem = [], f"could not read moto's SES ({type(exc).__name__})"
-        return _render_page(recent, emails, email_problem)
+        return render_page(recent, emails, email_problem)
 
 
 def _classify_path(path: str) -> tuple[str | None, str]:
@@ -417,119 +433,3 @@ def _canonical(name: str) -> str:
         if known.lower() == name.lower():
             return known
     return name
-
-
-# ---------------------------------------------------------------------------- the page
-
-
-_PAGE_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
-table { border-collapse: collapse; width: 100%; margin-bottom: 2rem; font-size: 0.9rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }
-td pre { margin: 0; white-space: pre-wrap; word-break: break-word; max-width: 60rem; }
-.bad { color: #b00020; } .ok { color: #0a7d32; }
-iframe { width: 100%; height: 12rem; border: 1px solid #ddd; }
-"""
-
-
-def _summary(record: Mapping[str, Any]) -> str:
-    body = record.get("body")
-    if isinstance(body, dict):
-        for key in ("content", "text", "body"):
-            if isinstance(body.get(key), str):
-                return body[key]
-    return json.dumps(body, default=str)[:500]
-
-
-def _render_page(records: list[dict[str, Any]], emails: list[dict[str, Any]], email_problem: str) -> str:
-    rows = []
-    for record in records:
-        status = int(record["status"])
-        signature = record.get("signature_valid")
-        signed = "" if signature is None else ("signature ok" if signature else "<span class=bad>bad signature</span>")
-        css = "ok" if 200 <= status < 300 else "bad"
-        rows.append(
-            "<tr>"
-            f"<td>{record['seq']}</td><td>{html.escape(str(record['received_at'])[11:19])}</td>"
-            f"<td>{html.escape(record['kind'])}</td><td>{html.escape(record['path'])}</td>"
-            f"<td class={css}>{status}</td><td>{signed}</td>"
-            f"<td><pre>{html.escape(_summary(record))}</pre></td>"
-            "</tr>"
-        )
-    mails = []
-    for mail in emails:
-        to = ", ".join(address for addresses in (mail.get("destinations") or {}).values() for address in addresses)
-        mails.append(
-            "<tr>"
-            f"<td>{html.escape(str(mail.get('source')))}</td><td>{html.escape(to)}</td>"
-            f"<td>{html.escape(str(mail.get('subject')))}</td>"
-            # sandbox="" runs no script and loads nothing: campaign HTML is shown, never executed
-            f'<td><iframe sandbox="" srcdoc="{html.escape(str(mail.get("body") or ""), quote=True)}"></iframe></td>'
-            "</tr>"
-        )
-    email_note = f"<p class=bad>{html.escape(email_problem)}</p>" if email_problem else ""
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
-<title>Kith local deliveries</title><style>{_PAGE_STYLE}</style></head>
-<body>
-<h1>Kith local deliveries</h1>
-<p>Every webhook, Discord, Telegram and XMTP message the local cloud sent (newest first, the last {PAGE_LIMIT}),
-then the emails moto's SES accepted. JSON: <a href="/_deliveries">/_deliveries</a>,
-<a href="/_emails">/_emails</a>. This page refreshes every 10 s.</p>
-<h2>Deliveries ({len(records)})</h2>
-<table><tr><th>#</th><th>time (UTC)</th><th>channel</th><th>path</th><th>status</th><th>signature</th>
-<th>message</th></tr>
-{"".join(rows) or "<tr><td colspan=7>nothing yet</td></tr>"}</table>
-<h2>Emails ({len(emails)})</h2>{email_note}
-<table><tr><th>from</th><th>to</th><th>subject</th><th>body</th></tr>
-{"".join(mails) or "<tr><td colspan=4>nothing yet</td></tr>"}</table>
-</body></html>
-"""
-
-
-# ---------------------------------------------------------------------------- wiring helpers
-
-
-def local_channels_env(sink_base_url: str, webhook_secret: str) -> dict[str, str]:
-    """Environment variables that point every channel at the sink (and email at moto's SES).
-
-    Rates are high locally: the sink is not Discord, and a demo campaign should not take minutes.
-    Call prepare_local_email(moto endpoint) once so moto accepts LOCAL_EMAIL_FROM as a sender.
-    """
-    base = sink_base_url.rstrip("/")
-    fast = {"per_second": 200.0, "burst": 200}
-    channels = {
-        "webhook": {"rate_limit": fast},
-        "email": {"from_address": LOCAL_EMAIL_FROM, "rate_limit": fast},
-        "discord": {"rate_limit": fast},
-        "telegram": {"api_base": f"{base}/telegram", "rate_limit": fast},
-        "xmtp": {"gateway_url": f"{base}/xmtp", "rate_limit": fast},
-    }
-    return {
-        "KITH_CHANNELS": json.dumps(channels),
-        # the sinks and the chains listen on 127.0.0.1 over plain http; nothing else local is opened
-        "KITH_EGRESS": LOCAL_EGRESS,
-        # the test suites fuzz and page the API hard from one key; AWS keeps the default budget
-        "KITH_API": json.dumps({"units_per_minute": 20_000}),
-        "KITH_WEBHOOK_SECRET": webhook_secret,
-        "KITH_DISCORD_WEBHOOK_URL": f"{base}/discord/{LOCAL_DISCORD_WEBHOOK_ID}/{LOCAL_DISCORD_TOKEN}",
-        "KITH_TELEGRAM_BOT_TOKEN": LOCAL_TELEGRAM_TOKEN,
-        "KITH_XMTP_TOKEN": LOCAL_XMTP_TOKEN,
-    }
-
-
-def prepare_local_email(endpoint: str, from_address: str = LOCAL_EMAIL_FROM, region: str | None = None) -> None:
-    """Make moto's SES accept `from_address` as a sender (SES, and moto, refuse unverified identities).
-
-    moto keeps identities per region: use the region the sender runs in (AWS_DEFAULT_REGION by default).
-    """
-    import boto3
-    from botocore.exceptions import ClientError
-
-    region = region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    ses = boto3.client("sesv2", endpoint_url=endpoint, region_name=region)
-    try:
-        ses.create_email_identity(EmailIdentity=from_address)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "AlreadyExistsException":
-            raise

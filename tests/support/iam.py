@@ -12,7 +12,6 @@ import contextlib
 import copy
 import functools
 import json
-import re
 import shutil
 import subprocess
 import tempfile
@@ -20,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.localcloud.intrinsics import ACCOUNT_ID, REGION
+from infra.localcloud.intrinsics import Resolver as TemplateResolver
 from infra.localcloud.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
+ACCOUNT = ACCOUNT_ID
 SCRIPT = ROOT / "tests" / "support" / "iam_simulate.js"
 
 
@@ -47,12 +47,16 @@ def queue_arn(name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
 
 
-class Resolver:
-    """Resolves the intrinsics role policies use; a resource's physical name is given, or its logical id."""
+class Resolver(TemplateResolver):
+    """The local cloud's intrinsic resolver, offline: a resource's physical name is given, or its logical id.
+
+    Walking Ref / Fn::GetAtt / Fn::Sub / Fn::Join / Fn::Select is the local cloud's own; only the leaves
+    differ, since no moto endpoint is asked for stream ARNs or queue URLs.
+    """
 
     def __init__(self, template: Template, physical: dict[str, str] | None = None) -> None:
-        self.template = template
-        self.physical = physical or {}
+        physical = physical or {}
+        super().__init__(template, physical, None, stack_name=physical.get("AWS::StackName", "kith"), region=REGION)
         self.parameters = {
             name: str(template.parameters.get(name, spec.get("Default", "")))
             for name, spec in template.cfn.get("Parameters", {}).items()
@@ -61,50 +65,26 @@ class Resolver:
     def name(self, logical: str) -> str:
         return self.physical.get(logical, logical)
 
-    def get_att(self, logical: str, attribute: str) -> str:
-        kind = self.template.cfn["Resources"][logical]["Type"]
+    def get_att(self, name: str, attribute: str) -> str:
+        kind = self.template.cfn["Resources"][name]["Type"]
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
-            return table_arn(self.name(logical))
+            return table_arn(self.name(name))
         if kind == "AWS::DynamoDB::Table" and attribute == "StreamArn":
-            return table_arn(self.name(logical)) + "/stream/local"
+            return table_arn(self.name(name)) + "/stream/local"
         if kind == "AWS::SQS::Queue" and attribute == "Arn":
-            return queue_arn(self.name(logical).rsplit("/", 1)[-1])
+            return queue_arn(self.name(name).rsplit("/", 1)[-1])
         if kind == "AWS::Events::EventBus" and attribute == "Arn":
-            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{self.name(logical)}"
-        raise ValueError(f"GetAtt {logical}.{attribute} is not resolved here")
+            return f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{self.name(name)}"
+        raise ValueError(f"GetAtt {name}.{attribute} is not resolved here")
 
     def ref(self, name: str) -> str:
         pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
-        pseudo["AWS::StackName"] = self.physical.get("AWS::StackName", "kith")
+        pseudo["AWS::StackName"] = self.stack_name
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
         return self.name(name)
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            ((key, arg),) = value.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return self.get_att(logical, attribute)
-            if key == "Fn::Sub":
-                text = arg if isinstance(arg, str) else arg[0]
-
-                def substitute(match: re.Match[str]) -> str:
-                    inner = match.group(1)
-                    if "." in inner and not inner.startswith("AWS::"):
-                        return self.get_att(*inner.split(".", 1))
-                    return self.ref(inner)
-
-                return re.sub(r"\$\{([^}]+)\}", substitute, text)
-        return {k: self.resolve(v) for k, v in value.items()}
 
 
 def function_policies(template: Template, function: str, resolver: Resolver) -> list[dict[str, Any]]:
