@@ -17,11 +17,11 @@ from botocore.exceptions import ClientError
 from shared import contacts
 from shared.campaigns import store
 from shared.campaigns.dispatch import SendJob
+from shared.campaigns.facts import wallet_facts
 from shared.campaigns.model import Campaign
 from shared.channels import Channel, ChannelsConfig, Message, TransientDeliveryError, deliver, render
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
-from shared.wallets import wallet_view
 
 SendOutcome = Literal["delivered", "failed", "duplicate", "skipped", "cancelled"]
 FREQUENCY_HISTORY = 50
@@ -111,10 +111,10 @@ def _destination(job: SendJob, campaign: Campaign, settings: Settings) -> tuple[
 
 def _fields(job: SendJob, contact: contacts.Contact | None, settings: Settings) -> dict[str, Any]:
     """What a template may use: the wallet's profile, the contact's name, and the trigger's context."""
-    view = wallet_view(job.address, settings)
+    facts = wallet_facts(job.address, settings)
     fields: dict[str, Any] = {"address": job.address, "trigger": job.context}
-    if view is not None:
-        fields.update(view.model_dump(exclude={"contacts", "score_explanation", "holdings", "lending"}))
+    if facts is not None:
+        fields.update(facts)
     if contact is not None:
         fields["contact"] = {"name": contact.name}
         fields["name"] = contact.name

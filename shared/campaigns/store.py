@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.campaigns.lift import itt_lift
 from shared.campaigns.model import (
     ONCE,
     ArmCounts,
@@ -206,8 +207,6 @@ def add_counters(campaign_id: str, increments: dict[str, int], settings: Setting
 
 
 def report(campaign: Campaign, settings: Settings | None = None) -> CampaignReport:
-    from shared.campaigns.lift import itt_lift
-
     settings = settings or get_settings()
     stats = (
         _db()
