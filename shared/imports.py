@@ -52,7 +52,7 @@ class ChunkJob(BaseModel):
 
 def _split(text: str) -> tuple[list[str], list[tuple[int, str]]]:
     """(the header, [(line offset, chunk CSV text)]): each chunk re-serialised with the header."""
-    for _ in contacts._rows(text):  # validates the header (unknown or missing columns) before anything is stored
+    for _ in contacts.csv_rows(text):  # validates the header (unknown or missing columns) before anything is stored
         break
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     try:

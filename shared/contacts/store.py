@@ -1,181 +1,37 @@
-"""Contacts: the off-chain identities (email, Discord, Telegram, X) linked to wallets, with consent.
+"""The contact document, its identity index, wallet links and suppressions.
 
-Personal data lives in exactly one item, the contact document (A23). Everything that must outlive
-an erasure, such as the identity index (A25) and the suppression list (A26), is keyed by a keyed
-hash of the identity, never by its text, so erasing a contact is deleting that one document and
-its links, and nothing personal remains anywhere.
+Personal data lives in exactly one item, the contact document. Everything that must outlive an
+erasure, such as the identity index and the suppression list, is keyed by a keyed hash of the
+identity, never by its text, so erasing a contact is deleting that one document and its links, and
+nothing personal remains anywhere (docs/architecture.md, "Key shapes").
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
-import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from shared import consent
 from shared.consent import Provenance
+from shared.contacts.model import (
+    CONSENT_CHANNELS,
+    Consent,
+    Contact,
+    ContactConflict,
+    ContactFields,
+    ContactNotFound,
+    Erasure,
+    Suppressed,
+)
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 from shared.store.secrets import parameter_secret
-
-IdentityKind = Literal["email", "discord", "telegram", "x"]
-IDENTITY_KINDS: tuple[IdentityKind, ...] = ("email", "discord", "telegram", "x")
-ConsentChannel = Literal["email", "discord", "telegram", "xmtp"]
-CONSENT_CHANNELS: tuple[ConsentChannel, ...] = ("email", "discord", "telegram", "xmtp")
-MAX_WALLETS = 20
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
-# a username, a legacy name#1234 (no @ # : / \\ ` or spaces: never a URL), or a numeric user id
-_DISCORD = re.compile(r"^(?:[a-z0-9_.]{2,32}|[^\s@#:/\\`]{2,32}#[0-9]{4}|[0-9]{17,20})$")
-_TELEGRAM = re.compile(r"^(?:-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")
-_X = re.compile(r"^[A-Za-z0-9_]{1,15}$")
-
-
-class ContactError(Exception):
-    """A request about contacts cannot be honoured; `field` names the culprit."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class ContactNotFound(ContactError):
-    pass
-
-
-class ContactConflict(ContactError):
-    pass
-
-
-class Suppressed(ContactConflict):
-    pass
-
-
-class Consent(BaseModel):
-    email: bool = False
-    discord: bool = False
-    telegram: bool = False
-    xmtp: bool = Field(default=False, description="messages to the wallet itself over XMTP")
-
-    def allows(self, channel: str) -> bool:
-        return bool(getattr(self, channel, False))
-
-
-class ContactFields(BaseModel):
-    """What a client sends: identities, the wallets they belong to, and consent for each channel."""
-
-    name: str | None = Field(default=None, max_length=120)
-    email: str | None = Field(default=None, max_length=254)
-    discord: str | None = Field(default=None, max_length=40, description="username, or the numeric user id")
-    telegram: str | None = Field(default=None, max_length=40, description="chat id (the bot API needs it) or @name")
-    x: str | None = Field(default=None, max_length=16, description="X (Twitter) handle, with or without @")
-    wallets: list[str] = Field(min_length=1, max_length=MAX_WALLETS)
-    consent: Consent = Field(default_factory=Consent)
-    source: str | None = Field(default=None, max_length=80, description="where the contact came from, e.g. allowlist")
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().lower()
-        if not _EMAIL.match(value):
-            raise ValueError("must be an email address such as name@example.org")
-        return value
-
-    @field_validator("discord")
-    @classmethod
-    def _discord(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().lower()
-        if not _DISCORD.match(value):
-            raise ValueError("must be a Discord username (2-32 of a-z 0-9 _ .) or a numeric user id")
-        return value
-
-    @field_validator("telegram")
-    @classmethod
-    def _telegram(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        if not _TELEGRAM.match(value):
-            raise ValueError("must be a numeric Telegram chat id or an @username")
-        return value
-
-    @field_validator("x")
-    @classmethod
-    def _x(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().removeprefix("@").lower()
-        if not _X.match(value):
-            raise ValueError("must be an X handle: 1-15 letters, digits or _")
-        return value
-
-    @field_validator("wallets")
-    @classmethod
-    def _wallets(cls, value: list[str]) -> list[str]:
-        seen: list[str] = []
-        for index, address in enumerate(value):
-            if not ADDRESS.match(address.strip()):
-                raise ValueError(f"wallets[{index}] must be a 0x-prefixed 20-byte hex address")
-            lowered = address.strip().lower()
-            if lowered not in seen:
-                seen.append(lowered)
-        return seen
-
-    @model_validator(mode="after")
-    def _consent_needs_identity(self) -> ContactFields:
-        for channel in ("email", "discord", "telegram"):
-            if self.consent.allows(channel) and getattr(self, channel) is None:
-                raise ValueError(f"consent.{channel} is true but no {channel} identity was given")
-        return self
-
-    def identities(self) -> dict[IdentityKind, str]:
-        return {kind: value for kind in IDENTITY_KINDS if (value := getattr(self, kind)) is not None}
-
-
-class Contact(ContactFields):
-    contact_id: str
-    created_at: int
-    updated_at: int
-    version: int
-
-
-class ContactPage(BaseModel):
-    items: list[Contact]
-    next_cursor: str | None
-
-
-class ImportRowError(BaseModel):
-    row: int = Field(description="1-based line number in the file, the header being line 1")
-    field: str | None
-    message: str
-
-
-class ImportReport(BaseModel):
-    rows: int
-    created: int
-    updated: int
-    unchanged: int
-    errors: list[ImportRowError]
-
-
-class Erasure(BaseModel):
-    contact_id: str
-    wallets_unlinked: int
-    suppressions_added: int
 
 
 def _hash(kind: str, value: str, settings: Settings) -> str:
@@ -484,171 +340,6 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
         raise ContactConflict("the contact changed while erasing it; retry the DELETE", "contact_id") from None
     consent.erase(contact_id, settings)
     return Erasure(contact_id=contact_id, wallets_unlinked=len(contact.wallets), suppressions_added=suppressions)
-
-
-# ---- CSV import -------------------------------------------------------------------------------
-
-MAX_IMPORT_ROWS = 5000
-_TRUE = {"1", "true", "yes", "y", "on", "x"}
-_FALSE = {"", "0", "false", "no", "n", "off"}
-_KNOWN_COLUMNS = {
-    "name",
-    "email",
-    "discord",
-    "telegram",
-    "x",
-    "wallet",
-    "wallets",
-    "source",
-    "consent",
-    "consent_proof",
-} | {f"consent_{c}" for c in CONSENT_CHANNELS}
-
-
-def _rows(text: str, line_offset: int = 0) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    if not reader.fieldnames:
-        raise ContactError("the CSV is empty; the first line must name the columns, e.g. wallet,email", "body")
-    columns = [c.strip().lower() for c in reader.fieldnames]
-    unknown = [c for c in columns if c not in _KNOWN_COLUMNS]
-    if unknown:
-        raise ContactError(
-            f"unknown column {unknown[0]!r}; known columns are {', '.join(sorted(_KNOWN_COLUMNS))}", "body"
-        )
-    if "wallet" not in columns and "wallets" not in columns:
-        raise ContactError("the CSV needs a wallet (or wallets) column", "body")
-    reader.fieldnames = columns
-    try:
-        for row in reader:
-            yield reader.line_num + line_offset, {k: (v or "").strip() for k, v in row.items() if k is not None}
-    except csv.Error as exc:
-        raise ContactError(
-            f"the CSV is malformed at line {reader.line_num}: {exc}; fix that line and retry", "csv"
-        ) from None
-
-
-def _flag(value: str, column: str) -> bool:
-    lowered = value.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"{column} must be yes/no, true/false or 1/0, not {value!r}")
-
-
-def _fields_from_row(row: dict[str, str]) -> ContactFields:
-    wallets = re.split(r"[;\s|]+", row.get("wallets") or row.get("wallet") or "")
-    consent: dict[str, bool] = {}
-    listed = {c.strip().lower() for c in re.split(r"[;\s|]+", row.get("consent", "")) if c.strip()}
-    for channel in listed:
-        if channel not in CONSENT_CHANNELS:
-            raise ValueError(f"consent lists {channel!r}; channels are {', '.join(CONSENT_CHANNELS)}")
-        consent[channel] = True
-    for channel in CONSENT_CHANNELS:
-        column = f"consent_{channel}"
-        if column in row:
-            consent[channel] = _flag(row[column], column)
-    return ContactFields(
-        name=row.get("name") or None,
-        email=row.get("email") or None,
-        discord=row.get("discord") or None,
-        telegram=row.get("telegram") or None,
-        x=row.get("x") or None,
-        wallets=[w for w in wallets if w],
-        consent=Consent(**consent),
-        source=row.get("source") or None,
-    )
-
-
-def import_csv(
-    text: str,
-    default_source: str | None = None,
-    settings: Settings | None = None,
-    row_limit: int | None = MAX_IMPORT_ROWS,
-    on_row: Callable[[int], None] | None = None,
-    key_id: str = "",
-    line_offset: int = 0,
-    too_many: str | None = None,
-) -> ImportReport:
-    """Create or merge one contact per row; a bad row is reported with its line and skipped, never fatal.
-
-    A row whose identity already belongs to a contact merges into it: wallets are added and the
-    row's consent replaces the contact's for the channels the row names. A channel the person
-    withdrew consent from is granted again only when the row names it (consent_<channel>=yes or the
-    consent list) and gives consent_proof; otherwise the row is refused, naming the channel.
-    `line_offset` shifts reported line numbers (a background import reads the file in chunks).
-    """
-    settings = settings or get_settings()
-    report = ImportReport(rows=0, created=0, updated=0, unchanged=0, errors=[])
-    # counted before any row is imported: a file over the limit changes nothing
-    if row_limit is not None and sum(1 for _ in _rows(text, line_offset)) > row_limit:
-        raise ContactError(
-            too_many or f"the file has more than {row_limit} rows; split it, or import it with the contacts CLI", "csv"
-        )
-    for line, row in _rows(text, line_offset):
-        report.rows += 1
-        if on_row is not None:
-            on_row(report.rows)
-        try:
-            fields = _fields_from_row(row)
-            if default_source and not fields.source:
-                fields = fields.model_copy(update={"source": default_source})
-            provenance = Provenance(
-                source=f"import:{fields.source or 'csv'}", key_id=key_id, proof=row.get("consent_proof") or None
-            )
-            outcome = _upsert(fields, row, settings, provenance)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or None
-            message = first["msg"].removeprefix("Value error, ")
-            report.errors.append(ImportRowError(row=line, field=field, message=message))
-            continue
-        except (ValueError, ContactError) as exc:
-            field = exc.field if isinstance(exc, ContactError) else None
-            report.errors.append(ImportRowError(row=line, field=field, message=str(exc)))
-            continue
-        setattr(report, outcome, getattr(report, outcome) + 1)
-    return report
-
-
-def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings, provenance: Provenance) -> str:
-    existing = find_contact(fields, settings)
-    if existing is None:
-        create_contact(fields, settings, provenance=provenance)
-        return "created"
-    named_consent = {
-        c
-        for c in CONSENT_CHANNELS
-        if f"consent_{c}" in row or c in {x.lower() for x in re.split(r"[;\s|]+", row.get("consent", ""))}
-    }
-    regranted = [c for c in named_consent if fields.consent.allows(c) and not existing.consent.allows(c)]
-    if regranted and not provenance.proof:
-        opted_out = consent.withdrawn(existing.contact_id, regranted, settings)
-        if opted_out:
-            channel = sorted(opted_out)[0]
-            raise ContactError(
-                f"this contact withdrew {channel} consent; an import grants it again only with "
-                f"consent_{channel}=yes and a consent_proof saying where the person consented anew",
-                f"consent_{channel}",
-            )
-    merged_consent = existing.consent.model_copy(update={c: fields.consent.allows(c) for c in named_consent})
-    values: dict[str, Any] = existing.model_dump(include=set(ContactFields.model_fields))
-    values.update({str(kind): value for kind, value in fields.identities().items()})
-    values.update(
-        name=fields.name or existing.name,
-        wallets=existing.wallets + [w for w in fields.wallets if w not in existing.wallets],
-        consent=merged_consent,
-    )
-    merged = ContactFields(**values)
-    if (
-        merged.model_dump()
-        == ContactFields(**existing.model_dump(include=set(ContactFields.model_fields))).model_dump()
-    ):
-        return "unchanged"
-    update_contact(
-        existing.contact_id, merged, expected_version=existing.version, settings=settings, provenance=provenance
-    )
-    return "updated"
 
 
 def reach(address: str, settings: Settings | None = None) -> dict[str, list[str]]:
