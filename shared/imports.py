@@ -22,12 +22,13 @@ from pydantic import BaseModel, Field
 from shared import contacts
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.queue import send_batch
+from shared.store.transact import cancellation_reasons
 
 CHUNK_ROWS = 50
 CHUNK_TTL_S = 7 * 86_400
 MAX_REPORTED_ERRORS = 200
 MAX_BACKGROUND_ROWS = 100_000
-SQS_BATCH = 10
 COUNT_CHUNK = "ADD chunks_done :one, created :c, updated :u, unchanged :n, failed_rows :f"
 
 
@@ -121,11 +122,8 @@ def start_import(text: str, default_source: str | None, key_id: str, settings: S
     ]
     items: list[dict[str, Any]] = [status, *chunk_items]
     dynamo.batch_write(settings.app_table, puts=[dynamo.to_item(i) for i in items])
-    sqs = dynamo.client("sqs")
     messages = [ChunkJob(job_id=job_id, chunk=n).model_dump_json() for n in range(len(chunks))]
-    for start in range(0, len(messages), SQS_BATCH):
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(messages[start : start + SQS_BATCH])]
-        sqs.send_message_batch(QueueUrl=settings.import_queue_url, Entries=entries)
+    send_batch(settings.import_queue_url, messages, what="contact import chunks")
     return import_status(job_id, settings)
 
 
@@ -182,7 +180,7 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         return False
     return True

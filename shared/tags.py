@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_page
 
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 TAG_RULE = "1-64 characters: letters, digits, space, _ . : -, starting with a letter or digit"
@@ -66,14 +67,12 @@ def tagged_page(
     tag: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
 ) -> tuple[list[str], dict[str, Any] | None]:
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.tagged_partition(tag)}},
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = dynamo.client("dynamodb").query(**kwargs)
-    return [i["gsi1sk"]["S"] for i in response["Items"]], response.get("LastEvaluatedKey")
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.tagged_partition(tag)}},
+    )
+    return [i["gsi1sk"]["S"] for i in page.items], page.next_key

@@ -22,13 +22,16 @@ from shared import contacts
 from shared.campaigns import store
 from shared.campaigns.model import DAY, ONCE, Arm, Campaign
 from shared.channels import Channel
+from shared.retry import Backoff
 from shared.segments.store import members_page
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.queue import send_batch
 
 PAGE_SIZE = 200
 HOLDOUT_BUCKETS = 10_000
-SQS_BATCH = 10
+# a page whose messages SQS keeps refusing fails, and the dispatch queue retries the whole page
+_SQS_BACKOFF = Backoff(attempts=5, base_delay=0.1, max_delay=1.6)
 CONSENT_LOOKUP_THREADS = 8
 
 
@@ -116,7 +119,7 @@ def over_cap(addresses: list[str], settings: Settings, now: int) -> set[str]:
     for item in items:
         recent = [int(t["N"]) for t in item.get("times", {}).get("L", []) if int(t["N"]) >= since]
         if len(recent) >= cap.frequency_cap:
-            over.add(item["pk"]["S"].removeprefix("FREQ#"))
+            over.add(keys.frequency_wallet_of(item["pk"]["S"]))
     return over
 
 
@@ -152,19 +155,12 @@ def enqueue_sends(jobs: list[SendJob], settings: Settings) -> int:
         return 0
     if not settings.sends_queue_url:
         raise RuntimeError("SENDS_QUEUE_URL is not set: campaign messages cannot be queued")
-    sqs = dynamo.client("sqs")
-    for start in range(0, len(jobs), SQS_BATCH):
-        chunk = jobs[start : start + SQS_BATCH]
-        entries = [{"Id": str(i), "MessageBody": job.model_dump_json()} for i, job in enumerate(chunk)]
-        for attempt in range(5):
-            response = sqs.send_message_batch(QueueUrl=settings.sends_queue_url, Entries=entries)
-            failed = {f["Id"] for f in response.get("Failed", [])}
-            entries = [e for e in entries if e["Id"] in failed]
-            if not entries:
-                break
-            time.sleep(0.1 * 2**attempt)
-        else:
-            raise RuntimeError(f"SQS refused {len(entries)} campaign messages; the dispatch page will be retried")
+    send_batch(
+        settings.sends_queue_url,
+        [job.model_dump_json() for job in jobs],
+        what="campaign messages",
+        backoff=_SQS_BACKOFF,
+    )
     return len(jobs)
 
 

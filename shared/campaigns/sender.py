@@ -22,6 +22,7 @@ from shared.campaigns.model import Campaign
 from shared.channels import Channel, ChannelsConfig, Message, TransientDeliveryError, deliver, render
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.transact import cancellation_reasons
 
 SendOutcome = Literal["delivered", "failed", "duplicate", "skipped", "cancelled"]
 FREQUENCY_HISTORY = 50
@@ -211,6 +212,6 @@ def _set_status(
     try:
         dynamo.client("dynamodb").transact_write_items(TransactItems=actions)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         # the claim moved on already (a concurrent duplicate cannot exist: only the claimant gets here)

@@ -25,6 +25,8 @@ from shared.campaigns.model import (
 )
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
+from shared.store.transact import cancellation_reasons, is_condition_failure
 
 ARM_FIELDS = ("targeted", "held_out", "skipped", "sent", "delivered", "failed", "converted")
 
@@ -42,7 +44,7 @@ def _db() -> Any:
 
 
 def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+    return is_condition_failure(exc) or cancellation_reasons(exc) is not None
 
 
 def _definition_item(campaign: Campaign) -> dict[str, Any]:
@@ -92,19 +94,13 @@ def get_campaign(campaign_id: str, settings: Settings | None = None) -> Campaign
 
 def list_campaigns(settings: Settings | None = None) -> list[Campaign]:
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": "CAMPAIGNS"}},
-    }
-    found: list[Campaign] = []
-    while True:
-        response = _db().query(**kwargs)
-        found += [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return sorted(found, key=lambda c: c.created_at)
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = query_all(
+        settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "CAMPAIGNS"}},
+    )
+    return sorted((Campaign.model_validate_json(i["doc"]["S"]) for i in items), key=lambda c: c.created_at)
 
 
 def transition(

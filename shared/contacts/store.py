@@ -31,7 +31,9 @@ from shared.contacts.model import (
 )
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all, query_page
 from shared.store.secrets import parameter_secret
+from shared.store.transact import cancellation_reasons
 
 
 def _hash(kind: str, value: str, settings: Settings) -> str:
@@ -170,7 +172,7 @@ def _transact(actions: list[dict[str, Any]], fields: ContactFields, settings: Se
     try:
         _db().transact_write_items(TransactItems=actions)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         for kind, value in fields.identities().items():
             if _owner_of(kind, value, settings):
@@ -194,12 +196,13 @@ def get_contact(contact_id: str, settings: Settings | None = None) -> Contact:
 
 def _links(address: str, settings: Settings) -> list[dict[str, Any]]:
     """The wallet's contact links (A24), each carrying the channels its contact consented to."""
-    response = _db().query(
-        TableName=settings.app_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
-        ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":c": {"S": keys.CONTACT_PREFIX}},
+    return list(
+        query_all(
+            settings.app_table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+            ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":c": {"S": keys.CONTACT_PREFIX}},
+        )
     )
-    return list(response["Items"])
 
 
 def contacts_of_wallet(address: str, settings: Settings | None = None) -> list[Contact]:
@@ -218,17 +221,15 @@ def list_contacts(
     limit: int, after: dict[str, Any] | None, settings: Settings | None = None
 ) -> tuple[list[Contact], dict[str, Any] | None]:
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": "CONTACTS"}},
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = _db().query(**kwargs)
-    return [Contact.model_validate_json(i["doc"]["S"]) for i in response["Items"]], response.get("LastEvaluatedKey")
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "CONTACTS"}},
+    )
+    return [Contact.model_validate_json(i["doc"]["S"]) for i in page.items], page.next_key
 
 
 def update_contact(
@@ -335,7 +336,7 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
     try:
         _db().transact_write_items(TransactItems=actions)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         raise ContactConflict("the contact changed while erasing it; retry the DELETE", "contact_id") from None
     consent.erase(contact_id, settings)
