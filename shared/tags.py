@@ -64,9 +64,8 @@ def remove_tag(address: str, tag: str, settings: Settings | None = None) -> bool
 
 
 def tagged_page(
-    tag: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    tag: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[str], dict[str, Any] | None]:
-    settings = settings or get_settings()
     page = query_page(
         settings.app_table,
         limit=limit,

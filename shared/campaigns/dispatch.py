@@ -185,9 +185,8 @@ def enqueue_dispatch(job: DispatchJob, settings: Settings) -> None:
     dynamo.client("sqs").send_message(QueueUrl=settings.dispatch_queue_url, MessageBody=job.model_dump_json())
 
 
-def run_dispatch_page(job: DispatchJob, settings: Settings | None = None) -> DispatchJob | None:
+def run_dispatch_page(job: DispatchJob, settings: Settings) -> DispatchJob | None:
     """Dispatch one page of the audience; returns the next job (already enqueued) or None at the end."""
-    settings = settings or get_settings()
     campaign = store.get_campaign(job.campaign_id, settings)
     if campaign.status != "dispatching" or campaign.segment_id is None or campaign.sent_at is None:
         return None  # cancelled meanwhile, or a stale message

@@ -20,7 +20,7 @@ from shared.campaigns.dispatch import SendJob
 from shared.campaigns.facts import wallet_facts
 from shared.campaigns.model import Campaign
 from shared.channels import Channel, ChannelsConfig, Message, TransientDeliveryError, deliver, render
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.transact import cancellation_reasons
 
@@ -44,11 +44,10 @@ def process(
     job: SendJob,
     receive_count: int,
     channels: ChannelsConfig,
-    settings: Settings | None = None,
+    settings: Settings,
     reads: store.BatchReads | None = None,
 ) -> SendOutcome:
     """Deliver one send. `reads` shares the campaign read across one batch of messages."""
-    settings = settings or get_settings()
     campaign = reads.campaign(job.campaign_id) if reads else store.get_campaign(job.campaign_id, settings)
     if not _claim(job, receive_count, settings):
         return "duplicate"

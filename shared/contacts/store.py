@@ -75,9 +75,8 @@ def _link_item(address: str, contact: Contact) -> dict[str, Any]:
     }
 
 
-def suppressed(fields: ContactFields, settings: Settings | None = None) -> str | None:
+def suppressed(fields: ContactFields, settings: Settings) -> str | None:
     """The first identity or wallet of `fields` on the suppression list, as a field name."""
-    settings = settings or get_settings()
     probes: list[tuple[str, dict[str, str]]] = [
         (kind, keys.suppression_key(kind, _hash(kind, value, settings))) for kind, value in fields.identities().items()
     ]
@@ -89,9 +88,8 @@ def suppressed(fields: ContactFields, settings: Settings | None = None) -> str |
     return None
 
 
-def wallet_suppressed(addresses: Iterable[str], settings: Settings | None = None) -> set[str]:
+def wallet_suppressed(addresses: Iterable[str], settings: Settings) -> set[str]:
     """Which of these wallets are on the suppression list (BatchGetItem, 100 keys a request)."""
-    settings = settings or get_settings()
     wanted = sorted({a.lower() for a in addresses})
     result: set[str] = set()
     for start in range(0, len(wanted), 100):
@@ -114,9 +112,8 @@ def _owner_of(kind: str, value: str, settings: Settings) -> str | None:
     return found["contact_id"]["S"] if found else None
 
 
-def find_contact(fields: ContactFields, settings: Settings | None = None) -> Contact | None:
+def find_contact(fields: ContactFields, settings: Settings) -> Contact | None:
     """The existing contact that already owns one of these identities, if any."""
-    settings = settings or get_settings()
     for kind, value in fields.identities().items():
         owner = _owner_of(kind, value, settings)
         if owner:
@@ -205,13 +202,11 @@ def _links(address: str, settings: Settings) -> list[dict[str, Any]]:
     )
 
 
-def contacts_of_wallet(address: str, settings: Settings | None = None) -> list[Contact]:
-    settings = settings or get_settings()
+def contacts_of_wallet(address: str, settings: Settings) -> list[Contact]:
     return load_contacts([i["contact_id"]["S"] for i in _links(address, settings)], settings)
 
 
-def load_contacts(contact_ids: Iterable[str], settings: Settings | None = None) -> list[Contact]:
-    settings = settings or get_settings()
+def load_contacts(contact_ids: Iterable[str], settings: Settings) -> list[Contact]:
     wanted = sorted(set(contact_ids))
     items = dynamo.batch_get(settings.app_table, [dynamo.to_item(keys.contact_key(c)) for c in wanted])
     return sorted((Contact.model_validate_json(i["doc"]["S"]) for i in items), key=lambda c: c.created_at)
@@ -343,9 +338,8 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
     return Erasure(contact_id=contact_id, wallets_unlinked=len(contact.wallets), suppressions_added=suppressions)
 
 
-def reach(address: str, settings: Settings | None = None) -> dict[str, list[str]]:
+def reach(address: str, settings: Settings) -> dict[str, list[str]]:
     """The channels this wallet's contacts consented to: {channel: [contact id, ...]} (one Query)."""
-    settings = settings or get_settings()
     found: dict[str, list[str]] = {}
     for item in _links(address, settings):
         for channel in item.get("channels", {}).get("L", []):

@@ -109,7 +109,7 @@ def _drain_dispatch(deployed: Deployed) -> None:
         if not got.get("Messages"):
             return
         for message in got["Messages"]:
-            dispatch.run_dispatch_page(dispatch.parse_dispatch_job(message["Body"]))
+            dispatch.run_dispatch_page(dispatch.parse_dispatch_job(message["Body"]), get_settings())
             sqs.delete_message(QueueUrl=deployed.physical["DispatchQueue"], ReceiptHandle=message["ReceiptHandle"])
 
 
