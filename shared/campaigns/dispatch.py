@@ -27,6 +27,7 @@ from shared.segments.store import members_page
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 from shared.store.queue import send_batch
+from shared.store.transact import is_condition_failure
 
 PAGE_SIZE = 200
 HOLDOUT_BUCKETS = 10_000
@@ -227,7 +228,7 @@ def _record_page(
     try:
         dynamo.client("dynamodb").update_item(**update)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not is_condition_failure(exc):
             raise
         return False
     return True

@@ -22,7 +22,7 @@ from shared.campaigns.model import Campaign
 from shared.channels import Channel, ChannelsConfig, Message, TransientDeliveryError, deliver, render
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.transact import cancellation_reasons
+from shared.store.transact import cancellation_reasons, is_condition_failure
 
 SendOutcome = Literal["delivered", "failed", "duplicate", "skipped", "cancelled"]
 FREQUENCY_HISTORY = 50
@@ -141,7 +141,7 @@ def _claim(job: SendJob, receive_count: int, settings: Settings) -> bool:
             ExpressionAttributeValues={":retry": {"S": "retry"}},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not is_condition_failure(exc):
             raise
         return False
     return True
