@@ -1,4 +1,4 @@
-"""The consent ledger: every change of a contact's consent, appended, never edited (A48).
+"""The consent ledger: every change of a contact's consent, appended, never edited (docs/architecture.md, "Key shapes").
 
 Each entry says which channel, the new value, when, where it came from (the API, an import and its
 source) and which API key made it. A contact's current consent is the sum of its ledger; the ledger

@@ -1,6 +1,6 @@
 """Background CSV imports of contacts: any size, in chunks, with progress.
 
-POST /contacts/imports stores the file as chunks of CHUNK_ROWS rows (IMPORT#<job> CHUNK#n, A49, kept at
+POST /contacts/imports stores the file as chunks of CHUNK_ROWS rows (IMPORT#<job> CHUNK#n, kept at
 most CHUNK_TTL_S) and queues one message per chunk; the API function, fed by the imports queue, imports
 each chunk (shared.contacts.import_csv) and adds its counts to the job's STATUS item in the transaction
 that marks the chunk done, so a redelivered chunk is skipped and never counted twice. Messages carry ids

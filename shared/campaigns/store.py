@@ -1,4 +1,4 @@
-"""Campaign persistence: definitions, counters, targets, sends and conversions (A27-A37).
+"""Campaign persistence: definitions, counters, targets, sends and conversions (docs/architecture.md, "Key shapes").
 
 Counters move only inside the transaction that moves the thing they count (a dispatch page, a
 send's status, a conversion), each guarded by a condition, so a redelivery never counts twice.

@@ -192,7 +192,7 @@ def get_contact(contact_id: str, settings: Settings | None = None) -> Contact:
 
 
 def _links(address: str, settings: Settings) -> list[dict[str, Any]]:
-    """The wallet's contact links (A24), each carrying the channels its contact consented to."""
+    """The wallet's contact links, each carrying the channels its contact consented to."""
     return list(
         query_all(
             settings.app_table,
