@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from shared import contacts
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_items
 from shared.store.queue import send_batch
 from shared.store.transact import cancellation_reasons
 
@@ -188,13 +189,14 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
 
 def import_status(job_id: str, settings: Settings | None = None) -> ImportJob:
     settings = settings or get_settings()
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
-        KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.import_pk(job_id)}},
-        ConsistentRead=True,
+    items = list(
+        query_items(
+            settings.app_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.import_pk(job_id)}},
+            ConsistentRead=True,
+        )
     )
-    items = [dynamo.from_item(i) for i in response["Items"]]
     status = next((i for i in items if i["sk"] == "STATUS"), None)
     if status is None:
         raise contacts.ContactNotFound(f"no import {job_id}", "job_id")

@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_page
+from shared.store.paging import query_all, query_page
 
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 TAG_RULE = "1-64 characters: letters, digits, space, _ . : -, starting with a letter or digit"
@@ -28,14 +28,14 @@ def valid_tag(tag: str) -> str:
 
 def wallet_tags(address: str, settings: Settings | None = None) -> list[str]:
     settings = settings or get_settings()
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
         ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":t": {"S": keys.TAG_PREFIX}},
         ProjectionExpression="sk",
         ConsistentRead=True,
     )
-    return sorted(i["sk"]["S"].removeprefix(keys.TAG_PREFIX) for i in response["Items"])
+    return sorted(keys.tag_of(i["sk"]["S"]) for i in items)
 
 
 def add_tags(address: str, tags: Iterable[str], settings: Settings | None = None) -> list[str]:

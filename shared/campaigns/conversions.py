@@ -20,6 +20,7 @@ from shared.campaigns.model import ConversionGoal
 from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, TokenTransfer, VoteCast
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
 from shared.store.transact import cancellation_reasons
 
 # The open campaigns are cached, so a batch of old blocks (a catch-up) costs no Query. A campaign
@@ -168,14 +169,14 @@ def _credit(wallet: str, window: dict[str, Any], event: ChainEvent, settings: Se
 
 def _take_back(event: ChainEvent, settings: Settings) -> int:
     """A reorg removed the event: the conversions it earned are withdrawn (the wallet may earn them again)."""
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.converted_by_partition(event.event_id)}},
     )
     taken = 0
-    for item in response["Items"]:
+    for item in items:
         campaign_id = item["gsi1sk"]["S"].split("#", 1)[0]
         try:
             dynamo.client("dynamodb").transact_write_items(

@@ -127,13 +127,13 @@ def transition(
 
 
 def triggered_campaigns(trigger_key: str, settings: Settings) -> list[Campaign]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI2,
         KeyConditionExpression="gsi2pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.trigger_partition(trigger_key)}},
     )
-    return [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+    return [Campaign.model_validate_json(i["doc"]["S"]) for i in items]
 
 
 class BatchReads:
@@ -158,8 +158,8 @@ class BatchReads:
 
 
 def due_campaigns(now: int, settings: Settings) -> list[str]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI3,
         KeyConditionExpression="gsi3pk = :p AND gsi3sk <= :now",
         ExpressionAttributeValues={
@@ -167,17 +167,22 @@ def due_campaigns(now: int, settings: Settings) -> list[str]:
             ":now": {"S": keys.due_upper_bound(now)},
         },
     )
-    return [i["gsi3sk"]["S"].split("#", 1)[1] for i in response["Items"]]
+    return [_due_campaign_of(i["gsi3sk"]["S"]) for i in items]
+
+
+def _due_campaign_of(gsi3sk: str) -> str:
+    """The campaign id of a due-index sort key (<send at:012>#<id>)."""
+    return gsi3sk.split("#", 1)[1]
 
 
 def converting_campaigns(settings: Settings) -> list[str]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.CONVERTING_PARTITION}},
     )
-    return [i["gsi1sk"]["S"] for i in response["Items"]]
+    return [i["gsi1sk"]["S"] for i in items]
 
 
 # ---- counters ----------------------------------------------------------------------------------

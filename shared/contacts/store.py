@@ -95,8 +95,13 @@ def wallet_suppressed(addresses: Iterable[str], settings: Settings) -> set[str]:
     for start in range(0, len(wanted), 100):
         chunk = [dynamo.to_item(keys.suppression_key("wallet", a)) for a in wanted[start : start + 100]]
         for item in dynamo.batch_get(settings.app_table, chunk):
-            result.add(item["pk"]["S"].rsplit("#", 1)[1])
+            result.add(_suppressed_wallet_of(item["pk"]["S"]))
     return result
+
+
+def _suppressed_wallet_of(pk: str) -> str:
+    """The address of a wallet suppression's partition key (SUPPRESS#wallet#<addr>)."""
+    return pk.rsplit("#", 1)[1]
 
 
 def _owner_of(kind: str, value: str, settings: Settings) -> str | None:
