@@ -33,6 +33,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
-    started = start_due()
+    started = start_due(get_settings())
     logger.info("scheduled campaigns started", extra={"campaigns": started})
     return {"started": started}

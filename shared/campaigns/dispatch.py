@@ -238,9 +238,8 @@ def parse_dispatch_job(body: str) -> DispatchJob:
     return DispatchJob.model_validate(json.loads(body))
 
 
-def start_due(now: int | None = None, settings: Settings | None = None) -> list[str]:
+def start_due(settings: Settings, now: int | None = None) -> list[str]:
     """The schedule's work: start every scheduled campaign whose time has come."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     started: list[str] = []
     for campaign_id in store.due_campaigns(now, settings):
