@@ -13,11 +13,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.campaigns.dispatch import SendJob
-from shared.campaigns.sender import RetryLater, process
+from shared.campaigns.sender import RetryLater, postpone, process
 from shared.campaigns.store import BatchReads
 from shared.channels import get_channels_config
 from shared.settings import Settings, get_settings
-from shared.store import dynamo
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
@@ -32,12 +31,7 @@ def record_handler(record: SQSRecord, reads: BatchReads, settings: Settings) -> 
     try:
         outcome = process(job, attempt, get_channels_config(), settings, reads=reads)
     except RetryLater as retry:
-        # back off this message only; the rest of the batch goes on
-        dynamo.client("sqs").change_message_visibility(
-            QueueUrl=settings.sends_queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=int(retry.delay_s),
-        )
+        postpone(record.receipt_handle, retry, settings)
         raise
     metrics.add_metric(name=f"Send_{outcome}", unit=MetricUnit.Count, value=1)
 

@@ -36,6 +36,13 @@ class RetryLater(Exception):
         self.delay_s = delay_s
 
 
+def postpone(receipt_handle: str, retry: RetryLater, settings: Settings) -> None:
+    """Back off this one message (its visibility timeout) while the rest of its batch goes on."""
+    dynamo.client("sqs").change_message_visibility(
+        QueueUrl=settings.sends_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=int(retry.delay_s)
+    )
+
+
 def send_id(job: SendJob) -> str:
     return f"{job.campaign_id}:{job.address}:{job.occurrence}"
 
