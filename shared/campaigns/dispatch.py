@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shared import contacts
@@ -27,7 +26,6 @@ from shared.segments.store import members_page
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 from shared.store.queue import send_batch
-from shared.store.transact import is_condition_failure
 
 PAGE_SIZE = 200
 HOLDOUT_BUCKETS = 10_000
@@ -225,13 +223,7 @@ def _record_page(
     update = store.add_counters(campaign.campaign_id, increments, settings)["Update"]
     update["ConditionExpression"] = "pages = :page"
     update["ExpressionAttributeValues"][":page"] = {"N": str(job.page)}
-    try:
-        dynamo.client("dynamodb").update_item(**update)
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
-        return False
-    return True
+    return store.applied(lambda: dynamo.client("dynamodb").update_item(**update))
 
 
 def parse_dispatch_job(body: str) -> DispatchJob:

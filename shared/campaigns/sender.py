@@ -22,7 +22,7 @@ from shared.campaigns.model import Campaign
 from shared.channels import Channel, ChannelsConfig, Message, TransientDeliveryError, deliver, render
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.transact import cancellation_reasons, is_condition_failure
+from shared.store.transact import cancellation_reasons
 
 SendOutcome = Literal["delivered", "failed", "duplicate", "skipped", "cancelled"]
 FREQUENCY_HISTORY = 50
@@ -133,8 +133,8 @@ def _fields(job: SendJob, contact: contacts.Contact | None, settings: Settings) 
 
 def _claim(job: SendJob, receive_count: int, settings: Settings) -> bool:
     key = keys.send_key(job.campaign_id, job.address, job.occurrence)
-    try:
-        dynamo.client("dynamodb").put_item(
+    return store.applied(
+        lambda: dynamo.client("dynamodb").put_item(
             TableName=settings.app_table,
             Item={
                 **dynamo.to_item(key),
@@ -147,11 +147,7 @@ def _claim(job: SendJob, receive_count: int, settings: Settings) -> bool:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":retry": {"S": "retry"}},
         )
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
-        return False
-    return True
+    )
 
 
 def _release(job: SendJob, detail: str, settings: Settings) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -41,6 +41,17 @@ class CampaignStateError(RuntimeError):
 
 def _db() -> Any:
     return dynamo.client("dynamodb")
+
+
+def applied(write: Callable[[], object]) -> bool:
+    """Run one conditional write; False when its condition failed (another delivery got there first)."""
+    try:
+        write()
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        return False
+    return True
 
 
 def _conditional_failed(exc: ClientError) -> bool:
