@@ -167,6 +167,11 @@ def _credit(wallet: str, window: dict[str, Any], event: ChainEvent, settings: Se
     return 1
 
 
+def _converted_campaign_of(gsi1sk: str) -> str:
+    """The campaign id of a conversion's by-event sort key (<campaign>#<addr>#<occurrence>)."""
+    return gsi1sk.split("#", 1)[0]
+
+
 def _take_back(event: ChainEvent, settings: Settings) -> int:
     """A reorg removed the event: the conversions it earned are withdrawn (the wallet may earn them again)."""
     items = query_all(
@@ -177,7 +182,7 @@ def _take_back(event: ChainEvent, settings: Settings) -> int:
     )
     taken = 0
     for item in items:
-        campaign_id = item["gsi1sk"]["S"].split("#", 1)[0]
+        campaign_id = _converted_campaign_of(item["gsi1sk"]["S"])
         try:
             dynamo.client("dynamodb").transact_write_items(
                 TransactItems=[
