@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all, query_page
+from shared.store.paging import query_all
 
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 TAG_RULE = "1-64 characters: letters, digits, space, _ . : -, starting with a letter or digit"
@@ -61,17 +61,3 @@ def remove_tag(address: str, tag: str, settings: Settings | None = None) -> bool
         TableName=settings.app_table, Key=dynamo.to_item(keys.tag_key(address.lower(), tag)), ReturnValues="ALL_OLD"
     )
     return "Attributes" in response
-
-
-def tagged_page(
-    tag: str, limit: int, after: dict[str, Any] | None, settings: Settings
-) -> tuple[list[str], dict[str, Any] | None]:
-    page = query_page(
-        settings.app_table,
-        limit=limit,
-        start=after,
-        IndexName=keys.GSI1,
-        KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.tagged_partition(tag)}},
-    )
-    return [i["gsi1sk"]["S"] for i in page.items], page.next_key
