@@ -1,4 +1,4 @@
-"""The consent ledger: every change of a contact's consent, appended, never edited (A48).
+"""The consent ledger: every change of a contact's consent, appended, never edited (docs/architecture.md, "Key shapes").
 
 Each entry says which channel, the new value, when, where it came from (the API, an import and its
 source) and which API key made it. A contact's current consent is the sum of its ledger; the ledger
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
 
 
 class Provenance(BaseModel):
@@ -84,19 +85,14 @@ def entry_puts(
 
 
 def _ledger_items(contact_id: str, settings: Settings) -> list[dict[str, Any]]:
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.consent_log_pk(contact_id)}},
-        "ConsistentRead": True,
-    }
-    found: list[dict[str, Any]] = []
-    while True:
-        response = dynamo.client("dynamodb").query(**query)
-        found += response["Items"]
-        if "LastEvaluatedKey" not in response:
-            return found
-        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return list(
+        query_all(
+            settings.app_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.consent_log_pk(contact_id)}},
+            ConsistentRead=True,
+        )
+    )
 
 
 def history(contact_id: str, settings: Settings | None = None) -> ConsentHistory:

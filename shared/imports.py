@@ -1,6 +1,6 @@
 """Background CSV imports of contacts: any size, in chunks, with progress.
 
-POST /contacts/imports stores the file as chunks of CHUNK_ROWS rows (IMPORT#<job> CHUNK#n, A49, kept at
+POST /contacts/imports stores the file as chunks of CHUNK_ROWS rows (IMPORT#<job> CHUNK#n, kept at
 most CHUNK_TTL_S) and queues one message per chunk; the API function, fed by the imports queue, imports
 each chunk (shared.contacts.import_csv) and adds its counts to the job's STATUS item in the transaction
 that marks the chunk done, so a redelivered chunk is skipped and never counted twice. Messages carry ids
@@ -22,12 +22,14 @@ from pydantic import BaseModel, Field
 from shared import contacts
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_items
+from shared.store.queue import send_batch
+from shared.store.transact import cancellation_reasons
 
 CHUNK_ROWS = 50
 CHUNK_TTL_S = 7 * 86_400
 MAX_REPORTED_ERRORS = 200
 MAX_BACKGROUND_ROWS = 100_000
-SQS_BATCH = 10
 COUNT_CHUNK = "ADD chunks_done :one, created :c, updated :u, unchanged :n, failed_rows :f"
 
 
@@ -52,7 +54,7 @@ class ChunkJob(BaseModel):
 
 def _split(text: str) -> tuple[list[str], list[tuple[int, str]]]:
     """(the header, [(line offset, chunk CSV text)]): each chunk re-serialised with the header."""
-    for _ in contacts._rows(text):  # validates the header (unknown or missing columns) before anything is stored
+    for _ in contacts.csv_rows(text):  # validates the header (unknown or missing columns) before anything is stored
         break
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     try:
@@ -121,11 +123,8 @@ def start_import(text: str, default_source: str | None, key_id: str, settings: S
     ]
     items: list[dict[str, Any]] = [status, *chunk_items]
     dynamo.batch_write(settings.app_table, puts=[dynamo.to_item(i) for i in items])
-    sqs = dynamo.client("sqs")
     messages = [ChunkJob(job_id=job_id, chunk=n).model_dump_json() for n in range(len(chunks))]
-    for start in range(0, len(messages), SQS_BATCH):
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(messages[start : start + SQS_BATCH])]
-        sqs.send_message_batch(QueueUrl=settings.import_queue_url, Entries=entries)
+    send_batch(settings.import_queue_url, messages, what="contact import chunks")
     return import_status(job_id, settings)
 
 
@@ -182,7 +181,7 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         return False
     return True
@@ -190,13 +189,14 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
 
 def import_status(job_id: str, settings: Settings | None = None) -> ImportJob:
     settings = settings or get_settings()
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
-        KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.import_pk(job_id)}},
-        ConsistentRead=True,
+    items = list(
+        query_items(
+            settings.app_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.import_pk(job_id)}},
+            ConsistentRead=True,
+        )
     )
-    items = [dynamo.from_item(i) for i in response["Items"]]
     status = next((i for i in items if i["sk"] == "STATUS"), None)
     if status is None:
         raise contacts.ContactNotFound(f"no import {job_id}", "job_id")

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
 
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 TAG_RULE = "1-64 characters: letters, digits, space, _ . : -, starting with a letter or digit"
@@ -27,14 +28,14 @@ def valid_tag(tag: str) -> str:
 
 def wallet_tags(address: str, settings: Settings | None = None) -> list[str]:
     settings = settings or get_settings()
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
         ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":t": {"S": keys.TAG_PREFIX}},
         ProjectionExpression="sk",
         ConsistentRead=True,
     )
-    return sorted(i["sk"]["S"].removeprefix(keys.TAG_PREFIX) for i in response["Items"])
+    return sorted(keys.tag_of(i["sk"]["S"]) for i in items)
 
 
 def add_tags(address: str, tags: Iterable[str], settings: Settings | None = None) -> list[str]:
@@ -60,20 +61,3 @@ def remove_tag(address: str, tag: str, settings: Settings | None = None) -> bool
         TableName=settings.app_table, Key=dynamo.to_item(keys.tag_key(address.lower(), tag)), ReturnValues="ALL_OLD"
     )
     return "Attributes" in response
-
-
-def tagged_page(
-    tag: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
-) -> tuple[list[str], dict[str, Any] | None]:
-    settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.tagged_partition(tag)}},
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = dynamo.client("dynamodb").query(**kwargs)
-    return [i["gsi1sk"]["S"] for i in response["Items"]], response.get("LastEvaluatedKey")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.campaigns.dispatch import parse_dispatch_job, run_dispatch_page, start_due
+from shared.settings import get_settings
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
@@ -20,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> None:
     job = parse_dispatch_job(record.body)
-    following = run_dispatch_page(job)
+    following = run_dispatch_page(job, get_settings())
     logger.info("dispatch page done", extra={"campaign": job.campaign_id, "page": job.page, "more": bool(following)})
 
 
@@ -32,6 +33,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
-    started = start_due()
+    started = start_due(get_settings())
     logger.info("scheduled campaigns started", extra={"campaigns": started})
     return {"started": started}

@@ -13,11 +13,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.campaigns.dispatch import SendJob
-from shared.campaigns.sender import RetryLater, process
+from shared.campaigns.sender import RetryLater, postpone, process
 from shared.campaigns.store import BatchReads
 from shared.channels import get_channels_config
-from shared.settings import get_settings
-from shared.store import dynamo
+from shared.settings import Settings, get_settings
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
@@ -26,18 +25,13 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord, reads: BatchReads) -> None:
+def record_handler(record: SQSRecord, reads: BatchReads, settings: Settings) -> None:
     job = SendJob.model_validate_json(record.body)
     attempt = int(record.attributes.approximate_receive_count)
     try:
-        outcome = process(job, attempt, get_channels_config(), reads=reads)
+        outcome = process(job, attempt, get_channels_config(), settings, reads=reads)
     except RetryLater as retry:
-        # back off this message only; the rest of the batch goes on
-        dynamo.client("sqs").change_message_visibility(
-            QueueUrl=get_settings().sends_queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=int(retry.delay_s),
-        )
+        postpone(record.receipt_handle, retry, settings)
         raise
     metrics.add_metric(name=f"Send_{outcome}", unit=MetricUnit.Count, value=1)
 
@@ -46,5 +40,6 @@ def record_handler(record: SQSRecord, reads: BatchReads) -> None:
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    handle = partial(record_handler, reads=BatchReads(get_settings()))
+    settings = get_settings()
+    handle = partial(record_handler, reads=BatchReads(settings), settings=settings)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -20,6 +20,8 @@ from shared.campaigns.model import ConversionGoal
 from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, TokenTransfer, VoteCast
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
+from shared.store.transact import cancellation_reasons
 
 # The open campaigns are cached, so a batch of old blocks (a catch-up) costs no Query. A campaign
 # missing from the cache was created after the fetch, and its windows open at its send, later still:
@@ -122,7 +124,7 @@ def _windows(wallets: list[str], campaign_ids: list[str], settings: Settings) ->
     wanted = [dynamo.to_item(keys.attribution_key(w, c)) for w in wallets for c in campaign_ids]
     windows: dict[str, list[dict[str, Any]]] = {}
     for item in dynamo.batch_get(settings.app_table, wanted):
-        wallet = item["pk"]["S"].removeprefix("ATTRIB#")
+        wallet = keys.attribution_wallet_of(item["pk"]["S"])
         windows.setdefault(wallet, []).append(
             {
                 "campaign_id": item["sk"]["S"],
@@ -159,23 +161,28 @@ def _credit(wallet: str, window: dict[str, Any], event: ChainEvent, settings: Se
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         return 0  # credited before: by this event on a redelivery, or by an earlier action
     return 1
 
 
+def _converted_campaign_of(gsi1sk: str) -> str:
+    """The campaign id of a conversion's by-event sort key (<campaign>#<addr>#<occurrence>)."""
+    return gsi1sk.split("#", 1)[0]
+
+
 def _take_back(event: ChainEvent, settings: Settings) -> int:
     """A reorg removed the event: the conversions it earned are withdrawn (the wallet may earn them again)."""
-    response = dynamo.client("dynamodb").query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.converted_by_partition(event.event_id)}},
     )
     taken = 0
-    for item in response["Items"]:
-        campaign_id = item["gsi1sk"]["S"].split("#", 1)[0]
+    for item in items:
+        campaign_id = _converted_campaign_of(item["gsi1sk"]["S"])
         try:
             dynamo.client("dynamodb").transact_write_items(
                 TransactItems=[
@@ -192,6 +199,6 @@ def _take_back(event: ChainEvent, settings: Settings) -> int:
             )
             taken += 1
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            if cancellation_reasons(exc) is None:
                 raise
     return taken

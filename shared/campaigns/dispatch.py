@@ -15,20 +15,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shared import contacts
 from shared.campaigns import store
 from shared.campaigns.model import DAY, ONCE, Arm, Campaign
 from shared.channels import Channel
+from shared.retry import Backoff
 from shared.segments.store import members_page
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.queue import send_batch
 
 PAGE_SIZE = 200
 HOLDOUT_BUCKETS = 10_000
-SQS_BATCH = 10
+# a page whose messages SQS keeps refusing fails, and the dispatch queue retries the whole page
+_SQS_BACKOFF = Backoff(attempts=5, base_delay=0.1, max_delay=1.6)
 CONSENT_LOOKUP_THREADS = 8
 
 
@@ -116,7 +118,7 @@ def over_cap(addresses: list[str], settings: Settings, now: int) -> set[str]:
     for item in items:
         recent = [int(t["N"]) for t in item.get("times", {}).get("L", []) if int(t["N"]) >= since]
         if len(recent) >= cap.frequency_cap:
-            over.add(item["pk"]["S"].removeprefix("FREQ#"))
+            over.add(keys.frequency_wallet_of(item["pk"]["S"]))
     return over
 
 
@@ -152,19 +154,12 @@ def enqueue_sends(jobs: list[SendJob], settings: Settings) -> int:
         return 0
     if not settings.sends_queue_url:
         raise RuntimeError("SENDS_QUEUE_URL is not set: campaign messages cannot be queued")
-    sqs = dynamo.client("sqs")
-    for start in range(0, len(jobs), SQS_BATCH):
-        chunk = jobs[start : start + SQS_BATCH]
-        entries = [{"Id": str(i), "MessageBody": job.model_dump_json()} for i, job in enumerate(chunk)]
-        for attempt in range(5):
-            response = sqs.send_message_batch(QueueUrl=settings.sends_queue_url, Entries=entries)
-            failed = {f["Id"] for f in response.get("Failed", [])}
-            entries = [e for e in entries if e["Id"] in failed]
-            if not entries:
-                break
-            time.sleep(0.1 * 2**attempt)
-        else:
-            raise RuntimeError(f"SQS refused {len(entries)} campaign messages; the dispatch page will be retried")
+    send_batch(
+        settings.sends_queue_url,
+        [job.model_dump_json() for job in jobs],
+        what="campaign messages",
+        backoff=_SQS_BACKOFF,
+    )
     return len(jobs)
 
 
@@ -189,9 +184,8 @@ def enqueue_dispatch(job: DispatchJob, settings: Settings) -> None:
     dynamo.client("sqs").send_message(QueueUrl=settings.dispatch_queue_url, MessageBody=job.model_dump_json())
 
 
-def run_dispatch_page(job: DispatchJob, settings: Settings | None = None) -> DispatchJob | None:
+def run_dispatch_page(job: DispatchJob, settings: Settings) -> DispatchJob | None:
     """Dispatch one page of the audience; returns the next job (already enqueued) or None at the end."""
-    settings = settings or get_settings()
     campaign = store.get_campaign(job.campaign_id, settings)
     if campaign.status != "dispatching" or campaign.segment_id is None or campaign.sent_at is None:
         return None  # cancelled meanwhile, or a stale message
@@ -229,22 +223,15 @@ def _record_page(
     update = store.add_counters(campaign.campaign_id, increments, settings)["Update"]
     update["ConditionExpression"] = "pages = :page"
     update["ExpressionAttributeValues"][":page"] = {"N": str(job.page)}
-    try:
-        dynamo.client("dynamodb").update_item(**update)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    return store.applied(lambda: dynamo.client("dynamodb").update_item(**update))
 
 
 def parse_dispatch_job(body: str) -> DispatchJob:
     return DispatchJob.model_validate(json.loads(body))
 
 
-def start_due(now: int | None = None, settings: Settings | None = None) -> list[str]:
+def start_due(settings: Settings, now: int | None = None) -> list[str]:
     """The schedule's work: start every scheduled campaign whose time has come."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     started: list[str] = []
     for campaign_id in store.due_campaigns(now, settings):

@@ -17,11 +17,12 @@ from botocore.exceptions import ClientError
 from shared import contacts
 from shared.campaigns import store
 from shared.campaigns.dispatch import SendJob
+from shared.campaigns.facts import wallet_facts
 from shared.campaigns.model import Campaign
 from shared.channels import Channel, ChannelsConfig, Message, TransientDeliveryError, deliver, render
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.wallets import wallet_view
+from shared.store.transact import cancellation_reasons
 
 SendOutcome = Literal["delivered", "failed", "duplicate", "skipped", "cancelled"]
 FREQUENCY_HISTORY = 50
@@ -35,6 +36,13 @@ class RetryLater(Exception):
         self.delay_s = delay_s
 
 
+def postpone(receipt_handle: str, retry: RetryLater, settings: Settings) -> None:
+    """Back off this one message (its visibility timeout) while the rest of its batch goes on."""
+    dynamo.client("sqs").change_message_visibility(
+        QueueUrl=settings.sends_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=int(retry.delay_s)
+    )
+
+
 def send_id(job: SendJob) -> str:
     return f"{job.campaign_id}:{job.address}:{job.occurrence}"
 
@@ -43,11 +51,10 @@ def process(
     job: SendJob,
     receive_count: int,
     channels: ChannelsConfig,
-    settings: Settings | None = None,
+    settings: Settings,
     reads: store.BatchReads | None = None,
 ) -> SendOutcome:
     """Deliver one send. `reads` shares the campaign read across one batch of messages."""
-    settings = settings or get_settings()
     campaign = reads.campaign(job.campaign_id) if reads else store.get_campaign(job.campaign_id, settings)
     if not _claim(job, receive_count, settings):
         return "duplicate"
@@ -111,10 +118,10 @@ def _destination(job: SendJob, campaign: Campaign, settings: Settings) -> tuple[
 
 def _fields(job: SendJob, contact: contacts.Contact | None, settings: Settings) -> dict[str, Any]:
     """What a template may use: the wallet's profile, the contact's name, and the trigger's context."""
-    view = wallet_view(job.address, settings)
+    facts = wallet_facts(job.address, settings)
     fields: dict[str, Any] = {"address": job.address, "trigger": job.context}
-    if view is not None:
-        fields.update(view.model_dump(exclude={"contacts", "score_explanation", "holdings", "lending"}))
+    if facts is not None:
+        fields.update(facts)
     if contact is not None:
         fields["contact"] = {"name": contact.name}
         fields["name"] = contact.name
@@ -126,8 +133,8 @@ def _fields(job: SendJob, contact: contacts.Contact | None, settings: Settings) 
 
 def _claim(job: SendJob, receive_count: int, settings: Settings) -> bool:
     key = keys.send_key(job.campaign_id, job.address, job.occurrence)
-    try:
-        dynamo.client("dynamodb").put_item(
+    return store.applied(
+        lambda: dynamo.client("dynamodb").put_item(
             TableName=settings.app_table,
             Item={
                 **dynamo.to_item(key),
@@ -140,11 +147,7 @@ def _claim(job: SendJob, receive_count: int, settings: Settings) -> bool:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":retry": {"S": "retry"}},
         )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    )
 
 
 def _release(job: SendJob, detail: str, settings: Settings) -> None:
@@ -211,6 +214,6 @@ def _set_status(
     try:
         dynamo.client("dynamodb").transact_write_items(TransactItems=actions)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if cancellation_reasons(exc) is None:
             raise
         # the claim moved on already (a concurrent duplicate cannot exist: only the claimant gets here)

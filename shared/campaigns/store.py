@@ -1,4 +1,4 @@
-"""Campaign persistence: definitions, counters, targets, sends and conversions (A27-A37).
+"""Campaign persistence: definitions, counters, targets, sends and conversions (docs/architecture.md, "Key shapes").
 
 Counters move only inside the transaction that moves the thing they count (a dispatch page, a
 send's status, a conversion), each guarded by a condition, so a redelivery never counts twice.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.campaigns.lift import itt_lift
 from shared.campaigns.model import (
     ONCE,
     ArmCounts,
@@ -24,6 +25,8 @@ from shared.campaigns.model import (
 )
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
+from shared.store.transact import cancellation_reasons, is_condition_failure
 
 ARM_FIELDS = ("targeted", "held_out", "skipped", "sent", "delivered", "failed", "converted")
 
@@ -40,8 +43,19 @@ def _db() -> Any:
     return dynamo.client("dynamodb")
 
 
+def applied(write: Callable[[], object]) -> bool:
+    """Run one conditional write; False when its condition failed (another delivery got there first)."""
+    try:
+        write()
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        return False
+    return True
+
+
 def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
+    return is_condition_failure(exc) or cancellation_reasons(exc) is not None
 
 
 def _definition_item(campaign: Campaign) -> dict[str, Any]:
@@ -91,19 +105,13 @@ def get_campaign(campaign_id: str, settings: Settings | None = None) -> Campaign
 
 def list_campaigns(settings: Settings | None = None) -> list[Campaign]:
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": "CAMPAIGNS"}},
-    }
-    found: list[Campaign] = []
-    while True:
-        response = _db().query(**kwargs)
-        found += [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return sorted(found, key=lambda c: c.created_at)
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = query_all(
+        settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "CAMPAIGNS"}},
+    )
+    return sorted((Campaign.model_validate_json(i["doc"]["S"]) for i in items), key=lambda c: c.created_at)
 
 
 def transition(
@@ -130,13 +138,13 @@ def transition(
 
 
 def triggered_campaigns(trigger_key: str, settings: Settings) -> list[Campaign]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI2,
         KeyConditionExpression="gsi2pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.trigger_partition(trigger_key)}},
     )
-    return [Campaign.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+    return [Campaign.model_validate_json(i["doc"]["S"]) for i in items]
 
 
 class BatchReads:
@@ -161,8 +169,8 @@ class BatchReads:
 
 
 def due_campaigns(now: int, settings: Settings) -> list[str]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI3,
         KeyConditionExpression="gsi3pk = :p AND gsi3sk <= :now",
         ExpressionAttributeValues={
@@ -170,17 +178,22 @@ def due_campaigns(now: int, settings: Settings) -> list[str]:
             ":now": {"S": keys.due_upper_bound(now)},
         },
     )
-    return [i["gsi3sk"]["S"].split("#", 1)[1] for i in response["Items"]]
+    return [_due_campaign_of(i["gsi3sk"]["S"]) for i in items]
+
+
+def _due_campaign_of(gsi3sk: str) -> str:
+    """The campaign id of a due-index sort key (<send at:012>#<id>)."""
+    return gsi3sk.split("#", 1)[1]
 
 
 def converting_campaigns(settings: Settings) -> list[str]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.CONVERTING_PARTITION}},
     )
-    return [i["gsi1sk"]["S"] for i in response["Items"]]
+    return [i["gsi1sk"]["S"] for i in items]
 
 
 # ---- counters ----------------------------------------------------------------------------------
@@ -206,8 +219,6 @@ def add_counters(campaign_id: str, increments: dict[str, int], settings: Setting
 
 
 def report(campaign: Campaign, settings: Settings | None = None) -> CampaignReport:
-    from shared.campaigns.lift import itt_lift
-
     settings = settings or get_settings()
     stats = (
         _db()

@@ -20,6 +20,7 @@ from shared.campaigns.dispatch import SendJob, enqueue_sends, screen, target_ite
 from shared.campaigns.model import DAY, Campaign
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.transact import cancellation_reasons
 
 _OCCURRENCE = re.compile(r"[^A-Za-z0-9_.:-]")
 
@@ -89,9 +90,9 @@ def _target(campaign: Campaign, address: str, occurrence: str, settings: Setting
     try:
         dynamo.client("dynamodb").transact_write_items(TransactItems=actions)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        reasons = cancellation_reasons(exc)
+        if reasons is None:
             raise
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
         if reasons and reasons[0] == "ConditionalCheckFailed":
             # this occurrence was targeted before: re-enqueue, the sender never sends twice
             return _arm_of_existing(campaign, address, occurrence, settings) == "treatment"

@@ -20,10 +20,12 @@ from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from shared.channels.base import Channel, ChannelNotConfigured
 from shared.settings import ConfigError
+from shared.store.dynamo import client
 
 SECRET_CACHE_SECONDS = 300.0  # long enough to spare SSM, short enough that a rotated secret is picked up
 
@@ -172,10 +174,6 @@ SECRETS = SecretCache()
 
 
 def _read_parameter(parameter: str) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from shared.store.dynamo import client
-
     try:
         answer = client("ssm").get_parameter(Name=parameter, WithDecryption=True)
     except ClientError as exc:

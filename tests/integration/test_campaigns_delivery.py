@@ -109,7 +109,7 @@ def _drain_dispatch(deployed: Deployed) -> None:
         if not got.get("Messages"):
             return
         for message in got["Messages"]:
-            dispatch.run_dispatch_page(dispatch.parse_dispatch_job(message["Body"]))
+            dispatch.run_dispatch_page(dispatch.parse_dispatch_job(message["Body"]), get_settings())
             sqs.delete_message(QueueUrl=deployed.physical["DispatchQueue"], ReceiptHandle=message["ReceiptHandle"])
 
 
@@ -322,9 +322,9 @@ def test_a_scheduled_campaign_starts_when_due_and_a_cancel_stops_its_queued_send
     campaign_id = _webhook_campaign(sinks, _segment_with(_wallets(5, salt=5)), "later", holdout_pct=0, send_at=now + 60)
     assert store.get_campaign(campaign_id).status == "scheduled"
     # When the schedule runs before and after its time
-    assert dispatch.start_due(now) == []
-    assert dispatch.start_due(now + 61) == [campaign_id]
-    assert dispatch.start_due(now + 62) == []  # started once
+    assert dispatch.start_due(get_settings(), now) == []
+    assert dispatch.start_due(get_settings(), now + 61) == [campaign_id]
+    assert dispatch.start_due(get_settings(), now + 62) == []  # started once
     _drain_dispatch(wired)
     # And it is cancelled before the sender runs
     store.transition(store.get_campaign(campaign_id), ("sent", "dispatching"), "cancelled", get_settings())

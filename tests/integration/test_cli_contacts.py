@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared import cli, contacts
+from shared.settings import get_settings
 from tests.conftest import Deployed
 
 
@@ -24,7 +25,7 @@ def test_contacts_import_reports_each_rejected_line_and_exits_non_zero(
     assert code == cli.EXIT_FAILED
     assert "3 rows: 2 created, 0 updated, 0 unchanged, 1 rejected" in out
     assert "line 3: wallets:" in err and "3/3 rows" in err
-    assert contacts.contacts_of_wallet(good_a)[0].source == "allowlist"
+    assert contacts.contacts_of_wallet(good_a, get_settings())[0].source == "allowlist"
 
 
 def test_a_missing_file_is_one_line_and_a_non_zero_exit(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:

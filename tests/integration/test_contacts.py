@@ -7,6 +7,7 @@ import json
 import pytest
 
 from shared import contacts
+from shared.settings import get_settings
 from tests.conftest import Deployed
 from tests.support.dynamo import all_items
 
@@ -33,7 +34,7 @@ def test_a_contact_links_identities_to_wallets_with_consent(deployed: Deployed) 
     )
     # Then it reads back normalised, and the wallet knows its contact
     assert contacts.get_contact(created.contact_id).email == "alice@example.org"
-    assert [c.contact_id for c in contacts.contacts_of_wallet(ALICE)] == [created.contact_id]
+    assert [c.contact_id for c in contacts.contacts_of_wallet(ALICE, get_settings())] == [created.contact_id]
     assert created.consent.allows("email") and not created.consent.allows("telegram")
     # And the same email cannot belong to a second contact
     with pytest.raises(contacts.ContactConflict) as conflict:
@@ -67,7 +68,7 @@ def test_csv_import_reports_each_bad_row_and_keeps_the_good_ones(deployed: Deplo
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
     merged = contacts.import_csv(f"wallet,email,consent_email\n{CAROL},alice@example.org,no\n")
     assert merged.updated == 1
-    alice = contacts.contacts_of_wallet(CAROL)
+    alice = contacts.contacts_of_wallet(CAROL, get_settings())
     assert {c.email for c in alice} == {"alice@example.org", "carol2@example.org"}
     assert not next(c for c in alice if c.email == "alice@example.org").consent.email
 
@@ -77,7 +78,7 @@ def test_erasure_leaves_no_personal_data_and_suppresses_reimport(deployed: Deplo
     contacts.import_csv(
         f"wallet,email,discord,x,name,consent\n{ALICE},alice@example.org,alice_d,@AliceX,Alice Q,email\n"
     )
-    contact = contacts.contacts_of_wallet(ALICE)[0]
+    contact = contacts.contacts_of_wallet(ALICE, get_settings())[0]
     assert "alice@example.org" in _everything(deployed)
     # When it is erased
     erased = contacts.erase_contact(contact.contact_id)
@@ -86,10 +87,10 @@ def test_erasure_leaves_no_personal_data_and_suppresses_reimport(deployed: Deplo
     for secret in ("alice@example.org", "alice_d", "alicex", "alice q", contact.contact_id):
         assert secret not in dump
     assert erased.suppressions_added == 4  # email, discord, x, wallet
-    assert contacts.contacts_of_wallet(ALICE) == []
+    assert contacts.contacts_of_wallet(ALICE, get_settings()) == []
     # And re-importing it is refused while suppressed, for the identity and for the wallet alike
     report = contacts.import_csv(f"wallet,email\n{BOB},alice@example.org\n{ALICE},new@example.org\n")
     assert report.created == 0
     assert [(e.row, e.field) for e in report.errors] == [(2, "email"), (3, "wallets")]
     assert "suppressed" in report.errors[0].message
-    assert contacts.wallet_suppressed([ALICE, BOB]) == {ALICE}
+    assert contacts.wallet_suppressed([ALICE, BOB], get_settings()) == {ALICE}
