@@ -12,10 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared import churn, scoring
+from shared.api.lending_view import LendingView, lending_view_of
 from shared.contacts import Contact, load_contacts
 from shared.intel import WalletState, load_churn_model, load_wallet
 from shared.labels import churn_state, labels_for
-from shared.lending.views import LendingView, lending_view_of
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys

@@ -612,9 +612,9 @@ class LocalCloud:
     def _bootstrap_admin_key(self) -> None:
         assert self.app is not None and self.app.host is not None
         try:
-            from shared.auth import create_api_key
+            from shared.auth.manage import create_api_key
         except ImportError:
-            log.warning("shared.auth.create_api_key is not available: no admin key was created")
+            log.warning("shared.auth.manage.create_api_key is not available: no admin key was created")
             return
         function = KEY_FUNCTION if KEY_FUNCTION in self.app.host.specs else next(iter(self.app.host.specs))
         self.admin_key_id, self.admin_key = self.app.host.call_as(

@@ -6,6 +6,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from shared import audit as audit_log
 from shared.auth import Scope, scope_allows
 
 
@@ -57,8 +58,6 @@ def reset_caller(token: object) -> None:
 
 def audit(action: str, target: str, **detail: object) -> None:
     """Record that the current caller did `action` to `target` (the audit log, shared.audit)."""
-    from shared import audit as audit_log
-
     caller = current_caller()
     audit_log.record(
         action,
