@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_page
 
 AUDIT_RETENTION_DAYS = 400
 
@@ -77,15 +78,12 @@ def entries(
 ) -> tuple[list[AuditEntry], dict[str, Any] | None]:
     """One day's entries, newest first."""
     settings = settings or get_settings()
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.audit_partition(day)}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if after:
-        query["ExclusiveStartKey"] = after
-    response = dynamo.client("dynamodb").query(**query)
-    found = [AuditEntry.model_validate_json(i["entry"]["S"]) for i in response["Items"]]
-    return found, response.get("LastEvaluatedKey")
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.audit_partition(day)}},
+        ScanIndexForward=False,
+    )
+    return [AuditEntry.model_validate_json(i["entry"]["S"]) for i in page.items], page.next_key

@@ -19,6 +19,7 @@ from shared.labels import churn_state, labels_for
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all, query_page
 
 
 class WalletSummary(BaseModel):
@@ -162,21 +163,18 @@ def timeline(
     address: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
 ) -> tuple[list[Activity], dict[str, Any] | None]:
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :act)",
-        "ExpressionAttributeValues": {
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :act)",
+        ExpressionAttributeValues={
             ":pk": {"S": keys.activity_pk(address)},
             ":act": {"S": keys.ACTIVITY_PREFIX},
         },
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = dynamo.client("dynamodb").query(**kwargs)
-    items = [Activity.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
-    return items, response.get("LastEvaluatedKey")
+        ScanIndexForward=False,
+    )
+    return [Activity.model_validate_json(i["doc"]["S"]) for i in page.items], page.next_key
 
 
 # ---- filtered listing ----------------------------------------------------------------------------
@@ -262,15 +260,15 @@ def _facts_for(addresses: list[str], filters: WalletFilter, sort: WalletSort, se
             wanted.append(keys.tag_key(address, filters.tag))
     facts = _Facts()
     for item in dynamo.batch_get(settings.app_table, [dynamo.to_item(k) for k in wanted], consistent=False):
-        address, sk = item["pk"]["S"].removeprefix("WALLET#"), item["sk"]["S"]
-        if sk == "PROFILE":
+        address, kind = keys.wallet_of(item["pk"]["S"]), keys.wallet_item_kind(item["sk"]["S"])
+        if kind == "profile":
             facts.profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
-        elif sk == "STATE":
+        elif kind == "state":
             facts.states[address] = WalletState.model_validate_json(item["doc"]["S"])
-        elif sk.startswith(keys.HOLDING_PREFIX):
+        elif kind == "holding":
             if Holding.model_validate_json(item["doc"]["S"]).balance > 0:
                 facts.holders.add(address)
-        elif sk.startswith(keys.TAG_PREFIX):
+        elif kind == "tag":
             facts.tagged.add(address)
     if sort == "balance":
         facts.holders.update(addresses)
@@ -304,7 +302,6 @@ def _score_stream(
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
     """Every wallet, highest stored score first: a lazy merge of the score shards. Each item carries
     the per-shard positions just past it, so a page can end anywhere."""
-    db = dynamo.client("dynamodb")
     positions: dict[str, Any] = dict(after or {})
     heads: list[tuple[tuple[int, ...], int, dict[str, Any]]] = []
     pending: dict[int, list[dict[str, Any]]] = {}
@@ -314,19 +311,17 @@ def _score_stream(
         state = positions.get(str(shard)) if shard not in next_start else next_start[shard]
         if state == "done":
             return
-        kwargs: dict[str, Any] = {
-            "TableName": settings.app_table,
-            "IndexName": keys.GSI1,
-            "KeyConditionExpression": "gsi1pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-            "ScanIndexForward": False,
-            "Limit": _CHUNK,
-        }
-        if state:
-            kwargs["ExclusiveStartKey"] = state
-        response = db.query(**kwargs)
-        pending[shard] = list(response["Items"])
-        next_start[shard] = response.get("LastEvaluatedKey") or "done"
+        page = query_page(
+            settings.app_table,
+            limit=_CHUNK,
+            start=state or None,
+            IndexName=keys.GSI1,
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+            ScanIndexForward=False,
+        )
+        pending[shard] = list(page.items)
+        next_start[shard] = page.next_key or "done"
         if pending[shard]:
             item = pending[shard].pop(0)
             heapq.heappush(heads, (_negated(item["gsi1sk"]["S"]), shard, item))
@@ -356,23 +351,16 @@ def _holder_stream(
     token: tuple[int, str], after: dict[str, Any] | None, settings: Settings
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
     """Holders of one token, largest balance first (A7)."""
-    db = dynamo.client("dynamodb")
     start = (after or {}).get("h")
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": settings.app_table,
-            "IndexName": keys.GSI2,
-            "KeyConditionExpression": "gsi2pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys.holders_partition(*token)}},
-            "ScanIndexForward": False,
-            "Limit": _CHUNK,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = db.query(**kwargs)
-        for item in response["Items"]:
-            position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
-            yield item["pk"]["S"].removeprefix("WALLET#"), None, {"h": position}
-        start = response.get("LastEvaluatedKey")
-        if not start:
-            return
+    query: dict[str, Any] = {
+        "IndexName": keys.GSI2,
+        "KeyConditionExpression": "gsi2pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": keys.holders_partition(*token)}},
+        "ScanIndexForward": False,
+        "Limit": _CHUNK,
+    }
+    if start:
+        query["ExclusiveStartKey"] = start
+    for item in query_all(settings.app_table, **query):
+        position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
+        yield keys.wallet_of(item["pk"]["S"]), None, {"h": position}
