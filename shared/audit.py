@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_page
 
@@ -48,10 +48,9 @@ def record(
     key_name: str = "",
     request_id: str = "",
     detail: dict[str, Any] | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     now: float | None = None,
 ) -> AuditEntry:
-    settings = settings or get_settings()
     at = time.time() if now is None else now
     entry = AuditEntry(
         at=round(at, 3),
@@ -74,10 +73,9 @@ def record(
 
 
 def entries(
-    day: str, limit: int, after: dict[str, Any] | None = None, settings: Settings | None = None
+    day: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[AuditEntry], dict[str, Any] | None]:
     """One day's entries, newest first."""
-    settings = settings or get_settings()
     page = query_page(
         settings.app_table,
         limit=limit,

@@ -13,7 +13,7 @@ from itertools import islice
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import keys
 from shared.store.paging import query_all
 
@@ -73,18 +73,14 @@ def token_holders(chain_id: int, contract: str, settings: Settings) -> Iterator[
     yield from (item["address"]["S"] for item in items)
 
 
-def segment_overlap(a: str, b: str, limit: int = 100, settings: Settings | None = None) -> Overlap:
-    settings = settings or get_settings()
+def segment_overlap(a: str, b: str, limit: int, settings: Settings) -> Overlap:
     members_a = _bounded(segment_members(a, settings), "segment_a")
     members_b = _bounded(segment_members(b, settings), "segment_b")
     shared = sorted(set(members_a) & set(members_b))
     return _result(a, b, len(members_a), len(members_b), shared, limit)
 
 
-def token_overlap(
-    a: tuple[int, str], b: tuple[int, str], limit: int = 100, settings: Settings | None = None
-) -> Overlap:
-    settings = settings or get_settings()
+def token_overlap(a: tuple[int, str], b: tuple[int, str], limit: int, settings: Settings) -> Overlap:
     holders_a = _bounded(token_holders(*a, settings), "token_a")
     holders_b = _bounded(token_holders(*b, settings), "token_b")
     shared = sorted(set(holders_a) & set(holders_b))

@@ -17,7 +17,7 @@ from shared.contacts import Contact, load_contacts
 from shared.intel import WalletState, load_churn_model, load_wallet
 from shared.labels import churn_state, labels_for
 from shared.profiles.model import Activity, Holding, WalletProfile
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_all, query_page
 
@@ -93,8 +93,7 @@ def summarize(profile: WalletProfile, now: int, settings: Settings) -> WalletSum
     )
 
 
-def wallet_view(address: str, settings: Settings | None = None, now: int | None = None) -> WalletView | None:
-    settings = settings or get_settings()
+def wallet_view(address: str, settings: Settings, now: int | None = None) -> WalletView | None:
     now = now or int(time.time())
     inputs = load_wallet(address.lower(), settings)
     if inputs is None:
@@ -160,9 +159,8 @@ def _holding_view(holding: Holding) -> HoldingView:
 
 
 def timeline(
-    address: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    address: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[Activity], dict[str, Any] | None]:
-    settings = settings or get_settings()
     page = query_page(
         settings.app_table,
         limit=limit,
@@ -204,11 +202,10 @@ def search_wallets(
     sort: WalletSort,
     limit: int,
     after: dict[str, Any] | None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> tuple[list[WalletSummary], dict[str, Any] | None]:
     """Wallets in score order (or by balance of one token), filtered; the page may be short when the
     filters are selective, and `None` as the next position means the listing is exhausted."""
-    settings = settings or get_settings()
     now = int(time.time())
     if sort == "balance":
         if filters.token is None:

@@ -20,6 +20,7 @@ from shared.api.caller import caller_from_event, reset_caller, set_caller
 from shared.api.docs import openapi_json, swagger_html
 from shared.api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from shared.segments.rules import error_path
+from shared.settings import get_settings
 
 # served without an API key: template.yaml gives these two GET routes `Authorizer: NONE`
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json"})
@@ -171,7 +172,7 @@ def _guard_request(app: APIGatewayRestResolver, next_middleware: Any) -> Respons
         raise Forbidden(f"this key lacks the `{needed}` scope; ask an admin for a key that has it", "Authorization")
     if caller.key_hash is not None and not auth.still_active(caller.key_id, caller.key_hash):
         raise Unauthorized("this API key was revoked; use another key", "Authorization")
-    limits.charge(caller.key_id or "unidentified", limits.route_cost(event.http_method, event.path))
+    limits.charge(caller.key_id or "unidentified", limits.route_cost(event.http_method, event.path), get_settings())
     token = set_caller(caller)
     try:
         result = next_middleware(app)

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared import audit as audit_log
 from shared.auth import Scope, scope_allows
+from shared.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -66,4 +67,5 @@ def audit(action: str, target: str, **detail: object) -> None:
         key_name=caller.name,
         request_id=caller.request_id,
         detail=dict(detail),
+        settings=get_settings(),
     )

@@ -17,7 +17,7 @@ from shared.lending import store
 from shared.lending.model import SEVERITY, PoolPosition
 from shared.lending.refinance import RefinanceHint, hints_for
 from shared.lending.wallet import loyalty_inputs
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 RECENT_ALERTS = 20
 
@@ -75,8 +75,7 @@ class LendingView(BaseModel):
     loyalty: LoyaltyView
 
 
-def lending_view(address: str, settings: Settings | None = None, now: int | None = None) -> LendingView | None:
-    settings = settings or get_settings()
+def lending_view(address: str, settings: Settings, now: int | None = None) -> LendingView | None:
     inputs = load_wallet(address.lower(), settings)
     return None if inputs is None else lending_view_of(inputs, settings, now)
 
