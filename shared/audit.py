@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_page
 
 AUDIT_RETENTION_DAYS = 400
 
@@ -47,10 +48,9 @@ def record(
     key_name: str = "",
     request_id: str = "",
     detail: dict[str, Any] | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
     now: float | None = None,
 ) -> AuditEntry:
-    settings = settings or get_settings()
     at = time.time() if now is None else now
     entry = AuditEntry(
         at=round(at, 3),
@@ -73,19 +73,15 @@ def record(
 
 
 def entries(
-    day: str, limit: int, after: dict[str, Any] | None = None, settings: Settings | None = None
+    day: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[AuditEntry], dict[str, Any] | None]:
     """One day's entries, newest first."""
-    settings = settings or get_settings()
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.audit_partition(day)}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if after:
-        query["ExclusiveStartKey"] = after
-    response = dynamo.client("dynamodb").query(**query)
-    found = [AuditEntry.model_validate_json(i["entry"]["S"]) for i in response["Items"]]
-    return found, response.get("LastEvaluatedKey")
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.audit_partition(day)}},
+        ScanIndexForward=False,
+    )
+    return [AuditEntry.model_validate_json(i["entry"]["S"]) for i in page.items], page.next_key

@@ -8,15 +8,33 @@ handler, so new commands slot in without touching the others. Bad input prints o
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
-if TYPE_CHECKING:
-    from shared.churn import ChurnBacktest
+from pydantic import ValidationError
+
+from shared.auth.manage import create_api_key, list_api_keys, revoke_api_key
+from shared.backfill import BackfillError, backfill_status, drain_queue, start_backfill
+from shared.churn import ChurnBacktest, backtest
+from shared.contacts import ContactError, import_csv
+from shared.intel import activity_rows
+from shared.settings import ChainConfig, ConfigError, TrackedContract, get_settings
+from shared.tracking import (
+    ChainNotTracked,
+    TrackingError,
+    list_contracts,
+    load_chain,
+    put_chain,
+    track_contracts,
+    tracked_chains,
+    untrack_contract,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -66,9 +84,6 @@ def progress_line(done: int, total: int, width: int = 30, unit: str = "ranges") 
 def run_backfill(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    from shared.backfill import BackfillError, backfill_status, drain_queue, start_backfill
-    from shared.settings import ConfigError, get_settings
-
     if args.from_block < 0:
         return fail_usage("--from must be >= 0")
     if args.from_block > args.to_block:
@@ -137,8 +152,6 @@ def add_keys(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
 
 
 def _app_table_configured() -> bool:
-    from shared.settings import ConfigError, get_settings
-
     try:
         return bool(get_settings().app_table)
     except ConfigError:
@@ -148,8 +161,6 @@ def _app_table_configured() -> bool:
 def run_keys_create(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
-    from shared.auth import create_api_key
-
     key_id, secret = create_api_key(args.name, args.scopes)
     print(f"key {key_id} ({', '.join(args.scopes)}): {secret}")
     print("store the secret now; Kith keeps only its hash", file=sys.stderr)
@@ -159,8 +170,6 @@ def run_keys_create(args: argparse.Namespace) -> int:
 def run_keys_list(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
-    from shared.auth import list_api_keys
-
     for key in list_api_keys():
         state = "revoked" if key.revoked_at else "active"
         print(f"{key.key_id}  {key.name:<24} {','.join(key.scopes):<18} ...{key.last_four}  {state}")
@@ -170,8 +179,6 @@ def run_keys_list(args: argparse.Namespace) -> int:
 def run_keys_revoke(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
-    from shared.auth import revoke_api_key
-
     # the operator's own tool: it may revoke the last admin key, since `keys create` can always mint another
     if revoke_api_key(args.key_id, keep_an_admin=False) is None:
         print(f"error: no API key with id {args.key_id}; `keys list` shows them", file=sys.stderr)
@@ -192,8 +199,6 @@ def add_contacts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
 def run_contacts_import(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
-    from shared.contacts import ContactError, import_csv
-
     try:
         text = Path(args.file).read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -223,8 +228,6 @@ def run_contacts_import(args: argparse.Namespace) -> int:
 
 def _utc_date(value: str) -> int:
     """YYYY-MM-DD -> unix second of that UTC midnight (argparse reports the ValueError as one line)."""
-    import datetime as dt
-
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
@@ -252,8 +255,6 @@ def add_churn(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
 
 def run_churn_backtest(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    from shared.settings import ConfigError, get_settings
-
     try:
         settings = get_settings()
     except ConfigError as exc:
@@ -267,9 +268,6 @@ def run_churn_backtest(args: argparse.Namespace, out: TextIO | None = None) -> i
         return fail_usage(f"--cut must be at least {horizon} days ago: the window after it must be over")
     if not _app_table_configured():
         return fail_usage("APP_TABLE is not set: export the App table's name (the stack output AppTableName)")
-    from shared.churn import backtest
-    from shared.intel import activity_rows
-
     try:
         result = backtest(
             activity_rows(settings, now),
@@ -293,8 +291,6 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 def format_backtest(result: ChurnBacktest) -> str:
     """The backtest as a short report: ranking, probabilities, the flag, then the calibration table."""
-    from datetime import UTC, datetime
-
     cut = datetime.fromtimestamp(result.cut, UTC).date().isoformat()
     lines = [
         f"cut {cut}, horizon {result.horizon_days:g} days, {result.n_wallets} wallets ({result.model_kind})",
@@ -359,9 +355,6 @@ _NO_TABLE = "APP_TABLE is not set: export the App table's name (the stack output
 def run_chains_list(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage(_NO_TABLE)
-    from shared.settings import get_settings
-    from shared.tracking import tracked_chains
-
     for chain in tracked_chains(get_settings()):
         where = chain.rpc_url_parameter or "(rpc_url given directly)"
         print(f"{chain.chain_id:>10}  {chain.name:<16} {len(chain.contracts):>5} contracts  rpc: {where}")
@@ -371,10 +364,6 @@ def run_chains_list(args: argparse.Namespace) -> int:
 def run_chains_add(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage(_NO_TABLE)
-    from pydantic import ValidationError
-
-    from shared.settings import ChainConfig, get_settings
-    from shared.tracking import load_chain, put_chain
 
     settings = get_settings()
     try:
@@ -398,9 +387,6 @@ def run_chains_add(args: argparse.Namespace) -> int:
 def run_contracts_list(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage(_NO_TABLE)
-    from shared.settings import get_settings
-    from shared.tracking import ChainNotTracked, list_contracts
-
     try:
         items = list_contracts(get_settings(), args.chain)
     except ChainNotTracked as exc:
@@ -414,10 +400,6 @@ def run_contracts_list(args: argparse.Namespace) -> int:
 def run_contracts_add(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage(_NO_TABLE)
-    from pydantic import ValidationError
-
-    from shared.settings import TrackedContract, get_settings
-    from shared.tracking import ChainNotTracked, TrackingError, track_contracts
 
     try:
         contract = TrackedContract(
@@ -445,9 +427,6 @@ def run_contracts_add(args: argparse.Namespace) -> int:
 def run_contracts_remove(args: argparse.Namespace) -> int:
     if not _app_table_configured():
         return fail_usage(_NO_TABLE)
-    from shared.settings import get_settings
-    from shared.tracking import untrack_contract
-
     if untrack_contract(get_settings(), args.chain, args.address.lower()) is None:
         print(f"error: {args.address.lower()} is not tracked on chain {args.chain}", file=sys.stderr)
         return EXIT_FAILED

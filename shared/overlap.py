@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings, get_settings
-from shared.store import dynamo, keys
+from shared.settings import Settings
+from shared.store import keys
+from shared.store.paging import query_all
 
 MAX_SIDE_WALLETS = 100_000
 
@@ -49,53 +49,38 @@ class Overlap(BaseModel):
 
 
 def segment_members(segment_id: str, settings: Settings) -> Iterator[str]:
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
-        "ProjectionExpression": "sk",
-    }
-    yield from (sk.removeprefix(keys.MEMBER_PREFIX) for sk in _paged_values(kwargs, "sk"))
+    items = query_all(
+        settings.app_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+        ProjectionExpression="sk",
+    )
+    yield from (keys.member_of(item["sk"]["S"]) for item in items)
 
 
 def token_holders(chain_id: int, contract: str, settings: Settings) -> Iterator[str]:
     """Wallets with a positive balance of the token (the index keeps balances zero-padded)."""
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI2,
-        "KeyConditionExpression": "gsi2pk = :p AND gsi2sk >= :one",
-        "ExpressionAttributeValues": {
+    items = query_all(
+        settings.app_table,
+        IndexName=keys.GSI2,
+        KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :one",
+        ExpressionAttributeValues={
             ":p": {"S": keys.holders_partition(chain_id, contract)},
             ":one": {"S": keys.holders_gsi(chain_id, contract, 1)["gsi2sk"]},
         },
-        "ProjectionExpression": "address",
-    }
-    yield from _paged_values(kwargs, "address")
+        ProjectionExpression="address",
+    )
+    yield from (item["address"]["S"] for item in items)
 
 
-def _paged_values(kwargs: dict[str, Any], attribute: str) -> Iterator[str]:
-    db = dynamo.client("dynamodb")
-    while True:
-        response = db.query(**kwargs)
-        for item in response["Items"]:
-            yield item[attribute]["S"]
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def segment_overlap(a: str, b: str, limit: int = 100, settings: Settings | None = None) -> Overlap:
-    settings = settings or get_settings()
+def segment_overlap(a: str, b: str, limit: int, settings: Settings) -> Overlap:
     members_a = _bounded(segment_members(a, settings), "segment_a")
     members_b = _bounded(segment_members(b, settings), "segment_b")
     shared = sorted(set(members_a) & set(members_b))
     return _result(a, b, len(members_a), len(members_b), shared, limit)
 
 
-def token_overlap(
-    a: tuple[int, str], b: tuple[int, str], limit: int = 100, settings: Settings | None = None
-) -> Overlap:
-    settings = settings or get_settings()
+def token_overlap(a: tuple[int, str], b: tuple[int, str], limit: int, settings: Settings) -> Overlap:
     holders_a = _bounded(token_holders(*a, settings), "token_a")
     holders_b = _bounded(token_holders(*b, settings), "token_b")
     shared = sorted(set(holders_a) & set(holders_b))

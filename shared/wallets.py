@@ -12,13 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared import churn, scoring
+from shared.api.lending_view import LendingView, lending_view_of
 from shared.contacts import Contact, load_contacts
 from shared.intel import WalletState, load_churn_model, load_wallet
 from shared.labels import churn_state, labels_for
-from shared.lending.views import LendingView, lending_view_of
 from shared.profiles.model import Activity, Holding, WalletProfile
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all, query_page
 
 
 class WalletSummary(BaseModel):
@@ -92,8 +93,7 @@ def summarize(profile: WalletProfile, now: int, settings: Settings) -> WalletSum
     )
 
 
-def wallet_view(address: str, settings: Settings | None = None, now: int | None = None) -> WalletView | None:
-    settings = settings or get_settings()
+def wallet_view(address: str, settings: Settings, now: int | None = None) -> WalletView | None:
     now = now or int(time.time())
     inputs = load_wallet(address.lower(), settings)
     if inputs is None:
@@ -159,24 +159,20 @@ def _holding_view(holding: Holding) -> HoldingView:
 
 
 def timeline(
-    address: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    address: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[Activity], dict[str, Any] | None]:
-    settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :act)",
-        "ExpressionAttributeValues": {
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :act)",
+        ExpressionAttributeValues={
             ":pk": {"S": keys.activity_pk(address)},
             ":act": {"S": keys.ACTIVITY_PREFIX},
         },
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = dynamo.client("dynamodb").query(**kwargs)
-    items = [Activity.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
-    return items, response.get("LastEvaluatedKey")
+        ScanIndexForward=False,
+    )
+    return [Activity.model_validate_json(i["doc"]["S"]) for i in page.items], page.next_key
 
 
 # ---- filtered listing ----------------------------------------------------------------------------
@@ -206,11 +202,10 @@ def search_wallets(
     sort: WalletSort,
     limit: int,
     after: dict[str, Any] | None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> tuple[list[WalletSummary], dict[str, Any] | None]:
     """Wallets in score order (or by balance of one token), filtered; the page may be short when the
     filters are selective, and `None` as the next position means the listing is exhausted."""
-    settings = settings or get_settings()
     now = int(time.time())
     if sort == "balance":
         if filters.token is None:
@@ -262,15 +257,15 @@ def _facts_for(addresses: list[str], filters: WalletFilter, sort: WalletSort, se
             wanted.append(keys.tag_key(address, filters.tag))
     facts = _Facts()
     for item in dynamo.batch_get(settings.app_table, [dynamo.to_item(k) for k in wanted], consistent=False):
-        address, sk = item["pk"]["S"].removeprefix("WALLET#"), item["sk"]["S"]
-        if sk == "PROFILE":
+        address, kind = keys.wallet_of(item["pk"]["S"]), keys.wallet_item_kind(item["sk"]["S"])
+        if kind == "profile":
             facts.profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
-        elif sk == "STATE":
+        elif kind == "state":
             facts.states[address] = WalletState.model_validate_json(item["doc"]["S"])
-        elif sk.startswith(keys.HOLDING_PREFIX):
+        elif kind == "holding":
             if Holding.model_validate_json(item["doc"]["S"]).balance > 0:
                 facts.holders.add(address)
-        elif sk.startswith(keys.TAG_PREFIX):
+        elif kind == "tag":
             facts.tagged.add(address)
     if sort == "balance":
         facts.holders.update(addresses)
@@ -304,7 +299,6 @@ def _score_stream(
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
     """Every wallet, highest stored score first: a lazy merge of the score shards. Each item carries
     the per-shard positions just past it, so a page can end anywhere."""
-    db = dynamo.client("dynamodb")
     positions: dict[str, Any] = dict(after or {})
     heads: list[tuple[tuple[int, ...], int, dict[str, Any]]] = []
     pending: dict[int, list[dict[str, Any]]] = {}
@@ -314,19 +308,17 @@ def _score_stream(
         state = positions.get(str(shard)) if shard not in next_start else next_start[shard]
         if state == "done":
             return
-        kwargs: dict[str, Any] = {
-            "TableName": settings.app_table,
-            "IndexName": keys.GSI1,
-            "KeyConditionExpression": "gsi1pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-            "ScanIndexForward": False,
-            "Limit": _CHUNK,
-        }
-        if state:
-            kwargs["ExclusiveStartKey"] = state
-        response = db.query(**kwargs)
-        pending[shard] = list(response["Items"])
-        next_start[shard] = response.get("LastEvaluatedKey") or "done"
+        page = query_page(
+            settings.app_table,
+            limit=_CHUNK,
+            start=state or None,
+            IndexName=keys.GSI1,
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+            ScanIndexForward=False,
+        )
+        pending[shard] = list(page.items)
+        next_start[shard] = page.next_key or "done"
         if pending[shard]:
             item = pending[shard].pop(0)
             heapq.heappush(heads, (_negated(item["gsi1sk"]["S"]), shard, item))
@@ -356,23 +348,16 @@ def _holder_stream(
     token: tuple[int, str], after: dict[str, Any] | None, settings: Settings
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
     """Holders of one token, largest balance first (A7)."""
-    db = dynamo.client("dynamodb")
     start = (after or {}).get("h")
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": settings.app_table,
-            "IndexName": keys.GSI2,
-            "KeyConditionExpression": "gsi2pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys.holders_partition(*token)}},
-            "ScanIndexForward": False,
-            "Limit": _CHUNK,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        response = db.query(**kwargs)
-        for item in response["Items"]:
-            position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
-            yield item["pk"]["S"].removeprefix("WALLET#"), None, {"h": position}
-        start = response.get("LastEvaluatedKey")
-        if not start:
-            return
+    query: dict[str, Any] = {
+        "IndexName": keys.GSI2,
+        "KeyConditionExpression": "gsi2pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": keys.holders_partition(*token)}},
+        "ScanIndexForward": False,
+        "Limit": _CHUNK,
+    }
+    if start:
+        query["ExclusiveStartKey"] = start
+    for item in query_all(settings.app_table, **query):
+        position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
+        yield keys.wallet_of(item["pk"]["S"]), None, {"h": position}

@@ -17,33 +17,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from shared import auth
 from shared.api import limits
 from shared.api.caller import caller_from_event, reset_caller, set_caller
+from shared.api.docs import openapi_json, swagger_html
 from shared.api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from shared.segments.rules import error_path
-
-TITLE = "Kith API"
-VERSION = "0.1.0"
-DESCRIPTION = (
-    "Know your on-chain community: wallets ranked by engagement, profiles with explained scores, "
-    "labels and churn states. Every route needs `Authorization: Bearer <key>`; a key's scopes "
-    "(read < write < admin) decide which methods it may call; without the `pii` scope, emails, handles, "
-    "names and secret-bearing URLs come back masked. Each key has a per-minute budget of request units "
-    "(429 with Retry-After beyond it)."
-)
-
-
-def openapi_meta() -> dict[str, Any]:
-    """The document's title, description and security scheme. Built on demand: Powertools' OpenAPI models
-    cost a quarter of a second to import, and only the document needs them, never a request."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
-    return {
-        "title": TITLE,
-        "version": VERSION,
-        "description": DESCRIPTION,
-        "security_schemes": {"bearer": HTTPBearer(description="a Kith API key: kith_<id>_<secret>")},
-        "security": [{"bearer": []}],
-    }
-
+from shared.settings import get_settings
 
 # served without an API key: template.yaml gives these two GET routes `Authorizer: NONE`
 PUBLIC_PATHS = frozenset({"/docs", "/openapi.json"})
@@ -101,19 +78,15 @@ def build_app(lazy: bool = False) -> APIGatewayRestResolver:
     if not lazy:
         routers.include_all()
 
-    # Both serve the document with its error responses; imported here because that module imports this one
+    # Both serve the document with its error responses (shared.api.docs)
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> Response[Any]:
-        from shared.api.openapi import swagger_html
-
         routers.include_all()
         body = swagger_html(app, served_from(app.current_event.raw_event))
         return Response(status_code=200, content_type=content_types.TEXT_HTML, body=body)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi_document() -> Response[Any]:
-        from shared.api.openapi import openapi_json
-
         routers.include_all()
         body = openapi_json(app, served_from(app.current_event.raw_event))
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
@@ -199,7 +172,7 @@ def _guard_request(app: APIGatewayRestResolver, next_middleware: Any) -> Respons
         raise Forbidden(f"this key lacks the `{needed}` scope; ask an admin for a key that has it", "Authorization")
     if caller.key_hash is not None and not auth.still_active(caller.key_id, caller.key_hash):
         raise Unauthorized("this API key was revoked; use another key", "Authorization")
-    limits.charge(caller.key_id or "unidentified", limits.route_cost(event.http_method, event.path))
+    limits.charge(caller.key_id or "unidentified", limits.route_cost(event.http_method, event.path), get_settings())
     token = set_caller(caller)
     try:
         result = next_middleware(app)

@@ -6,7 +6,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from shared import audit as audit_log
 from shared.auth import Scope, scope_allows
+from shared.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,6 @@ def reset_caller(token: object) -> None:
 
 def audit(action: str, target: str, **detail: object) -> None:
     """Record that the current caller did `action` to `target` (the audit log, shared.audit)."""
-    from shared import audit as audit_log
-
     caller = current_caller()
     audit_log.record(
         action,
@@ -67,4 +67,5 @@ def audit(action: str, target: str, **detail: object) -> None:
         key_name=caller.name,
         request_id=caller.request_id,
         detail=dict(detail),
+        settings=get_settings(),
     )

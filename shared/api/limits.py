@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 
 WINDOW_S = 60
@@ -51,9 +51,8 @@ def route_cost(method: str, path: str) -> int:
     return 1
 
 
-def charge(key_id: str, units: int, settings: Settings | None = None, now: float | None = None) -> None:
+def charge(key_id: str, units: int, settings: Settings, now: float | None = None) -> None:
     """Spend `units` of the key's budget for this window, or raise Throttled (nothing is spent then)."""
-    settings = settings or get_settings()
     limit = settings.api.units_per_minute
     moment = time.time() if now is None else now
     window = int(moment) - int(moment) % WINDOW_S

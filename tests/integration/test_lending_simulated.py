@@ -12,13 +12,13 @@ from infra.localcloud.anvil import Anvil
 from infra.localcloud.template import Template
 from infra.simulator import simulate
 from infra.simulator.txs import Rpc, encode_call
+from shared.api.lending_view import lending_view
 from shared.chain.codec import event_from_item
 from shared.events import LendingEvent, PriceUpdate
 from shared.ingest import ingest_chain
 from shared.lending.model import AccountData, band_of
 from shared.lending.store import load_alerts, load_health_records
 from shared.lending.stream import process_images
-from shared.lending.views import lending_view
 from shared.profiles.stream import apply_images as apply_profiles
 from shared.settings import ChainConfig, TrackedContract, get_settings
 from tests.integration.test_lending_health import StreamReader

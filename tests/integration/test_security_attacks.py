@@ -22,6 +22,7 @@ import pytest
 
 from shared import auth, contacts, overlap
 from shared.api.app import build_app
+from shared.auth import manage
 from shared.channels.render import validate_template
 from shared.segments import store as segments
 from shared.segments.rules import parse_rule
@@ -42,7 +43,7 @@ class Api:
         self.app = build_app()
 
     def key(self, *scopes: str) -> dict[str, str]:
-        key_id, secret = auth.create_api_key("attacker" if "admin" not in scopes else "ops", list(scopes))
+        key_id, secret = manage.create_api_key("attacker" if "admin" not in scopes else "ops", list(scopes))
         return {"key_id": key_id, "scopes": ",".join(scopes), "name": "t", "key_hash": auth.hash_secret(secret)}
 
     def call(self, key: dict[str, str], method: str, path: str, body: Any = None, **query: str) -> Any:

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from shared import audit
 from shared.api.cursor import decode_cursor, encode_cursor
+from shared.settings import get_settings
 
 router = Router()
 DAY = r"^\d{4}-\d{2}-\d{2}$"
@@ -23,5 +24,5 @@ def audit_log(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> audit.AuditPage:
     wanted = day or dt.datetime.fromtimestamp(time.time(), tz=dt.UTC).date().isoformat()
-    items, after = audit.entries(wanted, limit, decode_cursor(cursor) if cursor else None)
+    items, after = audit.entries(wanted, limit, decode_cursor(cursor) if cursor else None, get_settings())
     return audit.AuditPage(items=items, next_cursor=encode_cursor(after) if after else None)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
+from shared import backfill
 from shared.api.caller import audit
 from shared.api.errors import NotFound, Unprocessable
 from shared.settings import ConfigError, get_settings
-
-if TYPE_CHECKING:
-    from shared import backfill
 
 router = Router()
 # One request enqueues at most this many range jobs: the plan is built in memory before the chain's
@@ -69,8 +67,6 @@ def _view(status: backfill.BackfillStatus) -> BackfillView:
 )
 def start(body: BackfillRequest) -> BackfillView:
     # imported per call: the chain-reading code (requests, the RPC client) is no cost to the API's cold start
-    from shared import backfill
-
     settings = get_settings()
     try:
         status = backfill.start_backfill(settings, body.chain_id, body.from_block, body.to_block, body.range_size)
@@ -84,8 +80,6 @@ def start(body: BackfillRequest) -> BackfillView:
 
 @router.get("/backfill/<job_id>", summary="A backfill job's progress", tags=["ingestion"])
 def status(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")]) -> BackfillView:
-    from shared import backfill
-
     try:
         return _view(backfill.backfill_status(get_settings().app_table, job_id))
     except backfill.BackfillError:

@@ -13,8 +13,10 @@ from shared import privacy
 from shared.api.caller import audit, current_caller
 from shared.api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.auth import Scope
-from shared.campaigns import store
+from shared.campaigns import dispatch, store
 from shared.campaigns.model import Campaign, CampaignCreate, CampaignReport
+from shared.channels import get_channels_config, webhook
+from shared.egress import EgressRefused, check_url
 from shared.segments import store as segments
 from shared.settings import get_settings
 
@@ -50,8 +52,6 @@ def webhook_secret(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> We
     campaign = _campaign(campaign_id)
     if campaign.webhook_url is None:
         raise Unprocessable("this campaign does not post to a webhook", "campaign_id")
-    from shared.channels import get_channels_config, webhook  # delivery code: loaded by the routes that use it
-
     secret = webhook.endpoint_secret(get_channels_config(), campaign.webhook_url)
     audit("campaign.webhook_secret_read", campaign_id)
     return WebhookSecret(campaign_id=campaign_id, webhook_url=campaign.webhook_url, secret=secret)
@@ -83,8 +83,6 @@ def create_campaign(body: CampaignCreate) -> Campaign:
         # transactional skips the frequency cap and the holdout: only admins may declare a message an alert
         raise Forbidden("only an admin key may create a transactional campaign", "transactional")
     if body.webhook_url is not None:
-        from shared.egress import EgressRefused, check_url
-
         try:
             check_url(body.webhook_url)
         except EgressRefused as exc:
@@ -119,8 +117,6 @@ def get_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> Camp
 def send_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> Campaign:
     _campaign(campaign_id)
     try:
-        from shared.campaigns import dispatch
-
         sending = dispatch.start_send(campaign_id)
     except store.CampaignStateError as exc:
         raise Conflict(str(exc), "campaign_id") from None

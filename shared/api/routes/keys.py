@@ -7,10 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from shared import auth
 from shared.api.caller import audit, current_caller
 from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList
+from shared.auth import manage
 
 router = Router()
 
@@ -18,7 +18,7 @@ router = Router()
 @router.post("/keys", summary="Create an API key", tags=["keys"], status_code=201)
 def create_key(body: KeyCreate) -> KeyCreated:
     try:
-        key_id, secret = auth.create_api_key(body.name, [str(s) for s in body.scopes])
+        key_id, secret = manage.create_api_key(body.name, [str(s) for s in body.scopes])
     except ValueError as exc:
         raise Unprocessable(str(exc), "scopes") from None
     audit("key.created", key_id, scopes=[str(s) for s in body.scopes])
@@ -27,7 +27,7 @@ def create_key(body: KeyCreate) -> KeyCreated:
 
 @router.get("/keys", summary="List API keys (never their secrets)", tags=["keys"])
 def list_keys() -> KeyList:
-    return KeyList(items=[KeyInfo(**k.model_dump()) for k in auth.list_api_keys()])
+    return KeyList(items=[KeyInfo(**k.model_dump()) for k in manage.list_api_keys()])
 
 
 @router.delete(
@@ -37,8 +37,8 @@ def list_keys() -> KeyList:
 )
 def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]) -> KeyInfo:
     try:
-        revoked = auth.revoke_api_key(key_id, revoked_by=current_caller().key_id)
-    except auth.RevocationRefused as exc:
+        revoked = manage.revoke_api_key(key_id, revoked_by=current_caller().key_id)
+    except manage.RevocationRefused as exc:
         raise Conflict(str(exc), "key_id") from None
     if revoked is None:
         raise NotFound(f"no API key with id {key_id}", "key_id")

@@ -17,6 +17,7 @@ from shared.api.routes.wallets import valid_address, valid_token
 from shared.segments import export, preview, store
 from shared.segments.evaluation import EvalProgress, evaluation_progress, start_evaluation
 from shared.segments.rules import SegmentRule
+from shared.settings import get_settings
 
 router = Router()
 
@@ -215,9 +216,11 @@ def community_overlap(
         if segment_a and segment_b and not (token_a or token_b):
             _segment(segment_a)
             _segment(segment_b)
-            return overlap.segment_overlap(segment_a, segment_b, limit)
+            return overlap.segment_overlap(segment_a, segment_b, limit, get_settings())
         if token_a and token_b and not (segment_a or segment_b):
-            return overlap.token_overlap(valid_token(token_a, "token_a"), valid_token(token_b, "token_b"), limit)
+            return overlap.token_overlap(
+                valid_token(token_a, "token_a"), valid_token(token_b, "token_b"), limit, get_settings()
+            )
     except overlap.SideTooLarge as exc:
         raise Unprocessable(str(exc), exc.side) from None
     raise Unprocessable("give either segment_a and segment_b, or token_a and token_b", "segment_a")

@@ -16,6 +16,7 @@ from shared.api.errors import NotFound, Unprocessable
 from shared.api.routes.contacts import masked_contacts
 from shared.api.schemas import TimelinePage, WalletPage
 from shared.segments.rules import ChurnState, LabelName
+from shared.settings import get_settings
 
 router = Router()
 TAG_PATTERN = tags.TAG.pattern
@@ -70,13 +71,15 @@ def list_wallets(
         token=valid_token(token, "token") if token else None,
         tag=tag,
     )
-    items, after = wallets.search_wallets(filters, sort, limit, decode_cursor(cursor) if cursor else None)
+    items, after = wallets.search_wallets(
+        filters, sort, limit, decode_cursor(cursor) if cursor else None, get_settings()
+    )
     return WalletPage(items=items, next_cursor=encode_cursor(after) if after else None)
 
 
 @router.get("/wallets/<address>", summary="One wallet: profile, score explanation, holdings, contact", tags=["wallets"])
 def get_wallet(address: Annotated[str, Path(max_length=42)]) -> wallets.WalletView:
-    view = wallets.wallet_view(valid_address(address))
+    view = wallets.wallet_view(valid_address(address), get_settings())
     if view is None:
         raise NotFound(f"no activity seen for wallet {address.lower()} on the tracked contracts", "address")
     return view.model_copy(update={"contacts": masked_contacts(view.contacts)})
@@ -88,7 +91,9 @@ def get_timeline(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> TimelinePage:
-    items, after = wallets.timeline(valid_address(address), limit, decode_cursor(cursor) if cursor else None)
+    items, after = wallets.timeline(
+        valid_address(address), limit, decode_cursor(cursor) if cursor else None, get_settings()
+    )
     return TimelinePage(items=items, next_cursor=encode_cursor(after) if after else None)
 
 

@@ -15,8 +15,6 @@ import hashlib
 import hmac
 import os
 import re
-import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -27,10 +25,10 @@ from shared.store import keys, lite
 KEY_PREFIX = "kith_"
 
 
-def _app_table() -> str:
+def app_table() -> str:
     # Read from the environment, not shared.settings, and with the DynamoDB SDK imported only by the key
-    # management below: the authorizer imports this module, and the settings' models and botocore would
-    # triple its cold start. Reading a key (every request) goes through shared.store.lite.
+    # management (shared.auth.manage): the authorizer imports this module, and the settings' models and
+    # botocore would triple its cold start. Reading a key (every request) goes through shared.store.lite.
     return os.environ.get("APP_TABLE", "")
 
 
@@ -41,7 +39,7 @@ class Scope(StrEnum):
     PII = "pii"
 
 
-_RANK = {Scope.READ: 1, Scope.WRITE: 2, Scope.ADMIN: 3}
+SCOPE_RANK = {Scope.READ: 1, Scope.WRITE: 2, Scope.ADMIN: 3}
 ROUTE_SCOPES = (Scope.READ, Scope.WRITE, Scope.ADMIN)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -90,7 +88,7 @@ def hash_secret(secret: str) -> str:
 def scope_allows(granted: list[Scope] | frozenset[Scope], needed: Scope) -> bool:
     if needed is Scope.PII:
         return Scope.PII in granted or Scope.ADMIN in granted
-    return any(g in _RANK and _RANK[g] >= _RANK[needed] for g in granted)
+    return any(g in SCOPE_RANK and SCOPE_RANK[g] >= SCOPE_RANK[needed] for g in granted)
 
 
 ADMIN_RESOURCES = frozenset({"keys", "audit"})
@@ -111,29 +109,6 @@ def required_scope(method: str, path: str) -> Scope:
     return Scope.READ if method.upper() in READ_METHODS else Scope.WRITE
 
 
-def create_api_key(name: str, scopes: list[str]) -> tuple[str, str]:
-    """Create a key; returns (key id, secret). The secret is shown once and never stored."""
-    from shared.store import dynamo
-
-    parsed = [Scope(s) for s in scopes]
-    if not any(s in _RANK for s in parsed):
-        raise ValueError("a key needs at least one of the scopes read, write or admin (pii only adds to them)")
-    key_id = secrets.token_hex(6)
-    secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    record = ApiKey(key_id=key_id, name=name, scopes=parsed, created_at=int(time.time()), last_four=secret[-4:])
-    item = {
-        **keys.api_key_key(hash_secret(secret)),
-        **keys.api_key_list_gsi(key_id),
-        **record.model_dump(mode="json"),
-    }
-    dynamo.client("dynamodb").put_item(
-        TableName=_app_table(),
-        Item=dynamo.to_item(item),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
-    return key_id, secret
-
-
 def authenticate(secret: str) -> ApiKey:
     if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
         raise AuthError("malformed API key")
@@ -145,7 +120,7 @@ def authenticate(secret: str) -> ApiKey:
 
 
 def key_by_hash(secret_hash: str, consistent: bool = False) -> ApiKey | None:
-    item = lite.get_item(_app_table(), keys.api_key_key(secret_hash), consistent=consistent)
+    item = lite.get_item(app_table(), keys.api_key_key(secret_hash), consistent=consistent)
     return ApiKey.model_validate(item) if item is not None else None
 
 
@@ -153,61 +128,6 @@ def still_active(key_id: str, secret_hash: str) -> bool:
     """The API's per-request check: the key the authorizer let through (and cached) is not revoked since."""
     key = key_by_hash(secret_hash, consistent=True)
     return key is not None and key.key_id == key_id and key.active
-
-
-class RevocationRefused(Exception):
-    """Revoking this key would lock the caller, or every admin, out."""
-
-
-def list_api_keys() -> list[ApiKey]:
-    from shared.store import dynamo
-
-    paginator = dynamo.client("dynamodb").get_paginator("query")
-    found: list[ApiKey] = []
-    for page in paginator.paginate(
-        TableName=_app_table(),
-        IndexName=keys.GSI1,
-        KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}},
-    ):
-        found += [ApiKey.model_validate(dynamo.from_item(i)) for i in page["Items"]]
-    return found
-
-
-def revoke_api_key(key_id: str, revoked_by: str | None = None, keep_an_admin: bool = True) -> ApiKey | None:
-    """Revoke by id; returns the revoked key, or None when no such key exists.
-
-    Through the API a key cannot revoke itself (`revoked_by`), and the last active admin key cannot be
-    revoked (`keep_an_admin`): either would leave nobody able to manage keys through the API. The CLI,
-    which works on the table directly and can mint a new admin key, may.
-    """
-    from shared.store import dynamo
-
-    if revoked_by is not None and revoked_by == key_id:
-        raise RevocationRefused("a key cannot revoke itself; revoke it with another admin key")
-    response = dynamo.client("dynamodb").query(
-        TableName=_app_table(),
-        IndexName=keys.GSI1,
-        KeyConditionExpression="gsi1pk = :p AND gsi1sk = :k",
-        ExpressionAttributeValues={":p": {"S": keys.API_KEYS_PARTITION}, ":k": {"S": key_id}},
-    )
-    if not response["Items"]:
-        return None
-    item = dynamo.from_item(response["Items"][0])
-    target = ApiKey.model_validate(item)
-    if keep_an_admin and target.active and Scope.ADMIN in target.scopes:
-        other_admins = [k for k in list_api_keys() if k.active and Scope.ADMIN in k.scopes and k.key_id != key_id]
-        if not other_admins:
-            raise RevocationRefused("this is the last active admin key; create another admin key first")
-    now = int(time.time())
-    dynamo.client("dynamodb").update_item(
-        TableName=_app_table(),
-        Key=dynamo.to_item({keys.PK: item[keys.PK], keys.SK: item[keys.SK]}),
-        UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
-        ExpressionAttributeValues={":now": {"N": str(now)}},
-    )
-    item.setdefault("revoked_at", now)
-    return ApiKey.model_validate(item)
 
 
 def bearer_secret(headers: dict[str, str]) -> str | None:

@@ -8,22 +8,18 @@ derivation uses, so it is current even between evaluations; the stored tier is s
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from shared import loyalty
+from shared.intel import WalletInputs, load_wallet
 from shared.lending import store
 from shared.lending.model import SEVERITY, PoolPosition
 from shared.lending.refinance import RefinanceHint, hints_for
 from shared.lending.wallet import loyalty_inputs
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 RECENT_ALERTS = 20
-
-
-if TYPE_CHECKING:
-    from shared.intel import WalletInputs
 
 
 class ReserveView(BaseModel):
@@ -79,10 +75,7 @@ class LendingView(BaseModel):
     loyalty: LoyaltyView
 
 
-def lending_view(address: str, settings: Settings | None = None, now: int | None = None) -> LendingView | None:
-    from shared.intel import load_wallet
-
-    settings = settings or get_settings()
+def lending_view(address: str, settings: Settings, now: int | None = None) -> LendingView | None:
     inputs = load_wallet(address.lower(), settings)
     return None if inputs is None else lending_view_of(inputs, settings, now)
 
