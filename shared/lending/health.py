@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.chain.endpoints import resolve_rpc_url
 from shared.chain.keccak import keccak
 from shared.chain.rpc import RpcClient, RpcFailed
 from shared.lending import store
@@ -34,12 +35,14 @@ from shared.lending.model import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.bus import BusEvent, publish
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
 logger = logging.getLogger("kith.lending")
 
 GET_USER_ACCOUNT_DATA = "0x" + keccak(text="getUserAccountData(address)")[:4].hex()
 TRIGGER = "lending.band"
+EVENT_SOURCE = "kith.lending"
 MAX_CONFLICT_RETRIES = 8
 WALLET_THREADS = 8
 
@@ -77,8 +80,6 @@ class Request:
 
 
 def rpc_client(chain_id: int, settings: Settings) -> RpcClient:
-    from shared.chain.endpoints import resolve_rpc_url
-
     url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     client = _CLIENTS.get((chain_id, url))
     if client is None:
@@ -147,8 +148,7 @@ class Recorded:
     written: int = 0  # health records written
     stale: int = 0  # evaluations older than the stored one, dropped
     alerts: int = 0  # crossings recorded (sent or rate-limited)
-    fired: int = 0  # alerts handed to the campaigns trigger
-    enqueued: int = 0  # sends the trigger enqueued
+    fired: int = 0  # alerts published on the bus for the campaigns trigger
     band_changed: set[str] = field(default_factory=set)  # wallets whose band moved in some pool
 
     def merge(self, other: Recorded) -> None:
@@ -156,7 +156,6 @@ class Recorded:
         self.stale += other.stale
         self.alerts += other.alerts
         self.fired += other.fired
-        self.enqueued += other.enqueued
         self.band_changed |= other.band_changed
 
 
@@ -312,23 +311,19 @@ def _record_wallet(
 
 
 def _fire(records: list[store.Stored], settings: Settings, outcome: Recorded) -> None:
-    """Hand each pending alert to the campaigns trigger, then note it sent. fire() is idempotent per
-    occurrence, so a crash anywhere here only repeats calls that change nothing."""
-    if not records:
-        return
-    from shared.campaigns.triggers import fire
-
+    """Publish each pending alert as a `lending.band` event, then note it sent. Campaigns reacts over
+    the bus (docs/architecture.md, "Events"), and its fire() is idempotent per occurrence, so a crash
+    between publishing and settling only repeats events that change nothing."""
     for stored in records:
         doc: store.HealthRecord = stored.doc
-        enqueued: dict[str, int] = {}
-        for alert in doc.pending:
-            enqueued[alert.sk] = fire(
-                trigger=TRIGGER,
-                address=doc.address,
-                occurrence=alert.occurrence,
-                context=alert.context,
-                settings=settings,
+        events = [
+            BusEvent(
+                source=EVENT_SOURCE,
+                detail_type=TRIGGER,
+                detail={"address": doc.address, "occurrence": alert.occurrence, "context": alert.context},
             )
-            outcome.fired += 1
-            outcome.enqueued += enqueued[alert.sk]
-        store.settle_alerts(stored, enqueued, settings)
+            for alert in doc.pending
+        ]
+        publish(settings.event_bus_name, events, what="lending band")
+        outcome.fired += len(events)
+        store.settle_alerts(stored, [alert.sk for alert in doc.pending], settings)

@@ -357,7 +357,7 @@ def alert_put(table: str, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def settle_alerts(stored: Stored, enqueued: dict[str, int], settings: Settings) -> None:
+def settle_alerts(stored: Stored, published: list[str], settings: Settings) -> None:
     """Note the fired alerts sent and forget them as pending, in one transaction. Should the record have
     moved on meanwhile (its writer carried the pending alerts and fires them again, idempotently),
     only the alerts are noted."""
@@ -367,12 +367,12 @@ def settle_alerts(stored: Stored, enqueued: dict[str, int], settings: Settings) 
             "Update": {
                 "TableName": settings.app_table,
                 "Key": dynamo.to_item({keys.PK: keys.alert_pk(stored.doc.address), keys.SK: sk}),
-                "UpdateExpression": "SET #s = :s, enqueued = :n, enqueued_at = :t",
+                "UpdateExpression": "SET #s = :s, enqueued_at = :t",
                 "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":s": {"S": "enqueued"}, ":n": {"N": str(count)}, ":t": now},
+                "ExpressionAttributeValues": {":s": {"S": "enqueued"}, ":t": now},
             }
         }
-        for sk, count in enqueued.items()
+        for sk in published
     ]
     clear = {
         "Update": {
