@@ -54,7 +54,7 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
     db = dynamo.client("dynamodb")
     item_key = keys.lending_position_key(event.user, event.chain_id, event.contract)
     raw = db.get_item(TableName=table, Key=dynamo.to_item(item_key), ConsistentRead=True).get("Item")
-    version = int(raw["v"]["N"]) if raw else 0
+    version = transact.version_of(raw)
     position = (
         PoolPosition.model_validate_json(raw["doc"]["S"])
         if raw
@@ -65,29 +65,13 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
     exposed_after = position.exposure
     marker = dynamo.to_item(keys.lending_applied_key(event.event_id))
     writes: list[dict[str, Any]] = [transact.marker_write(table, marker, sign, event.block_hash)]
-    guard = "attribute_not_exists(pk)" if version == 0 else "v = :v"
-    guard_values = {":v": {"N": str(version)}} if version else {}
     if position.is_empty:
         if version:
-            writes.append(
-                {
-                    "Delete": {
-                        "TableName": table,
-                        "Key": dynamo.to_item(item_key),
-                        "ConditionExpression": guard,
-                        "ExpressionAttributeValues": guard_values,
-                    }
-                }
-            )
+            writes.append(transact.versioned_delete(table, dynamo.to_item(item_key), version))
     else:
-        item = dynamo.to_item(
-            {**item_key, "v": version + 1, "chain_id": event.chain_id, "pool": event.contract, "address": event.user}
-        )
+        item = dynamo.to_item({**item_key, "chain_id": event.chain_id, "pool": event.contract, "address": event.user})
         item["doc"] = {"S": position.model_dump_json()}
-        put: dict[str, Any] = {"TableName": table, "Item": item, "ConditionExpression": guard}
-        if guard_values:
-            put["ExpressionAttributeValues"] = guard_values
-        writes.append({"Put": put})
+        writes.append(transact.versioned_put(table, item, version))
     for asset in sorted(exposed_after - exposed_before):
         exposure = keys.exposure_key(event.chain_id, asset, event.contract, event.user)
         values = {**exposure, "chain_id": event.chain_id, "pool": event.contract, "address": event.user}
@@ -270,19 +254,14 @@ def versioned_put(
     table: str, stored: Stored, doc: BaseModel, extra: dict[str, Any], older_than: int | None = None
 ) -> dict[str, Any]:
     """A Put over exactly the version read; with `older_than`, also only over a record of an older block."""
-    item = dynamo.to_item({**stored.item_key, "v": stored.version + 1, **extra})
-    item["doc"] = {"S": doc.model_dump_json()}
-    put: dict[str, Any] = {"TableName": table, "Item": item}
-    if stored.version == 0:
-        put["ConditionExpression"] = "attribute_not_exists(pk)"
-        return {"Put": put}
-    put["ConditionExpression"] = "v = :v"
-    put["ExpressionAttributeValues"] = {":v": {"N": str(stored.version)}}
-    if older_than is not None:
-        put["ConditionExpression"] = "v = :v AND #b < :b"
+    item = {**dynamo.to_item({**stored.item_key, **extra}), "doc": {"S": doc.model_dump_json()}}
+    write = transact.versioned_put(table, item, stored.version)
+    if stored.version and older_than is not None:
+        put = write["Put"]
+        put["ConditionExpression"] += " AND #b < :b"
         put["ExpressionAttributeNames"] = {"#b": "block"}
         put["ExpressionAttributeValues"][":b"] = {"N": str(older_than)}
-    return {"Put": put}
+    return write
 
 
 def alert_put(table: str, record: dict[str, Any]) -> dict[str, Any]:
