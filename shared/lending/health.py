@@ -33,8 +33,9 @@ from shared.lending.model import (
     health_float,
     step,
 )
+from shared.retry import Backoff, call_with_retry
 from shared.settings import Settings
-from shared.store import dynamo, keys
+from shared.store import dynamo, keys, transact
 from shared.store.bus import BusEvent, publish
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
@@ -43,7 +44,8 @@ logger = logging.getLogger("kith.lending")
 GET_USER_ACCOUNT_DATA = "0x" + keccak(text="getUserAccountData(address)")[:4].hex()
 TRIGGER = "lending.band"
 EVENT_SOURCE = "kith.lending"
-MAX_CONFLICT_RETRIES = 8
+# a lost race is redone at once with a fresh read: the winner has already written
+CONFLICTS = Backoff(attempts=8, base_delay=0.0, max_delay=0.0)
 WALLET_THREADS = 8
 
 
@@ -174,20 +176,22 @@ def record(evaluations: Iterable[tuple[Request, AccountData]], settings: Setting
         mine = {key: s for key, s in loaded.records.items() if key[0] == address}
         summary = loaded.summaries[address]
         done = Recorded()
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            try:
-                pending = _record_wallet(address, by_wallet[address], mine, summary, loaded.positions, settings, done)
-                break
-            except ClientError as exc:
-                if (
-                    exc.response["Error"]["Code"] != "TransactionCanceledException"
-                    or attempt + 1 == MAX_CONFLICT_RETRIES
-                ):
-                    raise
-                # a concurrent evaluation of this wallet won: read its records again and redo them
-                fresh = store.load_health(list(mine), settings)
-                mine.update(fresh.records)
-                summary = fresh.summaries[address]
+        read = {"summary": summary}
+
+        def reread(_: int, __: Exception) -> None:
+            # a concurrent evaluation of this wallet won: read its records again and redo them
+            fresh = store.load_health(list(mine), settings)
+            mine.update(fresh.records)
+            read["summary"] = fresh.summaries[address]
+
+        pending = call_with_retry(
+            lambda: _record_wallet(
+                address, by_wallet[address], mine, read["summary"], loaded.positions, settings, done
+            ),
+            retryable=_lost_race,
+            backoff=CONFLICTS,
+            on_retry=reread,
+        )
         _fire(pending, settings, done)
         return done
 
@@ -308,6 +312,10 @@ def _record_wallet(
     outcome.written += len(touched)
     outcome.alerts += len(alerts)
     return [s for s in records.values() if s.doc.pending]
+
+
+def _lost_race(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and transact.cancellation_reasons(exc) is not None
 
 
 def _fire(records: list[store.Stored], settings: Settings, outcome: Recorded) -> None:
