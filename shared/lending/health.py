@@ -196,7 +196,7 @@ def record(evaluations: Iterable[tuple[Request, AccountData]], settings: Setting
         return done
 
     # wallets are independent (each write is its own, version-checked) and the work waits on DynamoDB
-    # and the campaigns trigger, so a few threads cut the time from a price move to its last alert
+    # and the event bus, so a few threads cut the time from a price move to its last alert
     with ThreadPoolExecutor(max_workers=min(WALLET_THREADS, len(by_wallet))) as pool:
         for done in pool.map(work, list(by_wallet)):
             outcome.merge(done)

@@ -26,7 +26,7 @@ from shared.events import LendingEvent, PriceUpdate
 from shared.lending import health, store
 from shared.lending.model import position_changing
 from shared.lending.refinance import asset_name
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
@@ -51,15 +51,14 @@ def change_of(old_image: Image, new_image: Image) -> tuple[StoredEvent | None, S
     return old, new
 
 
-def process_images(images: Iterable[tuple[Image, Image]], settings: Settings | None = None) -> BatchOutcome:
+def process_images(images: Iterable[tuple[Image, Image]], settings: Settings) -> BatchOutcome:
     return process_changes([change_of(old, new) for old, new in images], settings)
 
 
 def process_changes(
     changes: list[tuple[StoredEvent | None, StoredEvent | None]],
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> BatchOutcome:
-    settings = settings or get_settings()
     outcome = BatchOutcome(records=len(changes))
     at_block: dict[health.Request, None] = {}
     at_head: set[tuple[int, str, str]] = set()  # (chain, pool, wallet)
