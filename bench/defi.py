@@ -1,15 +1,16 @@
 """DeFi lending benchmark: from an oracle price update to the liquidation-risk alerts it causes.
 
   price_to_alert_s        seconds from the price-update transaction being mined on anvil to the last
-                          of its alerts enqueued: ingest of the new block, the Events-table stream,
-                          the health function's batched getUserAccountData, the band records, and the
-                          campaigns trigger enqueueing each alert's send (a transactional webhook
-                          campaign on lending.band). Should the campaigns trigger be unusable, the
-                          clock stops at the last ALERT# record instead, and `measured_to` says so.
+                          of its alerts published: ingest of the new block, the Events-table stream,
+                          the health function's batched getUserAccountData, the band records, and
+                          each alert's lending.band event on the bus (the triggers function queues
+                          the sends of the transactional webhook campaign from there). Should the
+                          campaign be unusable, the clock stops at the last ALERT# record instead,
+                          and `measured_to` says so.
   rpc_calls_per_borrower  getUserAccountData eth_calls per affected borrower for that price update
                           (rpc_http_requests_per_borrower: HTTP requests, a JSON-RPC batch being one)
 Context keys: borrowers (exposed to the asset), bystanders (borrowers against another asset, who
-must not be read), alerts, sends_enqueued, ddb_requests_per_borrower, and the breakdown of the time
+must not be read), alerts, alerts_published, ddb_requests_per_borrower, and the breakdown of the time
 (ingest_s, stream_s, health_s).
 
 Everything runs here: a moto server process, an anvil chain, the template's data resources; all in a
@@ -250,19 +251,19 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             ddb = sum(v for k, v in REQUESTS.counts.items() if k.startswith("dynamodb:"))
             say(
                 f"price update: {outcome.evaluations} borrowers evaluated in {rpc['http_requests']} HTTP requests, "
-                f"{len(alerts)} alerts, {outcome.recorded.enqueued} sends enqueued"
+                f"{len(alerts)} alerts, {outcome.recorded.fired} published on the bus"
             )
             bystanders_read = outcome.evaluations - args.borrowers
             return {
                 "price_to_alert_s": round(last - mined, 3),
                 "rpc_calls_per_borrower": round(rpc["eth_calls"] / affected, 3),
                 "rpc_http_requests_per_borrower": round(rpc["http_requests"] / affected, 4),
-                "measured_to": "campaign_enqueue" if wired else "alert_record",
+                "measured_to": "bus_publish" if wired else "alert_record",
                 "borrowers": args.borrowers,
                 "bystanders": args.bystanders,
                 "bystanders_read": bystanders_read,
                 "alerts": len(alerts),
-                "sends_enqueued": outcome.recorded.enqueued,
+                "alerts_published": outcome.recorded.fired,
                 "ddb_requests_per_borrower": round(ddb / affected, 2),
                 "ingest_s": round(ingested - mined, 3),
                 "stream_s": round(read - ingested, 3),

@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.lending.stream import process_images
+from shared.settings import get_settings
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
@@ -24,7 +25,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # per occurrence), so a failed batch is retried whole: evaluations must run in block order, which
     # a partial retry of the records after a failure would not keep.
     records = event["Records"]
-    outcome = process_images((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records)
+    images = ((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records)
+    outcome = process_images(images, get_settings())
     metrics.add_metric(name="HealthEvaluations", unit=MetricUnit.Count, value=outcome.evaluations)
     metrics.add_metric(name="LendingAlerts", unit=MetricUnit.Count, value=outcome.recorded.alerts)
     metrics.add_metric(name="LendingAlertsFired", unit=MetricUnit.Count, value=outcome.recorded.fired)

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.chain.endpoints import resolve_rpc_url
 from shared.chain.keccak import keccak
 from shared.chain.rpc import RpcClient, RpcFailed
 from shared.lending import store
@@ -32,15 +33,19 @@ from shared.lending.model import (
     health_float,
     step,
 )
+from shared.retry import Backoff, call_with_retry
 from shared.settings import Settings
-from shared.store import dynamo, keys
+from shared.store import dynamo, keys, transact
+from shared.store.bus import BusEvent, publish
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
 logger = logging.getLogger("kith.lending")
 
 GET_USER_ACCOUNT_DATA = "0x" + keccak(text="getUserAccountData(address)")[:4].hex()
 TRIGGER = "lending.band"
-MAX_CONFLICT_RETRIES = 8
+EVENT_SOURCE = "kith.lending"
+# a lost race is redone at once with a fresh read: the winner has already written
+CONFLICTS = Backoff(attempts=8, base_delay=0.0, max_delay=0.0)
 WALLET_THREADS = 8
 
 
@@ -77,8 +82,6 @@ class Request:
 
 
 def rpc_client(chain_id: int, settings: Settings) -> RpcClient:
-    from shared.chain.endpoints import resolve_rpc_url
-
     url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     client = _CLIENTS.get((chain_id, url))
     if client is None:
@@ -147,8 +150,7 @@ class Recorded:
     written: int = 0  # health records written
     stale: int = 0  # evaluations older than the stored one, dropped
     alerts: int = 0  # crossings recorded (sent or rate-limited)
-    fired: int = 0  # alerts handed to the campaigns trigger
-    enqueued: int = 0  # sends the trigger enqueued
+    fired: int = 0  # alerts published on the bus for the campaigns trigger
     band_changed: set[str] = field(default_factory=set)  # wallets whose band moved in some pool
 
     def merge(self, other: Recorded) -> None:
@@ -156,7 +158,6 @@ class Recorded:
         self.stale += other.stale
         self.alerts += other.alerts
         self.fired += other.fired
-        self.enqueued += other.enqueued
         self.band_changed |= other.band_changed
 
 
@@ -175,25 +176,27 @@ def record(evaluations: Iterable[tuple[Request, AccountData]], settings: Setting
         mine = {key: s for key, s in loaded.records.items() if key[0] == address}
         summary = loaded.summaries[address]
         done = Recorded()
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            try:
-                pending = _record_wallet(address, by_wallet[address], mine, summary, loaded.positions, settings, done)
-                break
-            except ClientError as exc:
-                if (
-                    exc.response["Error"]["Code"] != "TransactionCanceledException"
-                    or attempt + 1 == MAX_CONFLICT_RETRIES
-                ):
-                    raise
-                # a concurrent evaluation of this wallet won: read its records again and redo them
-                fresh = store.load_health(list(mine), settings)
-                mine.update(fresh.records)
-                summary = fresh.summaries[address]
+        read = {"summary": summary}
+
+        def reread(_: int, __: Exception) -> None:
+            # a concurrent evaluation of this wallet won: read its records again and redo them
+            fresh = store.load_health(list(mine), settings)
+            mine.update(fresh.records)
+            read["summary"] = fresh.summaries[address]
+
+        pending = call_with_retry(
+            lambda: _record_wallet(
+                address, by_wallet[address], mine, read["summary"], loaded.positions, settings, done
+            ),
+            retryable=_lost_race,
+            backoff=CONFLICTS,
+            on_retry=reread,
+        )
         _fire(pending, settings, done)
         return done
 
     # wallets are independent (each write is its own, version-checked) and the work waits on DynamoDB
-    # and the campaigns trigger, so a few threads cut the time from a price move to its last alert
+    # and the event bus, so a few threads cut the time from a price move to its last alert
     with ThreadPoolExecutor(max_workers=min(WALLET_THREADS, len(by_wallet))) as pool:
         for done in pool.map(work, list(by_wallet)):
             outcome.merge(done)
@@ -311,24 +314,24 @@ def _record_wallet(
     return [s for s in records.values() if s.doc.pending]
 
 
-def _fire(records: list[store.Stored], settings: Settings, outcome: Recorded) -> None:
-    """Hand each pending alert to the campaigns trigger, then note it sent. fire() is idempotent per
-    occurrence, so a crash anywhere here only repeats calls that change nothing."""
-    if not records:
-        return
-    from shared.campaigns.triggers import fire
+def _lost_race(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and transact.cancellation_reasons(exc) is not None
 
+
+def _fire(records: list[store.Stored], settings: Settings, outcome: Recorded) -> None:
+    """Publish each pending alert as a `lending.band` event, then note it sent. Campaigns reacts over
+    the bus (docs/architecture.md, "Events"), and its fire() is idempotent per occurrence, so a crash
+    between publishing and settling only repeats events that change nothing."""
     for stored in records:
         doc: store.HealthRecord = stored.doc
-        enqueued: dict[str, int] = {}
-        for alert in doc.pending:
-            enqueued[alert.sk] = fire(
-                trigger=TRIGGER,
-                address=doc.address,
-                occurrence=alert.occurrence,
-                context=alert.context,
-                settings=settings,
+        events = [
+            BusEvent(
+                source=EVENT_SOURCE,
+                detail_type=TRIGGER,
+                detail={"address": doc.address, "occurrence": alert.occurrence, "context": alert.context},
             )
-            outcome.fired += 1
-            outcome.enqueued += enqueued[alert.sk]
-        store.settle_alerts(stored, enqueued, settings)
+            for alert in doc.pending
+        ]
+        publish(settings.event_bus_name, events, what="lending band")
+        outcome.fired += len(events)
+        store.settle_alerts(stored, [alert.sk for alert in doc.pending], settings)

@@ -25,13 +25,9 @@ from shared.events import LendingEvent
 from shared.lending.model import Band, PoolPosition, apply_lending
 from shared.lending.refinance import RateQuote
 from shared.settings import Settings
-from shared.store import dynamo, keys
+from shared.store import dynamo, keys, paging, transact
 
 MAX_CONFLICT_RETRIES = 8
-
-
-class LendingConflict(RuntimeError):
-    """Another writer kept changing the same position; the stream redelivers the record."""
 
 
 # ---- positions and the exposure index ------------------------------------------------------------
@@ -46,17 +42,11 @@ class Applied:
 
 def apply_position_event(event: LendingEvent, sign: int, settings: Settings) -> Applied | None:
     """Apply (sign=+1) or roll back (sign=-1) one pool event; None when it was already so."""
-    for _ in range(MAX_CONFLICT_RETRIES):
-        try:
-            return _apply_once(event, sign, settings)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed" and reasons.count("ConditionalCheckFailed") == 1:
-                return None  # only the marker's condition failed: applied (or rolled back) already
-            time.sleep(0.05)
-    raise LendingConflict(f"event {event.event_id}: position kept changing under {MAX_CONFLICT_RETRIES} attempts")
+    return transact.apply_once(
+        lambda: _apply_once(event, sign, settings),
+        what=f"lending event {event.event_id}",
+        attempts=MAX_CONFLICT_RETRIES,
+    )
 
 
 def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
@@ -64,7 +54,7 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
     db = dynamo.client("dynamodb")
     item_key = keys.lending_position_key(event.user, event.chain_id, event.contract)
     raw = db.get_item(TableName=table, Key=dynamo.to_item(item_key), ConsistentRead=True).get("Item")
-    version = int(raw["v"]["N"]) if raw else 0
+    version = transact.version_of(raw)
     position = (
         PoolPosition.model_validate_json(raw["doc"]["S"])
         if raw
@@ -73,30 +63,15 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
     exposed_before = position.exposure
     apply_lending(position, event, sign)
     exposed_after = position.exposure
-    writes: list[dict[str, Any]] = [_marker_write(table, event, sign)]
-    guard = "attribute_not_exists(pk)" if version == 0 else "v = :v"
-    guard_values = {":v": {"N": str(version)}} if version else {}
+    marker = dynamo.to_item(keys.lending_applied_key(event.event_id))
+    writes: list[dict[str, Any]] = [transact.marker_write(table, marker, sign, event.block_hash)]
     if position.is_empty:
         if version:
-            writes.append(
-                {
-                    "Delete": {
-                        "TableName": table,
-                        "Key": dynamo.to_item(item_key),
-                        "ConditionExpression": guard,
-                        "ExpressionAttributeValues": guard_values,
-                    }
-                }
-            )
+            writes.append(transact.versioned_delete(table, dynamo.to_item(item_key), version))
     else:
-        item = dynamo.to_item(
-            {**item_key, "v": version + 1, "chain_id": event.chain_id, "pool": event.contract, "address": event.user}
-        )
+        item = dynamo.to_item({**item_key, "chain_id": event.chain_id, "pool": event.contract, "address": event.user})
         item["doc"] = {"S": position.model_dump_json()}
-        put: dict[str, Any] = {"TableName": table, "Item": item, "ConditionExpression": guard}
-        if guard_values:
-            put["ExpressionAttributeValues"] = guard_values
-        writes.append({"Put": put})
+        writes.append(transact.versioned_put(table, item, version))
     for asset in sorted(exposed_after - exposed_before):
         exposure = keys.exposure_key(event.chain_id, asset, event.contract, event.user)
         values = {**exposure, "chain_id": event.chain_id, "pool": event.contract, "address": event.user}
@@ -108,38 +83,16 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
     return Applied(position, exposed_before, exposed_after)
 
 
-def _marker_write(table: str, event: LendingEvent, sign: int) -> dict[str, Any]:
-    marker = dynamo.to_item(keys.lending_applied_key(event.event_id))
-    if sign > 0:
-        item = {**marker, "block_hash": {"S": event.block_hash}}
-        return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
-    return {
-        "Delete": {
-            "TableName": table,
-            "Key": marker,
-            "ConditionExpression": "block_hash = :h",
-            "ExpressionAttributeValues": {":h": {"S": event.block_hash}},
-        }
-    }
-
-
 def exposed_wallets(chain_id: int, asset: str, settings: Settings) -> list[tuple[str, str]]:
     """(pool, wallet) pairs exposed to the asset's price on that chain: one Query per 1 MB page."""
-    db = dynamo.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.exposure_partition(chain_id, asset)}},
-        "ProjectionExpression": "#pool, address",
-        "ExpressionAttributeNames": {"#pool": "pool"},
-    }
-    found: list[tuple[str, str]] = []
-    while True:
-        response = db.query(**kwargs)
-        found += [(i["pool"]["S"], i["address"]["S"]) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return found
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = paging.query_all(
+        settings.app_table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.exposure_partition(chain_id, asset)}},
+        ProjectionExpression="#pool, address",
+        ExpressionAttributeNames={"#pool": "pool"},
+    )
+    return [(i["pool"]["S"], i["address"]["S"]) for i in items]
 
 
 def load_positions(address: str, settings: Settings) -> list[PoolPosition]:
@@ -150,18 +103,11 @@ def load_positions(address: str, settings: Settings) -> list[PoolPosition]:
 
 
 def _wallet_items(address: str, prefix: str, settings: Settings) -> Iterator[dict[str, Any]]:
-    db = dynamo.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
-        "ExpressionAttributeValues": {":p": {"S": keys.wallet_pk(address)}, ":s": {"S": prefix}},
-    }
-    while True:
-        response = db.query(**kwargs)
-        yield from response["Items"]
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return paging.query_all(
+        settings.app_table,
+        KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":p": {"S": keys.wallet_pk(address)}, ":s": {"S": prefix}},
+    )
 
 
 # ---- reserve rates -------------------------------------------------------------------------------
@@ -199,21 +145,13 @@ def store_rate(event: LendingEvent, name: str, settings: Settings) -> bool:
 
 def load_rates(settings: Settings) -> dict[tuple[int, str, str], RateQuote]:
     """Every tracked pool's reserve rates: one small partition (pools x reserves items)."""
-    db = dynamo.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.RATES_PARTITION}},
-    }
-    quotes: dict[tuple[int, str, str], RateQuote] = {}
-    while True:
-        response = db.query(**kwargs)
-        for raw in response["Items"]:
-            quote = RateQuote.model_validate_json(raw["doc"]["S"])
-            quotes[(quote.chain_id, quote.pool, quote.asset)] = quote
-        if "LastEvaluatedKey" not in response:
-            return quotes
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = paging.query_all(
+        settings.app_table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.RATES_PARTITION}},
+    )
+    quotes = [RateQuote.model_validate_json(raw["doc"]["S"]) for raw in items]
+    return {(quote.chain_id, quote.pool, quote.asset): quote for quote in quotes}
 
 
 # ---- health records, the wallet summary and alerts --------------------------------------------------
@@ -308,43 +246,22 @@ def load_health(pairs: Iterable[tuple[str, int, str]], settings: Settings) -> Lo
 
 
 def batch_get(table: str, item_keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    db = dynamo.client("dynamodb")
-    for start in range(0, len(item_keys), 100):
-        pending: dict[str, Any] = {
-            table: {"Keys": [dynamo.to_item(k) for k in item_keys[start : start + 100]], "ConsistentRead": True}
-        }
-        for attempt in range(8):
-            response = db.batch_get_item(RequestItems=pending)
-            for raw in response["Responses"].get(table, []):
-                item = dynamo.from_item(raw)
-                found[(item[keys.PK], item[keys.SK])] = item
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-            time.sleep(0.05 * 2**attempt)
-        else:
-            raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed after 8 attempts")
-    return found
+    items = [dynamo.from_item(raw) for raw in dynamo.batch_get(table, [dynamo.to_item(k) for k in item_keys])]
+    return {(item[keys.PK], item[keys.SK]): item for item in items}
 
 
 def versioned_put(
     table: str, stored: Stored, doc: BaseModel, extra: dict[str, Any], older_than: int | None = None
 ) -> dict[str, Any]:
     """A Put over exactly the version read; with `older_than`, also only over a record of an older block."""
-    item = dynamo.to_item({**stored.item_key, "v": stored.version + 1, **extra})
-    item["doc"] = {"S": doc.model_dump_json()}
-    put: dict[str, Any] = {"TableName": table, "Item": item}
-    if stored.version == 0:
-        put["ConditionExpression"] = "attribute_not_exists(pk)"
-        return {"Put": put}
-    put["ConditionExpression"] = "v = :v"
-    put["ExpressionAttributeValues"] = {":v": {"N": str(stored.version)}}
-    if older_than is not None:
-        put["ConditionExpression"] = "v = :v AND #b < :b"
+    item = {**dynamo.to_item({**stored.item_key, **extra}), "doc": {"S": doc.model_dump_json()}}
+    write = transact.versioned_put(table, item, stored.version)
+    if stored.version and older_than is not None:
+        put = write["Put"]
+        put["ConditionExpression"] += " AND #b < :b"
         put["ExpressionAttributeNames"] = {"#b": "block"}
         put["ExpressionAttributeValues"][":b"] = {"N": str(older_than)}
-    return {"Put": put}
+    return write
 
 
 def alert_put(table: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -357,7 +274,7 @@ def alert_put(table: str, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def settle_alerts(stored: Stored, enqueued: dict[str, int], settings: Settings) -> None:
+def settle_alerts(stored: Stored, published: list[str], settings: Settings) -> None:
     """Note the fired alerts sent and forget them as pending, in one transaction. Should the record have
     moved on meanwhile (its writer carried the pending alerts and fires them again, idempotently),
     only the alerts are noted."""
@@ -367,12 +284,12 @@ def settle_alerts(stored: Stored, enqueued: dict[str, int], settings: Settings) 
             "Update": {
                 "TableName": settings.app_table,
                 "Key": dynamo.to_item({keys.PK: keys.alert_pk(stored.doc.address), keys.SK: sk}),
-                "UpdateExpression": "SET #s = :s, enqueued = :n, enqueued_at = :t",
+                "UpdateExpression": "SET #s = :s, enqueued_at = :t",
                 "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":s": {"S": "enqueued"}, ":n": {"N": str(count)}, ":t": now},
+                "ExpressionAttributeValues": {":s": {"S": "enqueued"}, ":t": now},
             }
         }
-        for sk, count in enqueued.items()
+        for sk in published
     ]
     clear = {
         "Update": {
@@ -391,26 +308,20 @@ def settle_alerts(stored: Stored, enqueued: dict[str, int], settings: Settings) 
     try:
         db.transact_write_items(TransactItems=[*notes, clear])
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if transact.cancellation_reasons(exc) is None:
             raise
         if notes:
             db.transact_write_items(TransactItems=notes)
 
 
 def load_alerts(address: str, settings: Settings) -> list[dict[str, Any]]:
-    db = dynamo.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.alert_pk(address)}},
-    }
-    alerts: list[dict[str, Any]] = []
-    while True:
-        response = db.query(**kwargs)
-        alerts += [dynamo.from_item(i) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return alerts
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return list(
+        paging.query_items(
+            settings.app_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.alert_pk(address)}},
+        )
+    )
 
 
 def load_health_records(address: str, settings: Settings) -> list[HealthRecord]:

@@ -6,8 +6,10 @@
 3. who        a position event asks for its wallet at its block; a price update asks for every wallet
               the exposure index lists for that (chain, asset) at the update's block; a rollback asks
               for its wallet (or the asset's wallets) at the chain's head
-4. evaluate   getUserAccountData in JSON-RPC batches; records written in block order; alerts fired
-5. derive     wallets whose band or position moved are re-derived (labels, tier, segments)
+4. evaluate   getUserAccountData in JSON-RPC batches; records written in block order; alerts published
+
+Wallets whose band or position moved are re-derived (labels, tier, segments) by the segments function,
+which the App table's stream hands the LENDPOS# and HEALTH# writes (docs/architecture.md, "Flows").
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.chain.codec import StoredEvent, event_from_item
+from shared.chain.endpoints import resolve_rpc_url
+from shared.chain.metadata import MetadataReader
 from shared.events import LendingEvent, PriceUpdate
 from shared.lending import health, store
 from shared.lending.model import position_changing
 from shared.lending.refinance import asset_name
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
@@ -39,7 +43,6 @@ class BatchOutcome:
     price_updates: int = 0
     evaluations: int = 0
     recorded: health.Recorded = field(default_factory=health.Recorded)
-    rederived: int = 0
 
 
 def change_of(old_image: Image, new_image: Image) -> tuple[StoredEvent | None, StoredEvent | None]:
@@ -48,22 +51,19 @@ def change_of(old_image: Image, new_image: Image) -> tuple[StoredEvent | None, S
     return old, new
 
 
-def process_images(images: Iterable[tuple[Image, Image]], settings: Settings | None = None) -> BatchOutcome:
+def process_images(images: Iterable[tuple[Image, Image]], settings: Settings) -> BatchOutcome:
     return process_changes([change_of(old, new) for old, new in images], settings)
 
 
 def process_changes(
     changes: list[tuple[StoredEvent | None, StoredEvent | None]],
-    settings: Settings | None = None,
-    rederive: bool = True,
+    settings: Settings,
 ) -> BatchOutcome:
-    settings = settings or get_settings()
     outcome = BatchOutcome(records=len(changes))
     at_block: dict[health.Request, None] = {}
     at_head: set[tuple[int, str, str]] = set()  # (chain, pool, wallet)
     prices: list[PriceUpdate] = []
     rolled_back_prices: set[tuple[int, str]] = set()
-    moved: set[str] = set()
     # wallets whose exposure to an asset changed in this batch: the index now shows only the end of the
     # batch, but a price update earlier in it may have caught them while they were still exposed
     touched: dict[tuple[int, str], set[tuple[str, str]]] = {}
@@ -75,7 +75,6 @@ def process_changes(
                 applied = store.apply_position_event(event, sign, settings)
                 if applied is not None:
                     outcome.positions_applied += 1
-                    moved.add(event.user)
                     for asset in applied.exposed_before | applied.exposed_after:
                         touched.setdefault((event.chain_id, asset), set()).add((event.contract, event.user))
                 if sign > 0:
@@ -111,19 +110,11 @@ def process_changes(
     requests = list(dict.fromkeys(requests))
     outcome.evaluations = len(requests)
     outcome.recorded = health.record(health.read_accounts(requests, settings), settings)
-    changed = sorted(moved | outcome.recorded.band_changed)
-    if rederive and changed:
-        from shared.intel import evaluate_wallets
-
-        outcome.rederived = len(evaluate_wallets(changed, settings))
     return outcome
 
 
 def _symbol(chain_id: int, asset: str, settings: Settings) -> str | None:
     """The reserve's symbol: ingestion's metadata cache (A2), else read from the chain once and cached."""
-    from shared.chain.endpoints import resolve_rpc_url
-    from shared.chain.metadata import MetadataReader
-
     url = resolve_rpc_url(tracked_chain(settings, chain_id, max_age_s=CHAIN_CACHE_S))
     return MetadataReader(url, chain_id, settings.app_table).get(asset).symbol
 

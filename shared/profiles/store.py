@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared import scoring
-from shared.events import ZERO_ADDRESS, ChainEvent, Standard, TokenTransfer
+from shared.events import ChainEvent, TokenTransfer
 from shared.profiles.model import (
     Activity,
     Direction,
@@ -36,14 +37,18 @@ from shared.profiles.model import (
     step_holding_times,
     step_profile_times,
 )
+from shared.profiles.supply import SUPPLY_LIMB as SUPPLY_LIMB
+from shared.profiles.supply import SUPPLY_LIMBS as SUPPLY_LIMBS
+from shared.profiles.supply import holder_count as holder_count
+from shared.profiles.supply import holder_count_update, minted_by
+from shared.profiles.supply import supply_from_limbs as supply_from_limbs
+from shared.profiles.supply import supply_limbs as supply_limbs
+from shared.profiles.supply import token_supply as token_supply
 from shared.settings import Settings, get_settings
-from shared.store import dynamo, keys
+from shared.store import dynamo, keys, paging, transact
+from shared.store.transact import ApplyConflict as ApplyConflict
 
 MAX_CONFLICT_RETRIES = 8
-
-
-class ApplyConflict(RuntimeError):
-    """Another writer kept changing the same wallet; the stream will redeliver the record."""
 
 
 @dataclass
@@ -71,17 +76,10 @@ def apply_change(old: ChainEvent | None, new: ChainEvent | None, settings: Setti
 
 def apply_event(event: ChainEvent, sign: int, settings: Settings) -> bool:
     """Apply (sign=+1) or roll back (sign=-1) one event. Returns False when it was already so."""
-    for _ in range(MAX_CONFLICT_RETRIES):
-        try:
-            return _apply_once(event, sign, settings)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed" and reasons.count("ConditionalCheckFailed") == 1:
-                return False  # only the marker's condition failed: a concurrent delivery did the work
-            time.sleep(0.05)
-    raise ApplyConflict(f"event {event.event_id}: wallets kept changing under {MAX_CONFLICT_RETRIES} attempts")
+    applied = transact.apply_once(
+        lambda: _apply_once(event, sign, settings), what=f"event {event.event_id}", attempts=MAX_CONFLICT_RETRIES
+    )
+    return applied is not None
 
 
 def _apply_once(event: ChainEvent, sign: int, settings: Settings) -> bool:
@@ -150,7 +148,7 @@ def _apply_once(event: ChainEvent, sign: int, settings: Settings) -> bool:
     holder_delta = sum(int(h.balance > 0) - int(held_before[k]) for k, (h, _) in touched.holdings.items())
     minted = sign * minted_by(event)
     if (holder_delta or minted) and isinstance(event, TokenTransfer):
-        writes.append(_holder_count_update(table, event.chain_id, event.contract, holder_delta, minted))
+        writes.append(holder_count_update(table, event.chain_id, event.contract, holder_delta, minted))
     for wallet, activity in pairs:
         akey = dynamo.to_item(keys.activity_key(wallet, activity.block_time, activity.event_id, activity.direction))
         if sign > 0:
@@ -187,20 +185,9 @@ def _load(pairs: list[tuple[str, Activity]], event: ChainEvent, table: str) -> _
 
 
 def _batch_get(table: str, item_keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    found: dict[tuple[str, str], dict[str, Any]] = {}
     unique = {(k[keys.PK], k[keys.SK]): k for k in item_keys}
-    pending: dict[str, Any] = {table: {"Keys": [dynamo.to_item(k) for k in unique.values()], "ConsistentRead": True}}
-    db = dynamo.client("dynamodb")
-    for attempt in range(8):
-        response = db.batch_get_item(RequestItems=pending)
-        for raw in response["Responses"].get(table, []):
-            item = dynamo.from_item(raw)
-            found[(item[keys.PK], item[keys.SK])] = item
-        pending = response.get("UnprocessedKeys") or {}
-        if not pending:
-            return found
-        time.sleep(0.05 * 2**attempt)
-    raise RuntimeError(f"BatchGetItem on {table} left keys unprocessed after 8 attempts")
+    items = [dynamo.from_item(raw) for raw in dynamo.batch_get(table, [dynamo.to_item(k) for k in unique.values()])]
+    return {(item[keys.PK], item[keys.SK]): item for item in items}
 
 
 def _activities(
@@ -221,52 +208,25 @@ def _activities(
 def iter_activities(
     table: str, wallet: str, newest_first: bool = False, limit: int | None = None, since: int = 0
 ) -> Iterator[Activity]:
-    db = dynamo.client("dynamodb")
     start = keys.activity_key(wallet, since, "", "")[keys.SK].rstrip("#")
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :to",
-        "ExpressionAttributeValues": {
+    items = paging.query_all(
+        table,
+        KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+        ExpressionAttributeValues={
             ":pk": {"S": keys.activity_pk(wallet)},
             ":from": {"S": start},
             ":to": {"S": keys.ACTIVITY_PREFIX + "~"},
         },
-        "ScanIndexForward": not newest_first,
-    }
-    yielded = 0
-    while True:
-        response = db.query(**kwargs)
-        for item in response["Items"]:
-            yield Activity.model_validate_json(item["doc"]["S"])
-            yielded += 1
-            if limit is not None and yielded >= limit:
-                return
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def _version_condition(loaded: _Loaded) -> tuple[str, dict[str, Any]]:
-    if loaded.version == 0:
-        return "attribute_not_exists(pk)", {}
-    return "v = :v", {":v": {"N": str(loaded.version)}}
+        ScanIndexForward=not newest_first,
+    )
+    for item in islice(items, limit):
+        yield Activity.model_validate_json(item["doc"]["S"])
 
 
 def _guarded(table: str, loaded: _Loaded, item: dict[str, Any] | None) -> dict[str, Any]:
-    condition, values = _version_condition(loaded)
     if item is None:
-        op: dict[str, Any] = {
-            "TableName": table,
-            "Key": dynamo.to_item(loaded.item_key),
-            "ConditionExpression": condition,
-        }
-        if values:
-            op["ExpressionAttributeValues"] = values
-        return {"Delete": op}
-    op = {"TableName": table, "Item": item, "ConditionExpression": condition}
-    if values:
-        op["ExpressionAttributeValues"] = values
-    return {"Put": op}
+        return transact.versioned_delete(table, dynamo.to_item(loaded.item_key), loaded.version)
+    return transact.versioned_put(table, item, loaded.version)
 
 
 def _profile_write(table: str, profile: WalletProfile, loaded: _Loaded, settings: Settings, now: int) -> dict[str, Any]:
@@ -307,87 +267,11 @@ def _holding_write(table: str, wallet: str, holding: Holding, loaded: _Loaded) -
     return _guarded(table, loaded, item)
 
 
-# A DynamoDB number holds 38 significant digits and a uint256 needs 78, and ADD rounds a running sum
-# to 38 digits, so a rounded supply drifts when mints and their rollbacks interleave. The supply is
-# therefore kept exactly, as three base-10^26 limbs: each ADD stays far below 38 digits, and the sum
-# of the limbs is the exact integer.
-SUPPLY_LIMB = 10**26
-SUPPLY_LIMBS = ("supply_0", "supply_1", "supply_2")
-
-
-def supply_limbs(value: int) -> list[int]:
-    sign, magnitude = (-1 if value < 0 else 1), abs(value)
-    limbs = []
-    for _ in SUPPLY_LIMBS:
-        magnitude, limb = divmod(magnitude, SUPPLY_LIMB)
-        limbs.append(sign * limb)
-    if magnitude:
-        raise ValueError("supply delta exceeds 2^256")
-    return limbs
-
-
-def supply_from_limbs(limbs: list[int]) -> int:
-    return sum(limb * SUPPLY_LIMB**i for i, limb in enumerate(limbs))
-
-
-def _holder_count_update(table: str, chain_id: int, contract: str, delta: int, minted: int = 0) -> dict[str, Any]:
-    """Holders and exact supply per token, for the whale label (top 1% of holders, or a share of supply).
-    ADD commutes, so no version check is needed."""
-    values = {":d": {"N": str(delta)}}
-    additions = ["holders :d"]
-    for name, limb in zip(SUPPLY_LIMBS, supply_limbs(minted), strict=True):
-        values[f":{name}"] = {"N": str(limb)}
-        additions.append(f"{name} :{name}")
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": dynamo.to_item(keys.token_stats_key(chain_id, contract)),
-            "UpdateExpression": "ADD " + ", ".join(additions),
-            "ExpressionAttributeValues": values,
-        }
-    }
-
-
-def minted_by(event: ChainEvent) -> int:
-    """What an event adds to its token's supply: a mint adds, a burn takes away."""
-    if not isinstance(event, TokenTransfer) or event.standard != Standard.ERC20:
-        return 0
-    if event.from_address == ZERO_ADDRESS:
-        return event.amount
-    if event.to_address == ZERO_ADDRESS:
-        return -event.amount
-    return 0
-
-
-def token_supply(chain_id: int, contract: str, settings: Settings | None = None) -> float:
-    settings = settings or get_settings()
-    response = dynamo.client("dynamodb").get_item(
-        TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
-    )
-    item = response.get("Item", {})
-    return float(supply_from_limbs([int(item.get(name, {}).get("N", "0")) for name in SUPPLY_LIMBS]))
-
-
-def holder_count(chain_id: int, contract: str, settings: Settings | None = None) -> int:
-    settings = settings or get_settings()
-    response = dynamo.client("dynamodb").get_item(
-        TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
-    )
-    return int(response.get("Item", {}).get("holders", {}).get("N", "0"))
-
-
 def _marker_write(table: str, marker_key: dict[str, str], event: ChainEvent, sign: int) -> dict[str, Any]:
+    write = transact.marker_write(table, dynamo.to_item(marker_key), sign, event.block_hash)
     if sign > 0:
-        item = dynamo.to_item({**marker_key, "block_hash": event.block_hash, "kind": event.kind})
-        return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
-    return {
-        "Delete": {
-            "TableName": table,
-            "Key": dynamo.to_item(marker_key),
-            "ConditionExpression": "block_hash = :h",
-            "ExpressionAttributeValues": {":h": {"S": event.block_hash}},
-        }
-    }
+        write["Put"]["Item"]["kind"] = {"S": event.kind}  # which kind of event the marker stands for
+    return write
 
 
 def load_profile(address: str, settings: Settings | None = None) -> tuple[WalletProfile, list[Holding]] | None:
@@ -577,7 +461,7 @@ def _commit(chunk: list[ChainEvent], cache: dict[tuple[str, str], _Cached], sett
         if isinstance(cached.doc, WalletProfile):
             writes.append(_profile_write(table, cached.doc, loaded, settings, now))
         else:
-            wallet = cached.item_key[keys.PK].removeprefix("WALLET#")
+            wallet = keys.wallet_of(cached.item_key[keys.PK])
             writes.append(_holding_write(table, wallet, cached.doc, loaded))
     for cached in dirty.values():
         if isinstance(cached.doc, Holding):
@@ -591,11 +475,11 @@ def _commit(chunk: list[ChainEvent], cache: dict[tuple[str, str], _Cached], sett
     for chain_id, contract in sorted(set(holder_deltas) | set(minted)):
         delta, supply_delta = holder_deltas.get((chain_id, contract), 0), minted.get((chain_id, contract), 0)
         if delta or supply_delta:
-            writes.append(_holder_count_update(table, chain_id, contract, delta, supply_delta))
+            writes.append(holder_count_update(table, chain_id, contract, delta, supply_delta))
     try:
         dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        if transact.cancellation_reasons(exc) is None:
             raise
         # A redelivered event or a concurrent writer: nothing was written; redo the chunk one event at a time.
         for event in chunk:

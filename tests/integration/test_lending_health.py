@@ -17,12 +17,14 @@ from infra.localcloud.anvil import Anvil
 from infra.localcloud.runner import matches_any, parse_filters, stream_lambda_record
 from infra.localcloud.template import Template
 from shared.api.lending_view import lending_view
+from shared.intel import evaluate_wallets
 from shared.lending import health as health_module
 from shared.lending.model import AccountData, band_of
 from shared.lending.store import exposed_wallets, load_alerts, load_health_records, load_positions
 from shared.lending.stream import BatchOutcome, process_images
 from shared.profiles.stream import apply_images as apply_profiles
 from shared.settings import ChainConfig, Settings, TrackedContract, get_settings
+from shared.store import keys
 from shared.store.dynamo import REQUESTS, client
 from tests.support.ingest_chain import fast_options
 
@@ -48,7 +50,8 @@ class StreamReader:
             for s in shards
         }
         mappings = template.resources_of_type("AWS::Lambda::EventSourceMapping").values()
-        (mapping,) = [m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": function}]
+        streams = [m for m in mappings if "StartingPosition" in m["Properties"]]  # not its SQS mappings
+        (mapping,) = [m for m in streams if m["Properties"]["FunctionName"] == {"Ref": function}]
         self.filters = parse_filters(mapping["Properties"].get("FilterCriteria"))
 
     def read(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -89,9 +92,12 @@ class Lab:
         self.config = ChainConfig(chain_id=CHAIN, rpc_url=chain.url, contracts=contracts, max_range=500)
         monkeypatch.setenv("KITH_CHAINS", json.dumps([self.config.model_dump(mode="json")]))
         monkeypatch.setenv("KITH_LENDING", json.dumps({"alert_min_interval_s": 3600}))
+        bus = client("events").create_event_bus(Name=f"{deployed.app_table}-bus")["EventBusArn"].split("/")[-1]
+        monkeypatch.setenv("EVENT_BUS_NAME", bus)  # lending.band alerts are published there
         get_settings.cache_clear()
         self.settings: Settings = get_settings()
         self.stream = StreamReader(deployed.events_table, template, "HealthFunction")
+        self.app_stream = StreamReader(deployed.app_table, template, "SegmentsFunction")
         self.last_batch: list[dict[str, Any]] = []
 
     def act(self, user: str, function: str, *args: Any) -> int:
@@ -111,7 +117,10 @@ class Lab:
         everything, batch = self.stream.read()
         apply_profiles((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything)
         self.last_batch = batch
-        return self.deliver(batch)
+        outcome = self.deliver(batch)
+        _, changed = self.app_stream.read()  # what the App table's stream hands the segments function
+        evaluate_wallets(sorted({keys.wallet_of(r["dynamodb"]["Keys"]["pk"]["S"]) for r in changed}), self.settings)
+        return outcome
 
     def deliver(self, batch: list[dict[str, Any]]) -> BatchOutcome:
         return process_images(

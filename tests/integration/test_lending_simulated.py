@@ -21,6 +21,7 @@ from shared.lending.store import load_alerts, load_health_records
 from shared.lending.stream import process_images
 from shared.profiles.stream import apply_images as apply_profiles
 from shared.settings import ChainConfig, TrackedContract, get_settings
+from shared.store.dynamo import client
 from tests.integration.test_lending_health import StreamReader
 from tests.support.ingest_chain import fast_options, scan_items
 
@@ -57,6 +58,8 @@ def test_the_simulated_community_gets_one_alert_per_crossing_and_its_liquidation
     config = ChainConfig(chain_id=chain.chain_id, rpc_url=chain.rpc_url, contracts=contracts, max_range=2000)
     monkeypatch.setenv("KITH_CHAINS", json.dumps([config.model_dump(mode="json")]))
     monkeypatch.setenv("KITH_LENDING", json.dumps({"alert_min_interval_s": 0}))
+    bus = client("events").create_event_bus(Name=f"{deployed.app_table}-bus")["EventBusArn"].split("/")[-1]
+    monkeypatch.setenv("EVENT_BUS_NAME", bus)  # lending.band alerts are published there
     get_settings.cache_clear()
     settings = get_settings()
     stream = StreamReader(deployed.events_table, template, "HealthFunction")
