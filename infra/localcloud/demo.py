@@ -16,7 +16,7 @@ from infra.localcloud.anvil import Anvil
 from infra.localcloud.app import LocalApp
 from infra.localcloud.sinks import LocalSinks
 from infra.localcloud.state import DEPLOYMENT_FILE, LocalCloudError, chains_match, dump_state, load_deployment
-from shared.auth import create_api_key
+from shared.auth.manage import create_api_key
 from shared.campaigns import store as campaigns
 from shared.campaigns.model import CampaignCreate
 from shared.segments import store
