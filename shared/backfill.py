@@ -11,36 +11,42 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field
 
+from shared.chain.jobs import (
+    BackfillError,
+    BackfillStatus,
+    RangeJob,
+    confirmed_target,
+    open_backfill,
+    plan_ranges,
+)
 from shared.chain.ranges import AdaptiveRange
-from shared.ingest import ChainReader, IngestOptions, write_events
+from shared.chain.reader import ChainReader, IngestOptions
+from shared.chain.writes import write_events
 from shared.settings import ChainConfig, Settings, TrackedContract
-from shared.store.dynamo import batch_write, client, from_item, to_item
+from shared.store.dynamo import client, from_item, to_item
 from shared.store.keys import backfill_range_key, backfill_status_key
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
 
+__all__ = [
+    "BackfillError",
+    "BackfillStatus",
+    "RangeJob",
+    "RangeOutcome",
+    "backfill_status",
+    "confirmed_target",
+    "drain_queue",
+    "mark_range_done",
+    "plan_ranges",
+    "run_range_job",
+    "start_backfill",
+]
+
 logger = logging.getLogger("kith.backfill")
-
-SQS_BATCH_LIMIT = 10
-
-
-class BackfillError(ValueError):
-    """Bad backfill input; the message is meant for the operator as is."""
-
-
-class RangeJob(BaseModel):
-    job_id: str
-    chain_id: int
-    from_block: int = Field(ge=0)
-    to_block: int = Field(ge=0)
-    # a contract's backfill reads only its own logs; empty reads every contract the chain tracks
-    contracts: list[TrackedContract] = Field(default_factory=list)
 
 
 @dataclass
@@ -48,40 +54,6 @@ class RangeOutcome:
     events: int
     malformed: int
     counted: bool  # False when a previous delivery had already counted this range
-
-
-@dataclass
-class BackfillStatus:
-    job_id: str
-    chain_id: int
-    from_block: int
-    to_block: int
-    total_ranges: int
-    done_ranges: int
-    state: str
-
-    @property
-    def finished(self) -> bool:
-        return self.state == "done"
-
-
-def plan_ranges(from_block: int, to_block: int, range_size: int) -> list[tuple[int, int]]:
-    if from_block < 0:
-        raise BackfillError("--from must be >= 0")
-    if from_block > to_block:
-        raise BackfillError("--from must be <= --to")
-    if range_size < 1:
-        raise BackfillError("--range must be >= 1")
-    return [(start, min(start + range_size - 1, to_block)) for start in range(from_block, to_block + 1, range_size)]
-
-
-def confirmed_target(settings: Settings, chain: ChainConfig, options: IngestOptions | None = None) -> int:
-    """The highest block of `chain` safe to ingest now (its head less confirmations, or `finalized`)."""
-    reader = ChainReader(chain, settings, options)
-    try:
-        return reader.confirmed_target()[1]
-    finally:
-        reader.close()
 
 
 def start_backfill(
@@ -95,70 +67,11 @@ def start_backfill(
     chain: ChainConfig | None = None,
     contracts: list[TrackedContract] | None = None,
 ) -> BackfillStatus:
-    """Validate, write the status and range items, and enqueue one SQS message per range.
-
-    With `contracts`, the jobs read only those contracts' logs (a newly tracked contract's history).
-    """
-    ranges = plan_ranges(from_block, to_block, range_size)
+    """Open a backfill job over a tracked chain (see shared.chain.jobs.open_backfill)."""
     chain = chain or tracked_chain(settings, chain_id)
-    if not settings.backfill_queue_url:
-        raise BackfillError("BACKFILL_QUEUE_URL is not set: point it at the backfill queue")
-    target = confirmed_target(settings, chain, options)
-    if to_block > target:
-        raise BackfillError(f"--to {to_block} is beyond chain {chain_id}'s confirmed head {target}")
-    job_id = job_id or uuid.uuid4().hex[:12]
-    status = {
-        **backfill_status_key(job_id),
-        "job_id": job_id,
-        "chain_id": chain_id,
-        "from_block": from_block,
-        "to_block": to_block,
-        "range_size": range_size,
-        "total_ranges": len(ranges),
-        "done_ranges": 0,
-        "state": "running",
-        "created_at": int(time.time()),
-        "contracts": [c.address for c in contracts] if contracts else None,
-    }
-    try:
-        client("dynamodb").put_item(
-            TableName=settings.app_table, Item=to_item(status), ConditionExpression="attribute_not_exists(pk)"
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise BackfillError(f"backfill job {job_id} already exists") from exc
-        raise
-    batch_write(
-        settings.app_table,
-        puts=[
-            to_item(
-                {**backfill_range_key(job_id, a), "job_id": job_id, "from_block": a, "to_block": b, "state": "queued"}
-            )
-            for a, b in ranges
-        ],
+    return open_backfill(
+        settings, chain_id, from_block, to_block, range_size, job_id, options, chain=chain, contracts=contracts
     )
-    only = list(contracts or [])
-    jobs = [RangeJob(job_id=job_id, chain_id=chain_id, from_block=a, to_block=b, contracts=only) for a, b in ranges]
-    _send_all(settings.backfill_queue_url, jobs)
-    return BackfillStatus(job_id, chain_id, from_block, to_block, len(ranges), 0, "running")
-
-
-def _send_all(queue_url: str, jobs: list[RangeJob]) -> None:
-    sqs = client("sqs")
-    for start in range(0, len(jobs), SQS_BATCH_LIMIT):
-        entries = [
-            {"Id": str(i), "MessageBody": job.model_dump_json()}
-            for i, job in enumerate(jobs[start : start + SQS_BATCH_LIMIT])
-        ]
-        for attempt in range(8):
-            answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-            failed = {f["Id"] for f in answer.get("Failed", [])}
-            entries = [e for e in entries if e["Id"] in failed]
-            if not entries:
-                break
-            time.sleep(0.05 * 2**attempt)
-        else:
-            raise RuntimeError(f"{len(entries)} backfill messages could not be sent to {queue_url}")
 
 
 def run_range_job(job: RangeJob, settings: Settings, options: IngestOptions | None = None) -> RangeOutcome:

@@ -11,8 +11,8 @@ One range at a time (docs/architecture.md, "Ingestion"):
   4. write   BatchWriteItem, 25 items a request, idempotent keys
   5. advance the cursor last, conditionally on `last_block = from - 1`
 
-The scheduled function calls `ingest_all`; the backfill worker calls `ChainReader` and
-`write_events` for one range without touching the cursor.
+The scheduled function calls `ingest_all`. Fetching and decoding live in shared.chain.reader and writing
+in shared.chain.writes, which the backfill worker uses for one range without touching the cursor.
 """
 
 from __future__ import annotations
@@ -23,18 +23,22 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shared.chain import abi
-from shared.chain.bloom import BloomFilter
-from shared.chain.codec import event_to_item
-from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
-from shared.chain.endpoints import resolve_rpc_url, rpc_urls_in_use
-from shared.chain.metadata import MetadataReader
-from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
+from aws_lambda_powertools.metrics import MetricUnit
+
+from shared.chain.endpoints import rpc_urls_in_use
+from shared.chain.ranges import AdaptiveRange
+from shared.chain.reader import (
+    CRASH_POINTS,
+    ChainReader,
+    FetchedRange,
+    IngestOptions,
+    InjectedCrash,
+    cut_to_budget,
+)
 from shared.chain.reorg import (
     Cursor,
     CursorStore,
@@ -44,19 +48,30 @@ from shared.chain.reorg import (
     extend_window,
     find_common_ancestor,
 )
-from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
+from shared.chain.writes import delete_orphaned, write_events
 from shared.egress import scrub
 from shared.settings import ChainConfig, Settings
-from shared.store.dynamo import BATCH_WRITE_LIMIT, batch_write, client, from_item, to_item
-from shared.store.keys import PK, SK, event_pk
+from shared.tracking import tracked_chains
+
+__all__ = [
+    "CRASH_POINTS",
+    "ChainIngest",
+    "ChainReader",
+    "ChainSummary",
+    "IngestError",
+    "IngestOptions",
+    "IngestSummary",
+    "InjectedCrash",
+    "delete_orphaned",
+    "ingest_all",
+    "ingest_chain",
+    "metric_values",
+    "publish_metrics",
+    "time_reserved_for_later_chains",
+    "write_events",
+]
 
 logger = logging.getLogger("kith.ingest")
-
-CRASH_POINTS = ("after_fetch", "mid_write", "before_cursor")
-
-
-class InjectedCrash(RuntimeError):
-    """Raised at a named point when a test asks for it, to prove recovery from a dead run."""
 
 
 class IngestError(RuntimeError):
@@ -65,25 +80,6 @@ class IngestError(RuntimeError):
     def __init__(self, message: str, summary: IngestSummary) -> None:
         super().__init__(message)
         self.summary = summary
-
-
-@dataclass
-class IngestOptions:
-    safety_margin_s: float = 8.0
-    rpc: RetryPolicy = field(default_factory=RetryPolicy)
-    header_batch: int = 100
-    rpc_workers: int = 4
-    write_workers: int = 4
-    stop_at_block: int | None = None  # cap the target (tests and backfill-style runs)
-    max_ranges: int | None = None  # stop after this many ranges (tests that interleave runs)
-    # logs one range may carry: a range is written and checkpointed whole, so it must fit in the run's time;
-    # past the first range the run's own write rate lowers it further (ChainIngest._log_budget)
-    max_logs_per_range: int = 5_000
-    crash_points: frozenset[str] = frozenset()
-
-    def crash(self, point: str) -> None:
-        if point in self.crash_points:
-            raise InjectedCrash(point)
 
 
 @dataclass
@@ -128,219 +124,7 @@ class IngestSummary:
         return {"chains": [c.to_dict() for c in self.chains], "failed": [c.chain_id for c in self.chains if c.error]}
 
 
-@dataclass
-class FetchedRange:
-    from_block: int
-    to_block: int
-    logs: list[Any]
-    headers: dict[int, Header]
-
-
 MIN_LOGS_FOR_A_RATE = 500
-
-
-def _cut_to_budget(fetched: FetchedRange, budget: int, ranger: AdaptiveRange) -> FetchedRange:
-    """The fetched range cut at the last block whose logs fit `budget` (all of it when they do); the next
-    range then starts from the cut range's size."""
-    if len(fetched.logs) <= budget:
-        return fetched
-    blocks = [_log_block(log, fetched.from_block) for log in fetched.logs]
-    last = last_block_within(fetched.from_block, fetched.to_block, blocks, budget)
-    if last == fetched.to_block:
-        return fetched
-    ranger.size = max(1, last - fetched.from_block + 1)
-    return FetchedRange(
-        fetched.from_block,
-        last,
-        [log for log, block in zip(fetched.logs, blocks, strict=True) if block <= last],
-        {n: h for n, h in fetched.headers.items() if n <= last},
-    )
-
-
-def _log_block(log: Mapping[str, Any], default: int) -> int:
-    # a log whose block cannot be read stays with the range's first block, where decoding counts it malformed
-    try:
-        return int(log["blockNumber"], 16)
-    except (KeyError, TypeError, ValueError):
-        return default
-
-
-def _belongs(log: Mapping[str, Any], headers: Mapping[int, Header]) -> bool:
-    """Is the log's block one of the fetched headers, with the same hash?"""
-    try:
-        header = headers.get(int(log["blockNumber"], 16))
-    except (KeyError, TypeError, ValueError):
-        return False
-    return header is not None and header.hash == str(log.get("blockHash", "")).lower()
-
-
-class ChainReader:
-    """Fetch and decode for one chain: the code the scheduled ingest and the backfill share."""
-
-    def __init__(self, chain: ChainConfig, settings: Settings, options: IngestOptions | None = None) -> None:
-        self.chain = chain
-        self.options = options or IngestOptions()
-        url = resolve_rpc_url(chain)
-        self.rpc = RpcClient(
-            url,
-            chain.chain_id,
-            policy=self.options.rpc,
-            header_batch=self.options.header_batch,
-            workers=self.options.rpc_workers,
-        )
-        self.metadata = MetadataReader(url, chain.chain_id, settings.app_table, timeout=self.options.rpc.timeout)
-        self.addresses = sorted({c.address for c in chain.contracts})
-        topic0s = sorted({t for c in chain.contracts for t in abi.TOPICS_BY_STANDARD[c.standard]})
-        self.topics: list[Any] = [topic0s]
-        self.bloom = BloomFilter(self.addresses, topic0s)
-        self.token_addresses = frozenset(c.address for c in chain.contracts if c.standard in abi.TOKEN_STANDARDS)
-
-    def confirmed_target(self) -> tuple[int, int]:
-        """(head, the highest block safe to ingest): head - confirmations, or the `finalized` block."""
-        head = self.rpc.block_number()
-        if self.chain.use_finalized_tag:
-            target = self.rpc.header("finalized").number
-        else:
-            target = head - self.chain.confirmations
-        if self.options.stop_at_block is not None:
-            target = min(target, self.options.stop_at_block)
-        return head, target
-
-    def fetch(self, from_block: int, last_allowed: int, ranger: AdaptiveRange) -> FetchedRange:
-        """Logs and headers of [from_block, to] (to <= last_allowed), consistent with one chain."""
-        policy = self.options.rpc
-        problem = ""
-        for attempt in range(policy.max_attempts):
-            # the hash of last_allowed before and after brackets the getLogs call: if it did not
-            # change, no block at or below it changed either, so logs and headers agree
-            before = self.rpc.header(last_allowed).hash
-            logs, to_block = get_logs_adaptive(self.rpc, from_block, last_allowed, self.addresses, self.topics, ranger)
-            wanted = list(range(from_block, to_block + 1))
-            if last_allowed > to_block:
-                wanted.append(last_allowed)
-            headers = self.rpc.headers(wanted)
-            problem = self._inconsistency(from_block, to_block, logs, headers, before, last_allowed)
-            if not problem:
-                if last_allowed > to_block:
-                    del headers[last_allowed]
-                return FetchedRange(from_block, to_block, logs, headers)
-            if attempt + 1 < policy.max_attempts:
-                self.rpc._note_retry("eth_getLogs", problem)
-                time.sleep(policy.delay(attempt))
-        raise RpcFailed(
-            f"chain {self.chain.chain_id}: eth_getLogs failed after {policy.max_attempts} attempts: {problem}"
-        )
-
-    def _inconsistency(
-        self,
-        from_block: int,
-        to_block: int,
-        logs: Sequence[Any],
-        headers: Mapping[int, Header],
-        tip_before: str,
-        last_allowed: int,
-    ) -> str:
-        if headers[last_allowed].hash != tip_before:
-            return f"block {last_allowed} changed while reading (reorg in progress)"
-        for number in range(from_block + 1, to_block + 1):
-            if headers[number].parent_hash != headers[number - 1].hash:
-                return f"block {number} does not link to block {number - 1} (reorg in progress)"
-        verified: tuple[Any, Any] | None = None  # the last (blockNumber, blockHash) checked: logs come in order
-        for log in logs:
-            block = (log.get("blockNumber"), log.get("blockHash"))
-            if log.get("removed") or (block != verified and not _belongs(log, headers)):
-                return f"log in block {block[0]} does not belong to the canonical chain"
-            verified = block
-        if not logs:
-            return self._empty_answer_problem(from_block, to_block, headers)
-        return ""
-
-    def _empty_answer_problem(self, from_block: int, to_block: int, headers: Mapping[int, Header]) -> str:
-        flagged = [headers[n] for n in range(from_block, to_block + 1) if self.bloom.may_contain(headers[n].logs_bloom)]
-        for start in range(0, len(flagged), 100):
-            chunk = flagged[start : start + 100]
-            answers = self.rpc.batch(
-                [
-                    ("eth_getLogs", [{"blockHash": h.hash, "address": self.addresses, "topics": self.topics}])
-                    for h in chunk
-                ]
-            )
-            for header, found in zip(chunk, answers, strict=True):
-                if found:
-                    return f"empty eth_getLogs answer, but block {header.number} holds {len(found)} tracked logs"
-        return ""  # every bloom hit was a false positive, confirmed block by block
-
-    def token_meta(self, logs: Iterable[Any]) -> dict[str, TokenMeta]:
-        # the few distinct emitters first, then the check on each: a range has far fewer than logs
-        emitters = {log.get("address") for log in logs}
-        wanted = {a.lower() for a in emitters if isinstance(a, str)} & self.token_addresses
-        return self.metadata.get_many(wanted)
-
-    def decode(self, fetched: FetchedRange) -> Decoded:
-        block_times = {n: h.timestamp for n, h in fetched.headers.items()}
-        with gc_paused():
-            decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
-        if decoded.malformed:
-            logger.warning(
-                "chain %s blocks %s-%s: skipped %s malformed logs, e.g. %s",
-                self.chain.chain_id,
-                fetched.from_block,
-                fetched.to_block,
-                decoded.malformed,
-                decoded.malformed_samples[:2],
-            )
-        return decoded
-
-    def close(self) -> None:
-        self.rpc.close()
-        self.metadata.close()
-
-
-def write_events(events_table: str, events: Sequence[Event], workers: int = 4, crash_midway: bool = False) -> int:
-    """BatchWriteItem in parallel chunks; returns the number of requests. Re-puts are harmless."""
-    items = [event_to_item(e) for e in events]
-    chunks = [items[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(items), BATCH_WRITE_LIMIT)]
-    if crash_midway:
-        batch_write(events_table, (item for chunk in chunks[: max(1, len(chunks) // 2)] for item in chunk))
-        raise InjectedCrash("mid_write")
-    if len(chunks) <= 1 or workers <= 1:
-        return sum(batch_write(events_table, chunk) for chunk in chunks)
-    with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-        return sum(pool.map(lambda chunk: batch_write(events_table, chunk), chunks))
-
-
-def block_event_keys(events_table: str, chain_id: int, block_number: int) -> list[dict[str, Any]]:
-    """Keys and block hashes of every stored event of one block (access pattern E2)."""
-    dynamodb = client("dynamodb")
-    found: list[dict[str, Any]] = []
-    request: dict[str, Any] = {
-        "TableName": events_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": to_item({":pk": event_pk(chain_id, block_number)}),
-        "ProjectionExpression": "pk, sk, block_hash",
-        "ConsistentRead": True,
-    }
-    while True:
-        answer = dynamodb.query(**request)
-        found.extend(answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            return found
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-
-def delete_orphaned(
-    events_table: str, chain_id: int, blocks: Iterable[int], canonical: Mapping[int, str] | None = None
-) -> int:
-    """Delete stored events of `blocks` (all of them, or those whose hash is not `canonical[block]`)."""
-    doomed: list[dict[str, Any]] = []
-    for number in blocks:
-        keep = canonical.get(number) if canonical is not None else None
-        for item in block_event_keys(events_table, chain_id, number):
-            if keep is None or from_item({"h": item.get("block_hash", {"S": ""})})["h"] != keep:
-                doomed.append({PK: item[PK], SK: item[SK]})
-    if doomed:
-        batch_write(events_table, deletes=doomed)
-    return len(doomed)
 
 
 class ChainIngest:
@@ -397,7 +181,7 @@ class ChainIngest:
             if self.time_left() < self.options.safety_margin_s:
                 self.summary.stopped = "time"
                 return
-            fetched = _cut_to_budget(self.reader.fetch(next_from, target, ranger), self._log_budget(), ranger)
+            fetched = cut_to_budget(self.reader.fetch(next_from, target, ranger), self._log_budget(), ranger)
             expected_parent = cursor.last_hash
             if expected_parent is not None and fetched.headers[next_from].parent_hash != expected_parent:
                 rewound = self._handle_reorg(cursor)
@@ -543,8 +327,6 @@ def ingest_all(
     below `options.safety_margin_s`. After all chains ran, a
     failure is raised as IngestError (so the invocation is marked failed and alarms fire).
     """
-    from shared.tracking import tracked_chains
-
     summary = IngestSummary()
     wanted = set(chain_ids) if chain_ids is not None else None
     chains = [c for c in tracked_chains(settings) if wanted is None or c.chain_id in wanted]
@@ -604,7 +386,5 @@ def metric_values(summary: IngestSummary) -> dict[str, int]:
 
 def publish_metrics(summary: IngestSummary, metrics: Any) -> None:
     """Add the run's totals to a Powertools Metrics object (flushed by its log_metrics decorator)."""
-    from aws_lambda_powertools.metrics import MetricUnit
-
     for name, value in metric_values(summary).items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

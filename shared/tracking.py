@@ -24,11 +24,13 @@ import logging
 import math
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
+from shared.chain.jobs import BackfillError, confirmed_target, open_backfill
 from shared.settings import ChainConfig, ConfigError, Settings, TrackedContract
 from shared.store.dynamo import batch_get, batch_write, client, from_item, to_item
 from shared.store.keys import (
@@ -354,8 +356,6 @@ def _track(
     batch_write(settings.app_table, puts=[to_item(_contract_item(chain_id, c, job_id)) for c in outcome.added])
     with _LOCK:
         _CHAIN_CACHE.pop((settings.app_table, chain_id), None)
-    from shared.backfill import BackfillError, confirmed_target, start_backfill
-
     reading = chain.model_copy(update={"contracts": outcome.added})
     target = confirmed_target(settings, reading)
     first = min(c.start_block for c in outcome.added)
@@ -365,7 +365,7 @@ def _track(
     span = target - first + 1
     size = range_size or max(MIN_BACKFILL_RANGE, math.ceil(span / MAX_BACKFILL_RANGES))
     try:
-        start_backfill(settings, chain_id, first, target, size, job_id=job_id, chain=chain, contracts=outcome.added)
+        open_backfill(settings, chain_id, first, target, size, job_id=job_id, chain=chain, contracts=outcome.added)
     except BackfillError as exc:
         raise TrackingError(str(exc), "contracts") from exc
     outcome.backfill_job = job_id
@@ -386,6 +386,4 @@ def untrack_contract(settings: Settings, chain_id: int, address: str) -> dict[st
 
 
 def _new_job_id() -> str:
-    import uuid
-
     return uuid.uuid4().hex[:12]
