@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 from shared.chain import abi
 from shared.events import (
@@ -98,86 +98,6 @@ def _uint_array(body: str, offset_word: str) -> list[int]:
 # Each decoder receives the log, the common fields and the token metadata, and returns events.
 _Common = dict[str, Any]
 _Decoder = Callable[[Mapping[str, Any], _Common, TokenMeta | None], list[Event]]
-
-
-def _transfer(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
-    topics = log["topics"]
-    data = log["data"]
-    decimals, symbol = (meta.decimals, meta.symbol) if meta is not None else (None, None)
-    if len(topics) == 3 and len(data) == 66:
-        return [
-            TokenTransfer(
-                **common,
-                standard=Standard.ERC20,
-                from_address=_topic_address(topics[1]),
-                to_address=_topic_address(topics[2]),
-                amount=int(data, 16),
-                decimals=decimals,
-                symbol=symbol,
-            )
-        ]
-    if len(topics) == 4 and data in ("0x", ""):
-        return [
-            TokenTransfer(
-                **common,
-                standard=Standard.ERC721,
-                from_address=_topic_address(topics[1]),
-                to_address=_topic_address(topics[2]),
-                token_id=int(topics[3], 16),
-                amount=1,
-                decimals=None,
-                symbol=symbol,
-            )
-        ]
-    raise Malformed(f"Transfer with {len(topics)} topics and {max(0, len(data) - 2) // 2} data bytes")
-
-
-def _transfer_single(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
-    topics = log["topics"]
-    if len(topics) != 4:
-        raise Malformed(f"TransferSingle with {len(topics)} topics")
-    token_id, value = _words(log["data"], 2)
-    return [
-        TokenTransfer(
-            **common,
-            standard=Standard.ERC1155,
-            from_address=_topic_address(topics[2]),
-            to_address=_topic_address(topics[3]),
-            token_id=int(token_id, 16),
-            amount=int(value, 16),
-            decimals=None,
-            symbol=meta.symbol if meta is not None else None,
-        )
-    ]
-
-
-def _transfer_batch(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
-    topics = log["topics"]
-    if len(topics) != 4:
-        raise Malformed(f"TransferBatch with {len(topics)} topics")
-    ids_offset, values_offset = _words(log["data"], 2)
-    body = log["data"][2:]
-    ids = _uint_array(body, ids_offset)
-    values = _uint_array(body, values_offset)
-    if len(ids) != len(values):
-        raise Malformed(f"TransferBatch with {len(ids)} ids and {len(values)} values")
-    sender, receiver = _topic_address(topics[2]), _topic_address(topics[3])
-    symbol = meta.symbol if meta is not None else None
-    base = {k: v for k, v in common.items() if k != "sub_index"}
-    return [
-        TokenTransfer(
-            **base,
-            sub_index=i,
-            standard=Standard.ERC1155,
-            from_address=sender,
-            to_address=receiver,
-            token_id=token_id,
-            amount=value,
-            decimals=None,
-            symbol=symbol,
-        )
-        for i, (token_id, value) in enumerate(zip(ids, values, strict=True))
-    ]
 
 
 def _vote(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
@@ -308,9 +228,6 @@ def _vote_with_params(log: Mapping[str, Any], common: _Common, meta: TokenMeta |
 
 
 DECODERS: dict[str, _Decoder] = {
-    abi.TRANSFER: _transfer,
-    abi.TRANSFER_SINGLE: _transfer_single,
-    abi.TRANSFER_BATCH: _transfer_batch,
     abi.VOTE_CAST: _vote,
     abi.VOTE_CAST_WITH_PARAMS: _vote_with_params,
     abi.SUPPLY: _supply,
@@ -334,8 +251,8 @@ def decode_logs(
     """Decode every log; unknown or malformed ones are counted (with a few samples for the log).
 
     Token transfers, nearly all of the volume, take an inlined path: the shape checks below are the
-    whole validation (every field is built with its exact type), so the model is assembled without
-    a second pass through pydantic (`_build_transfer`). Everything else goes through the decoders.
+    whole validation (every field is built with its exact type), so the model is constructed without
+    a second pass through pydantic (`model_construct`). Everything else goes through `DECODERS`.
     """
     result = Decoded()
     append = result.events.append
@@ -344,10 +261,7 @@ def decode_logs(
     # a range has far fewer blocks and emitters than logs: their conversions are done once each
     blocks: dict[str, tuple[int, int | None]] = {}  # blockNumber as given -> (number, block time)
     emitters: dict[str, tuple[str, tuple[int | None, str | None] | None]] = {}  # address -> (lower, meta)
-    build = _build_transfer
-    assembled = build is _assemble_transfer
-    new, fields_set = _new, _TRANSFER_FIELDS_SET
-    set_dict, set_fields_set, set_extra, set_private = _set_dict, _set_fields_set, _set_extra, _set_private
+    construct, fields_set = TokenTransfer.model_construct, _TRANSFER_FIELDS_SET
     erc20, erc721, erc1155 = Standard.ERC20, Standard.ERC721, Standard.ERC1155
     for log in logs:
         try:
@@ -415,13 +329,25 @@ def decode_logs(
                 sender, receiver = _topic_address(topics[2]), _topic_address(topics[3])
                 block_hash, tx_hash = log["blockHash"].lower(), log["transactionHash"].lower()
                 log_index = int(log["logIndex"], 16)
+                base = {
+                    "chain_id": chain_id,
+                    "block_number": block_number,
+                    "block_hash": block_hash,
+                    "block_time": block_time,
+                    "tx_hash": tx_hash,
+                    "log_index": log_index,
+                    "contract": contract,
+                    "standard": erc1155,
+                    "kind": "transfer",
+                    "from_address": sender,
+                    "to_address": receiver,
+                    "decimals": None,
+                    "symbol": meta[1],
+                }
                 extend(
-                    build(
-                        chain_id, block_number, block_hash, block_time, tx_hash, log_index, i, contract,
-                        erc1155, sender, receiver, token_id, amount, None, meta[1],
-                    )
+                    construct(fields_set, **base, sub_index=i, token_id=token_id, amount=amount)
                     for i, (token_id, amount) in enumerate(batch)
-                )  # fmt: skip
+                )
                 continue
             if len(sender) != 66 or not sender.startswith(_CLEAN_ADDRESS_PREFIX, 2):
                 raise Malformed("address word has dirty high bytes")
@@ -445,15 +371,7 @@ def decode_logs(
                 "decimals": decimals,
                 "symbol": meta[1],
             }
-            if assembled:  # _assemble_transfer inlined: this line runs once per transfer
-                event = new(TokenTransfer)
-                set_dict(event, values)
-                set_fields_set(event, fields_set)
-                set_extra(event, None)
-                set_private(event, None)
-                append(event)
-            else:
-                append(TokenTransfer(**values))
+            append(construct(fields_set, **values))
         except (Malformed, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             result.malformed += 1
             if len(result.malformed_samples) < 5:
@@ -496,126 +414,6 @@ def _transfer_batch_values(topics: Any, data: Any) -> list[tuple[int, int]]:
     return list(zip(ids, values, strict=True))
 
 
-_new = object.__new__
-
-
-def _slot_setter(name: str) -> Callable[[Any, Any], None]:
-    """The setter of one of BaseModel's slots, called directly (cheaper than object.__setattr__ by name)."""
-    descriptor = BaseModel.__dict__.get(name)
-    setter = getattr(descriptor, "__set__", None)
-    if setter is not None:
-        return setter
-    return lambda obj, value: object.__setattr__(obj, name, value)
-
-
-_set_dict = _slot_setter("__dict__")
-_set_fields_set = _slot_setter("__pydantic_fields_set__")
-_set_extra = _slot_setter("__pydantic_extra__")
-_set_private = _slot_setter("__pydantic_private__")
-# Every field but the defaulted `kind`, as validation records them. One set shared by all assembled
+# Every field but the defaulted `kind`, as validation records them. One set shared by all constructed
 # events: pydantic copies it before any change (model_copy), and frozen models never add to it.
 _TRANSFER_FIELDS_SET = set(TokenTransfer.model_fields) - {"kind"}
-
-
-def _assemble_transfer(
-    chain_id: int,
-    block_number: int,
-    block_hash: str,
-    block_time: int,
-    tx_hash: str,
-    log_index: int,
-    sub_index: int,
-    contract: str,
-    standard: Standard,
-    from_address: str,
-    to_address: str,
-    token_id: int | None,
-    amount: int,
-    decimals: int | None,
-    symbol: str | None,
-) -> TokenTransfer:
-    """A TokenTransfer exactly as validation would build it (the arguments already have their types)."""
-    event: TokenTransfer = _new(TokenTransfer)
-    _set_dict(
-        event,
-        {
-            "chain_id": chain_id,
-            "block_number": block_number,
-            "block_hash": block_hash,
-            "block_time": block_time,
-            "tx_hash": tx_hash,
-            "log_index": log_index,
-            "sub_index": sub_index,
-            "contract": contract,
-            "standard": standard,
-            "kind": "transfer",
-            "from_address": from_address,
-            "to_address": to_address,
-            "token_id": token_id,
-            "amount": amount,
-            "decimals": decimals,
-            "symbol": symbol,
-        },
-    )
-    _set_fields_set(event, _TRANSFER_FIELDS_SET)
-    _set_extra(event, None)
-    _set_private(event, None)
-    return event
-
-
-def _validate_transfer(
-    chain_id: int,
-    block_number: int,
-    block_hash: str,
-    block_time: int,
-    tx_hash: str,
-    log_index: int,
-    sub_index: int,
-    contract: str,
-    standard: Standard,
-    from_address: str,
-    to_address: str,
-    token_id: int | None,
-    amount: int,
-    decimals: int | None,
-    symbol: str | None,
-) -> TokenTransfer:
-    return TokenTransfer(
-        chain_id=chain_id,
-        block_number=block_number,
-        block_hash=block_hash,
-        block_time=block_time,
-        tx_hash=tx_hash,
-        log_index=log_index,
-        sub_index=sub_index,
-        contract=contract,
-        standard=standard,
-        from_address=from_address,
-        to_address=to_address,
-        token_id=token_id,
-        amount=amount,
-        decimals=decimals,
-        symbol=symbol,
-    )
-
-
-def _assembly_matches_validation() -> bool:
-    """Guard against a pydantic upgrade changing model internals: fall back to validation if so."""
-    args: tuple[Any, ...] = (1, 2, "0x" + "ab" * 32, 3, "0x" + "cd" * 32, 4, 5, ZERO_ADDRESS, Standard.ERC20)
-    args += (ZERO_ADDRESS, "0x" + "ef" * 20, 2**255, 2**256 - 1, 18, "SYM")
-    try:
-        built, checked = _assemble_transfer(*args), _validate_transfer(*args)
-        return (
-            built == checked
-            and list(built.__dict__.items()) == list(checked.__dict__.items())
-            and [type(v) for v in built.__dict__.values()] == [type(v) for v in checked.__dict__.values()]
-            and built.__pydantic_fields_set__ == checked.__pydantic_fields_set__
-            and built.__pydantic_extra__ == checked.__pydantic_extra__
-            and built.__pydantic_private__ == checked.__pydantic_private__
-            and built.model_dump() == checked.model_dump()
-        )
-    except Exception:
-        return False
-
-
-_build_transfer = _assemble_transfer if _assembly_matches_validation() else _validate_transfer
