@@ -309,6 +309,7 @@ def decode_logs(
                 raise Malformed(f"token metadata of {contract} is not (name, symbol, decimals)")
             data = log["data"]
             count = len(topics)
+            batch = None
             if kind == 1:  # Transfer: the shape tells ERC-20 from ERC-721
                 if count == 3 and len(data) == 66:
                     standard, token_id, amount, decimals = erc20, None, int(data, 16), meta[0]
@@ -324,31 +325,10 @@ def decode_logs(
                     raise Malformed(f"data has {max(0, len(data) - 2) // 64} words, need 2")
                 standard, token_id, amount, decimals = erc1155, int(data[2:66], 16), int(data[66:130], 16), None
                 sender, receiver = topics[2], topics[3]
-            else:  # TransferBatch: one event per (id, value)
+            else:  # TransferBatch: one event per (id, value), told apart by sub_index
                 batch = _transfer_batch_values(topics, data)
-                sender, receiver = _topic_address(topics[2]), _topic_address(topics[3])
-                block_hash, tx_hash = log["blockHash"].lower(), log["transactionHash"].lower()
-                log_index = int(log["logIndex"], 16)
-                base = {
-                    "chain_id": chain_id,
-                    "block_number": block_number,
-                    "block_hash": block_hash,
-                    "block_time": block_time,
-                    "tx_hash": tx_hash,
-                    "log_index": log_index,
-                    "contract": contract,
-                    "standard": erc1155,
-                    "kind": "transfer",
-                    "from_address": sender,
-                    "to_address": receiver,
-                    "decimals": None,
-                    "symbol": meta[1],
-                }
-                extend(
-                    construct(fields_set, **base, sub_index=i, token_id=token_id, amount=amount)
-                    for i, (token_id, amount) in enumerate(batch)
-                )
-                continue
+                standard, token_id, amount, decimals = erc1155, None, 0, None
+                sender, receiver = topics[2], topics[3]
             if len(sender) != 66 or not sender.startswith(_CLEAN_ADDRESS_PREFIX, 2):
                 raise Malformed("address word has dirty high bytes")
             if len(receiver) != 66 or not receiver.startswith(_CLEAN_ADDRESS_PREFIX, 2):
@@ -371,7 +351,13 @@ def decode_logs(
                 "decimals": decimals,
                 "symbol": meta[1],
             }
-            append(construct(fields_set, **values))
+            if batch is None:
+                append(construct(fields_set, **values))
+            else:
+                extend(
+                    construct(fields_set, **{**values, "sub_index": i, "token_id": token_id, "amount": amount})
+                    for i, (token_id, amount) in enumerate(batch)
+                )
         except (Malformed, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             result.malformed += 1
             if len(result.malformed_samples) < 5:
