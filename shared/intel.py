@@ -7,34 +7,22 @@ Everything it stores is derived, so a redelivery or a second run writes the same
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from shared import churn, loyalty
 from shared.events import Standard
-from shared.labels import churn_state as derived_churn_state
-from shared.labels import labels_for
-from shared.lending.wallet import LendingRecords, loyalty_inputs
+from shared.lending.wallet import LendingRecords
 from shared.profiles.model import DAY, Holding, WalletProfile
-from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
-from shared.segments.store import (
-    SegmentDefinition,
-    apply_membership,
-    current_memberships,
-    list_segments,
-    member_put,
-    publish_changes,
-)
+from shared.profiles.store import holder_count, token_supply
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.bus import BusEvent, publish
 
 ChurnState = Literal["active", "at_risk", "dormant", "exited", "resurrected"]
 MAX_TRANSITIONS = 20
@@ -83,18 +71,12 @@ class WalletInputs:
 
 @dataclass
 class Context:
-    """What one invocation shares across wallets: the settings, model, segments and whale cut-offs."""
+    """What one invocation shares across wallets: the settings, model and whale cut-offs."""
 
     settings: Settings
     model: churn.ChurnModel
-    segments: list[SegmentDefinition]
     whale_floor: dict[tuple[int, str], int] = field(default_factory=dict)
     supply: dict[tuple[int, str], float] = field(default_factory=dict)
-
-
-def load_context(settings: Settings | None = None) -> Context:
-    settings = settings or get_settings()
-    return Context(settings=settings, model=load_churn_model(settings), segments=list_segments(settings))
 
 
 def load_churn_model(settings: Settings) -> churn.ChurnModel:
@@ -174,8 +156,6 @@ def population_labels(holdings: Iterable[Holding], context: Context) -> set[str]
 def _supply(chain_id: int, contract: str, context: Context) -> float:
     cache_key = (chain_id, contract)
     if cache_key not in context.supply:
-        from shared.profiles.store import token_supply
-
         context.supply[cache_key] = token_supply(chain_id, contract, context.settings)
     return context.supply[cache_key]
 
@@ -183,8 +163,6 @@ def _supply(chain_id: int, contract: str, context: Context) -> float:
 def _whale_floor(chain_id: int, contract: str, context: Context) -> int | None:
     cache_key = (chain_id, contract)
     if cache_key not in context.whale_floor:
-        from shared.profiles.store import holder_count
-
         holders = holder_count(chain_id, contract, context.settings)
         top = max(1, math.ceil(holders * context.settings.labels.whale_top_fraction))
         response = dynamo.client("dynamodb").query(
@@ -237,108 +215,7 @@ def next_churn_state(
     return "active"
 
 
-@dataclass
-class Outcome:
-    address: str
-    state: WalletState
-    entered: list[str]
-    exited: list[str]
-
-
-@dataclass
-class Derived:
-    facts: WalletFacts
-    churn_state: ChurnState
-    p_alive: float
-    churn_due: int | None
-    labels: list[str]
-    loyalty: loyalty.Loyalty | None = None
-    loyalty_due: int | None = None
-    risk: churn.WalletRisk | None = None
-
-
-def derive(inputs: WalletInputs, context: Context, now: int) -> Derived:
-    """Labels, churn state and the facts segment rules read, for one loaded wallet."""
-    settings = context.settings
-    profile, holdings = inputs.profile, inputs.holdings
-    day_numbers = [int(d) for d in profile.active_days]
-    first_seen = profile.first_seen or now
-    p_alive, churn_due = churn.wallet_churn(
-        context.model, first_seen, day_numbers, now, settings.labels.at_risk_p_alive
-    )
-    risk = churn.wallet_risk(context.model, first_seen, day_numbers, now)
-    if risk.at_risk is not None:
-        # the model's risk threshold decides "at risk", so its crossing date is what the sweep waits for
-        churn_due = risk.due
-    state_name = next_churn_state(
-        profile,
-        derived_churn_state(profile, holdings, now, settings.labels),
-        p_alive,
-        now,
-        settings,
-        at_risk=risk.at_risk,
-    )
-    whale = population_labels(holdings, context)
-    lending = inputs.lending
-    # liquidated is read off the profile's liquidation count (exact, exactly once) or the positions
-    outside = whale | ({"liquidated"} if profile.liquidations > 0 or lending.liquidated_at is not None else set())
-    labels = sorted(outside | set(labels_for(profile, holdings, now, settings.labels)))
-    behaviour = loyalty_inputs(profile, holdings, lending)
-    facts = WalletFacts.of(
-        profile,
-        holdings,
-        now,
-        settings=settings,
-        tags=inputs.tags,
-        population_labels=outside,
-        churn_state=state_name,
-        churn_due=churn_due,
-        health=lending.bands,
-        min_health_factor=lending.min_health_factor,
-        loyalty=behaviour,
-    )
-    tier = loyalty.loyalty(behaviour, now, settings.loyalty)
-    due = loyalty.next_change(behaviour, now, settings.loyalty)
-    return Derived(facts, state_name, p_alive, churn_due, labels, tier, due, risk)
-
-
-def evaluate_wallet(address: str, context: Context, now: int | None = None) -> Outcome | None:
-    """Re-derive one wallet's labels, churn state and memberships; store what changed."""
-    now = now or int(time.time())
-    settings = context.settings
-    inputs = load_wallet(address, settings)
-    if inputs is None:
-        return _forget_wallet(address, context, now)
-    derived = derive(inputs, context, now)
-    segment_ids = [s.segment_id for s in context.segments]
-    members_now = {s.segment_id for s in context.segments if matches(s.rule, derived.facts)}
-    if inputs.state is not None and inputs.state.segments is not None:
-        members_before = set(inputs.state.segments) & set(segment_ids)
-    else:
-        members_before = current_memberships(address, segment_ids, settings)
-    entered = [s for s in context.segments if s.segment_id in members_now - members_before]
-    exited = [s for s in context.segments if s.segment_id in members_before - members_now]
-    due_candidates = [derived.churn_due, *(time_sensitivity(s.rule, derived.facts) for s in context.segments)]
-    due_candidates += _label_due(inputs.profile, inputs.holdings, derived.churn_state, settings)
-    due_candidates.append(derived.loyalty_due)
-    due = min((d for d in due_candidates if d is not None and d > now), default=None)
-    state = _next_state(
-        address, inputs.state, derived.churn_state, derived.labels, derived.p_alive, due, now, derived.risk
-    )
-    state.segments = sorted(members_now)
-    tier_change = _apply_loyalty(state, inputs.state, derived.loyalty, settings)
-    if _store_state(state, inputs.state_version, entered, exited, settings):
-        publish_changes(
-            [("segment.entered", s, address) for s in entered] + [("segment.exited", s, address) for s in exited],
-            now,
-            settings,
-        )
-        if tier_change is not None:
-            publish_tier_change(address, *tier_change, state, now, settings)
-    return Outcome(address, state, [s.segment_id for s in entered], [s.segment_id for s in exited])
-
-
-def _label_due(
+def label_due(
     profile: WalletProfile,
     holdings: list[Holding],
     state_name: str,
@@ -358,7 +235,7 @@ def _label_due(
     return due
 
 
-def _next_state(
+def next_state(
     address: str,
     previous: WalletState | None,
     state_name: ChurnState,
@@ -389,72 +266,6 @@ def _next_state(
         due=due,
         evaluated_at=now,
     )
-
-
-def _store_state(
-    state: WalletState,
-    version: int,
-    entered: list[SegmentDefinition],
-    exited: list[SegmentDefinition],
-    settings: Settings,
-) -> bool:
-    """State and membership changes in one transaction, so the state's segment list and the MEMBER#
-    items can never disagree. False when a concurrent evaluation of the wallet won (nothing written)."""
-    values: dict[str, Any] = {
-        **keys.wallet_state_key(state.address),
-        "v": version + 1,
-        "churn_state": state.churn_state,
-        "labels": state.labels or None,
-    }
-    if state.due is not None:
-        values.update(keys.due_gsi(state.address, state.due))
-    item = dynamo.to_item(values)
-    item["doc"] = {"S": state.model_dump_json()}
-    put: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "Item": item,
-        "ConditionExpression": "attribute_not_exists(pk)" if version == 0 else "v = :v",
-    }
-    if version:
-        put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
-    writes: list[dict[str, Any]] = [{"Put": put}]
-    writes += [
-        {
-            "Put": {
-                "TableName": settings.app_table,
-                "Item": member_put(s.segment_id, state.address, s.version, state.evaluated_at),
-            }
-        }
-        for s in entered
-    ]
-    writes += [
-        {
-            "Delete": {
-                "TableName": settings.app_table,
-                "Key": dynamo.to_item(keys.member_key(s.segment_id, state.address)),
-            }
-        }
-        for s in exited
-    ]
-    try:
-        dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            return False
-        raise
-    return True
-
-
-def _forget_wallet(address: str, context: Context, now: int) -> Outcome | None:
-    """Every event of the wallet was rolled back: it leaves its segments and its state goes."""
-    settings = context.settings
-    before = current_memberships(address, [s.segment_id for s in context.segments], settings)
-    exited = [s for s in context.segments if s.segment_id in before]
-    apply_membership(address, [], exited, now, settings)
-    dynamo.client("dynamodb").delete_item(
-        TableName=settings.app_table, Key=dynamo.to_item(keys.wallet_state_key(address))
-    )
-    return None
 
 
 def due_wallets(now: int, settings: Settings, limit: int = 1000) -> list[str]:
@@ -541,79 +352,14 @@ def nightly_backtest(
         return None
 
 
-def sweep(
-    settings: Settings | None = None, now: int | None = None, time_left: Callable[[], float] | None = None
-) -> int:
-    """Re-evaluate the wallets that have come due, and only those; returns how many."""
-    settings = settings or get_settings()
-    now = now or int(time.time())
-    context = load_context(settings)
-    done = 0
-    for address in due_wallets(now, settings):
-        if time_left is not None and time_left() < 10:
-            break  # the next run picks up the rest: they are still due
-        evaluate_wallet(address, context, now)
-        done += 1
-    return done
-
-
-def evaluate_wallets(addresses: Iterable[str], settings: Settings | None = None) -> list[Outcome]:
-    """The segments function's work for one stream batch: each changed wallet once, then the wallets
-    whose whale label may have moved because another wallet's balance moved a token's whale floor."""
-    context = load_context(settings)
-    first = list(dict.fromkeys(addresses))
-    outcomes = _evaluate_concurrently(first, context)
-    outcomes += _evaluate_concurrently(_whale_floor_movers(context, set(first)), context)
-    return outcomes
-
-
-def _evaluate_concurrently(addresses: list[str], context: Context) -> list[Outcome]:
-    """Wallets are independent (each write is its own, version-checked), and the work is waiting on
-    DynamoDB, so a few threads cut a batch's latency without changing its result."""
-    if not addresses:
-        return []
-    with ThreadPoolExecutor(max_workers=min(EVALUATION_THREADS, len(addresses))) as pool:
-        results = list(pool.map(lambda address: evaluate_wallet(address, context), addresses))
-    return [r for r in results if r is not None]
-
-
-def _whale_floor_movers(context: Context, done: set[str]) -> list[str]:
-    """Holders at or above the lower of a token's old and new whale floor, when the floor moved."""
-    db = dynamo.client("dynamodb")
-    table = context.settings.app_table
-    movers: list[str] = []
-    for (chain_id, contract), floor in list(context.whale_floor.items()):
-        stats_key = dynamo.to_item(keys.token_stats_key(chain_id, contract))
-        stored = db.get_item(TableName=table, Key=stats_key).get("Item", {}).get("whale_floor", {}).get("S")
-        if stored == str(floor):
-            continue
-        lowest = min(floor, int(stored)) if stored else floor
-        response = db.query(
-            TableName=table,
-            IndexName=keys.GSI2,
-            KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :floor",
-            ExpressionAttributeValues={
-                ":p": {"S": keys.holders_partition(chain_id, contract)},
-                ":floor": {"S": keys.holders_gsi(chain_id, contract, max(lowest, 1))["gsi2sk"]},
-            },
-            ProjectionExpression="address",
-        )
-        movers += [i["address"]["S"] for i in response["Items"] if i["address"]["S"] not in done]
-        db.update_item(
-            TableName=table,
-            Key=stats_key,
-            UpdateExpression="SET whale_floor = :f",
-            ExpressionAttributeValues={":f": {"S": str(floor)}},
-        )
-    return list(dict.fromkeys(movers))
-
-
 # ---- loyalty tiers ---------------------------------------------------------------------
 
 TIER_CHANGED = "tier.changed"
+# segment and tier events share one source, so triggered campaigns match them alike
+EVENT_SOURCE = "kith.segments"
 
 
-def _apply_loyalty(
+def apply_loyalty(
     state: WalletState, previous: WalletState | None, result: loyalty.Loyalty | None, settings: Settings
 ) -> tuple[str, str] | None:
     """Stamp the tier on the state; (old, new) when it moved. A wallet with no tier yet counts as the
@@ -629,8 +375,6 @@ def publish_tier_change(address: str, before: str, after: str, state: WalletStat
     """A tier change on the bus, like segment.entered/exited (same source), for triggered campaigns."""
     if not settings.event_bus_name:
         return
-    from shared.segments.store import EVENT_SOURCE
-
     detail = {
         "address": address,
         "from_tier": before,
@@ -639,15 +383,4 @@ def publish_tier_change(address: str, before: str, after: str, state: WalletStat
         "formula_version": state.loyalty_version,
         "at": at,
     }
-    response = dynamo.client("events").put_events(
-        Entries=[
-            {
-                "Source": EVENT_SOURCE,
-                "DetailType": TIER_CHANGED,
-                "EventBusName": settings.event_bus_name,
-                "Detail": json.dumps(detail),
-            }
-        ]
-    )
-    if response.get("FailedEntryCount"):
-        raise RuntimeError("EventBridge refused the tier.changed event; will retry")
+    publish(settings.event_bus_name, [BusEvent(EVENT_SOURCE, TIER_CHANGED, detail)], what=TIER_CHANGED)

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.intel import evaluate_wallets
+from shared.segments.wallets import evaluate_wallets
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.intel import sweep
+from shared.segments.wallets import sweep
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()

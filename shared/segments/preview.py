@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared import intel
+from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings, get_settings
@@ -35,7 +36,7 @@ class Preview(BaseModel):
 def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, settings: Settings | None = None) -> Preview:
     settings = settings or get_settings()
     deadline = time.monotonic() + budget_s
-    context = intel.load_context(settings)
+    context = wallets.load_context(settings)
     now = int(time.time())
     total = sum(_shard_size(shard, settings) for shard in range(keys.SCORE_SHARDS))
     count = evaluated = 0
@@ -44,7 +45,7 @@ def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, setting
 
     def member(address: str) -> bool:
         inputs = intel.load_wallet(address, settings)
-        return inputs is not None and matches(rule, intel.derive(inputs, context, now).facts)
+        return inputs is not None and matches(rule, wallets.derive(inputs, context, now).facts)
 
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         for shard in range(keys.SCORE_SHARDS):

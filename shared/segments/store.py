@@ -7,7 +7,6 @@ event bus as `segment.entered` / `segment.exited`, which triggered campaigns sub
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Iterable
@@ -16,11 +15,11 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from shared.intel import EVENT_SOURCE
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
-
-EVENT_SOURCE = "kith.segments"
+from shared.store.bus import BusEvent, publish
 
 
 class SegmentDefinition(BaseModel):
@@ -273,22 +272,13 @@ def apply_membership(
 def publish_changes(changes: list[tuple[str, SegmentDefinition, str]], at: int, settings: Settings) -> None:
     if not settings.event_bus_name or not changes:
         return
-    entries = [
-        {
-            "Source": EVENT_SOURCE,
-            "DetailType": kind,
-            "EventBusName": settings.event_bus_name,
-            "Detail": json.dumps(
-                {"segment_id": s.segment_id, "segment_version": s.version, "address": address, "at": at}
-            ),
-        }
+    events = [
+        BusEvent(
+            EVENT_SOURCE, kind, {"segment_id": s.segment_id, "segment_version": s.version, "address": address, "at": at}
+        )
         for kind, s, address in changes
     ]
-    events = dynamo.client("events")
-    for start in range(0, len(entries), 10):
-        response = events.put_events(Entries=entries[start : start + 10])
-        if response.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused {response['FailedEntryCount']} segment events; will retry")
+    publish(settings.event_bus_name, events, what="segment events")
 
 
 def members_page(
