@@ -32,9 +32,9 @@ from shared.intel import (
     population_labels,
     publish_tier_change,
 )
+from shared.intel.lending_records import loyalty_inputs
 from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
-from shared.lending.wallet import loyalty_inputs
 from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
 from shared.segments.store import (
     SegmentDefinition,
