@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from shared import churn
 from shared.profiles.model import DAY, WalletProfile
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_all
 
 
 def load_churn_model(settings: Settings) -> churn.ChurnModel:
@@ -32,21 +32,14 @@ def save_churn_model(model: churn.ChurnModel, settings: Settings) -> None:
 
 def iter_profiles(settings: Settings) -> Iterator[WalletProfile]:
     """Every wallet profile, shard by shard through the score index (the nightly fit reads them all)."""
-    db = dynamo.client("dynamodb")
     for shard in range(keys.SCORE_SHARDS):
-        kwargs: dict[str, Any] = {
-            "TableName": settings.app_table,
-            "IndexName": keys.GSI1,
-            "KeyConditionExpression": "gsi1pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-        }
-        while True:
-            response = db.query(**kwargs)
-            for item in response["Items"]:
-                yield WalletProfile.model_validate_json(item["doc"]["S"])
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in query_all(
+            settings.app_table,
+            IndexName=keys.GSI1,
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+        ):
+            yield WalletProfile.model_validate_json(item["doc"]["S"])
 
 
 def activity_rows(settings: Settings, now: int) -> list[churn.Row]:
