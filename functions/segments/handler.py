@@ -1,7 +1,8 @@
-"""Keeps labels, churn states and segment membership live: runs for every changed wallet profile."""
+"""Keeps labels, churn states and segment membership live: runs for every change in a wallet's partition."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.wallets import evaluate_wallets
+from shared.store import keys
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
@@ -20,12 +22,15 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def _wallet(record: dict[str, Any]) -> str:
-    return str(record["dynamodb"]["Keys"]["pk"]["S"]).removeprefix("WALLET#")
+def _wallets(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Any change in a wallet's partition (profile, holdings, lending positions and summary) re-derives
+    that wallet (docs/architecture.md, "Flows"); records of other partitions carry no wallet."""
+    pks = (str(r["dynamodb"]["Keys"]["pk"]["S"]) for r in records)
+    return [keys.wallet_of(pk) for pk in pks if pk.startswith(keys.WALLET_PREFIX)]
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    evaluate_wallets([_wallet(record.raw_event)])
+    evaluate_wallets(_wallets([record.raw_event]))
 
 
 @metrics.log_metrics
@@ -33,7 +38,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     try:
-        outcomes = evaluate_wallets(_wallet(r) for r in event["Records"])
+        outcomes = evaluate_wallets(_wallets(event["Records"]))
     except Exception:
         logger.exception("batch evaluation failed; evaluating record by record")
         return process_partial_response(

@@ -108,7 +108,7 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
     response = dynamo.client("dynamodb").query(**query)
     members = 0
     for item in response["Items"]:
-        address = item["pk"]["S"].removeprefix("WALLET#")
+        address = keys.wallet_of(item["pk"]["S"])
         members += _evaluate_member(address, definition, context, now)
     latest = _record_page(job, len(response["Items"]), members, settings)
     next_job = _next_job(job, response.get("LastEvaluatedKey"))

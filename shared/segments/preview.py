@@ -19,6 +19,7 @@ from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import count
 
 PAGE = 100
 THREADS = 8
@@ -84,21 +85,13 @@ def _page(shard: int, start: dict[str, Any] | None, settings: Settings) -> tuple
     if start:
         query["ExclusiveStartKey"] = start
     response = dynamo.client("dynamodb").query(**query)
-    return [i["pk"]["S"].removeprefix("WALLET#") for i in response["Items"]], response.get("LastEvaluatedKey")
+    return [keys.wallet_of(i["pk"]["S"]) for i in response["Items"]], response.get("LastEvaluatedKey")
 
 
 def _shard_size(shard: int, settings: Settings) -> int:
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-        "Select": "COUNT",
-    }
-    total = 0
-    while True:
-        response = dynamo.client("dynamodb").query(**query)
-        total += int(response["Count"])
-        if "LastEvaluatedKey" not in response:
-            return total
-        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return count(
+        settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+    )

@@ -20,6 +20,7 @@ from shared.segments.rules import SegmentRule
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 from shared.store.bus import BusEvent, publish
+from shared.store.paging import count, query_all, query_pages
 
 
 class SegmentDefinition(BaseModel):
@@ -157,19 +158,13 @@ def segment_history(segment_id: str, settings: Settings | None = None) -> list[S
 
 def list_segments(settings: Settings | None = None) -> list[SegmentDefinition]:
     settings = settings or get_settings()
-    found: list[SegmentDefinition] = []
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": "SEGMENTS"}},
-    }
-    while True:
-        response = _db().query(**kwargs)
-        found += [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return found
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = query_all(
+        settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "SEGMENTS"}},
+    )
+    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in items]
 
 
 def set_status(definition: SegmentDefinition, status: str, members: int | None, settings: Settings) -> None:
@@ -192,21 +187,17 @@ def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     get_segment(segment_id, settings)
     removed = 0
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}},
-        "ProjectionExpression": "pk, sk",
-    }
-    while True:
-        response = _db().query(**kwargs)
-        items = response["Items"]
+    pages = query_pages(
+        settings.app_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}},
+        ProjectionExpression="pk, sk",
+    )
+    for items in pages:
         removed += sum(1 for i in items if i["sk"]["S"].startswith(keys.MEMBER_PREFIX))
         if items:
             dynamo.batch_write(settings.app_table, deletes=items)
-        if "LastEvaluatedKey" not in response:
-            return removed
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return removed
 
 
 # ---- membership --------------------------------------------------------------------------------
@@ -228,7 +219,7 @@ def current_memberships(address: str, segment_ids: Iterable[str], settings: Sett
         while pending:
             response = _db().batch_get_item(RequestItems=pending)
             for item in response["Responses"].get(settings.app_table, []):
-                found.add(item["pk"]["S"].removeprefix("SEGMENT#"))
+                found.add(keys.segment_of(item["pk"]["S"]))
             pending = response.get("UnprocessedKeys") or {}
     return found
 
@@ -301,19 +292,11 @@ def members_page(
 def member_count(segment_id: str, settings: Settings | None = None) -> int:
     """Live member count: a COUNT query (one request per MB of keys), never a stored counter to drift."""
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
-        "Select": "COUNT",
-    }
-    total = 0
-    while True:
-        response = _db().query(**kwargs)
-        total += int(response["Count"])
-        if "LastEvaluatedKey" not in response:
-            return total
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return count(
+        settings.app_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+    )
 
 
 def with_live_count(definition: SegmentDefinition, settings: Settings | None = None) -> SegmentDefinition:
