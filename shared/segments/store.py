@@ -21,6 +21,7 @@ from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
 from shared.store.bus import BusEvent, publish
 from shared.store.paging import count, query_all, query_pages
+from shared.store.transact import cancellation_reasons
 
 
 class SegmentDefinition(BaseModel):
@@ -123,7 +124,7 @@ def update_segment(
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+        if cancellation_reasons(exc) is not None:
             raise VersionConflict(f"segment {segment_id} changed while you edited it; read it again") from exc
         raise
     return updated

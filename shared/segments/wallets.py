@@ -46,6 +46,7 @@ from shared.segments.store import (
 )
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.transact import cancellation_reasons, versioned_put
 
 EVALUATION_THREADS = 8
 
@@ -174,7 +175,6 @@ def _store_state(
     items can never disagree. False when a concurrent evaluation of the wallet won (nothing written)."""
     values: dict[str, Any] = {
         **keys.wallet_state_key(state.address),
-        "v": version + 1,
         "churn_state": state.churn_state,
         "labels": state.labels or None,
     }
@@ -182,14 +182,7 @@ def _store_state(
         values.update(keys.due_gsi(state.address, state.due))
     item = dynamo.to_item(values)
     item["doc"] = {"S": state.model_dump_json()}
-    put: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "Item": item,
-        "ConditionExpression": "attribute_not_exists(pk)" if version == 0 else "v = :v",
-    }
-    if version:
-        put["ExpressionAttributeValues"] = {":v": {"N": str(version)}}
-    writes: list[dict[str, Any]] = [{"Put": put}]
+    writes: list[dict[str, Any]] = [versioned_put(settings.app_table, item, version)]
     writes += [
         {
             "Put": {
@@ -211,9 +204,9 @@ def _store_state(
     try:
         dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            return False
-        raise
+        if cancellation_reasons(exc) is None:
+            raise
+        return False
     return True
 
 
