@@ -13,12 +13,14 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.wallets import evaluate_wallets
+from shared.settings import get_settings
 from shared.store import keys
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
+settings = get_settings()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -30,7 +32,7 @@ def _wallets(records: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    evaluate_wallets(_wallets([record.raw_event]))
+    evaluate_wallets(_wallets([record.raw_event]), settings)
 
 
 @metrics.log_metrics
@@ -38,7 +40,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     try:
-        outcomes = evaluate_wallets(_wallets(event["Records"]))
+        outcomes = evaluate_wallets(_wallets(event["Records"]), settings)
     except Exception:
         logger.exception("batch evaluation failed; evaluating record by record")
         return process_partial_response(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from shared import churn
 from shared.profiles.model import DAY, WalletProfile
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_all
 
@@ -51,10 +51,9 @@ def activity_rows(settings: Settings, now: int) -> list[churn.Row]:
     ]
 
 
-def refit_churn_model(settings: Settings | None = None, now: int | None = None) -> churn.ChurnModel:
+def refit_churn_model(settings: Settings, now: int | None = None) -> churn.ChurnModel:
     """Fit MBG/NBD and its risk layer to every wallet's active days for the configured horizon
     (labels.churn_horizon_days), backtest the fit on the last horizon, and store both as the next version."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     rows = activity_rows(settings, now)
     previous = load_churn_model(settings)

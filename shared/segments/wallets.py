@@ -44,7 +44,7 @@ from shared.segments.store import (
     member_put,
     publish_changes,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.transact import cancellation_reasons, versioned_put
 
@@ -58,8 +58,7 @@ class EvaluationContext(Context):
     segments: list[SegmentDefinition] = field(default_factory=list)
 
 
-def load_context(settings: Settings | None = None) -> EvaluationContext:
-    settings = settings or get_settings()
+def load_context(settings: Settings) -> EvaluationContext:
     return EvaluationContext(settings=settings, model=load_churn_model(settings), segments=list_segments(settings))
 
 
@@ -222,11 +221,8 @@ def _forget_wallet(address: str, context: EvaluationContext, now: int) -> Outcom
     return None
 
 
-def sweep(
-    settings: Settings | None = None, now: int | None = None, time_left: Callable[[], float] | None = None
-) -> int:
+def sweep(settings: Settings, now: int | None = None, time_left: Callable[[], float] | None = None) -> int:
     """Re-evaluate the wallets that have come due, and only those; returns how many."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     context = load_context(settings)
     done = 0
@@ -238,7 +234,7 @@ def sweep(
     return done
 
 
-def evaluate_wallets(addresses: Iterable[str], settings: Settings | None = None) -> list[Outcome]:
+def evaluate_wallets(addresses: Iterable[str], settings: Settings) -> list[Outcome]:
     """The segments function's work for one stream batch: each changed wallet once, then the wallets
     whose whale label may have moved because another wallet's balance moved a token's whale floor."""
     context = load_context(settings)

@@ -39,11 +39,12 @@ def _full_re_evaluation(cloud: LocalCloud) -> dict[str, set[str]]:
     from shared import intel
     from shared.segments import wallets
     from shared.segments.evaluate import matches
+    from shared.settings import get_settings
 
     assert cloud.app is not None and cloud.app.host is not None
 
     def evaluate() -> dict[str, set[str]]:
-        context = wallets.load_context()
+        context = wallets.load_context(get_settings())
         expected: dict[str, set[str]] = {s.segment_id: set() for s in context.segments}
         for profile in intel.iter_profiles(context.settings):
             inputs = intel.load_wallet(profile.address, context.settings)
