@@ -22,7 +22,7 @@ ModelKind = Literal["mbg_nbd", "mbg_nbd_prior"]
 # Below this many wallets the four-parameter MLE is mostly noise (and often sits on a boundary of the
 # parameter space), so the prior is the better estimate.
 MIN_WALLETS = 20
-# The store writes due dates as 12-digit zero-padded unix seconds (shared/store/keys.py, A9); anything later
+# The store writes due dates as 12-digit zero-padded unix seconds (docs/architecture.md, "Key shapes"); anything later
 # would break the lexicographic order of the GSI, and is "never" for any practical purpose.
 MAX_DUE_UNIX = 999_999_999_999
 # Fitted log-parameters (on the rescaled time axis) outside this box mean the likelihood ran off to a

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from shared import loyalty as loyalty_formula
 from shared import scoring
+from shared.churn import MAX_DUE_UNIX
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding
 from shared.segments.facts import (
     DERIVED_CHURN_STATES,
     FACT_NAMES,
     HEALTH_BANDS,
-    MAX_DUE_UNIX,
     PROFILE_LABELS,
     WalletFacts,
 )

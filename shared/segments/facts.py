@@ -18,9 +18,6 @@ from shared.settings import LabelSettings, LoyaltySettings, ScoreSettings, Setti
 PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands"})
 # Churn states that shared.labels.churn_state derives; others come from the P(alive) model.
 DERIVED_CHURN_STATES = frozenset({"active", "dormant", "exited"})
-# The store keys due dates as 12-digit unix seconds (shared/store/keys.py, A9), as the churn model does;
-# a later instant would break the GSI's order and is "never" for any practical purpose.
-MAX_DUE_UNIX = 999_999_999_999
 
 FACT_NAMES = frozenset(
     {
