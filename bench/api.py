@@ -82,7 +82,7 @@ def dynamo_requests_by_function() -> Iterator[Counter[str]]:
 
         return run
 
-    FunctionHost.handler = counting_handler  # type: ignore[method-assign]
+    FunctionHost.handler = counting_handler  # type: ignore[method-assign,assignment]
     try:
         yield counted
     finally:

@@ -355,8 +355,9 @@ def measure_transfers(folder: Path, transfers: int, wallets: int) -> dict[str, A
     import profiles as profiles_bench  # bench/profiles.py: the synthetic stream and moto stacks
 
     from shared.ingest import write_events
-    from shared.intel import evaluate_wallets, refit_churn_model
+    from shared.intel import refit_churn_model
     from shared.profiles.store import apply_changes
+    from shared.segments.wallets import evaluate_wallets
     from shared.store.dynamo import REQUESTS
 
     moto = profiles_bench.MotoStacks(folder / "moto")

@@ -8,7 +8,7 @@ what each event costs in AWS requests.
                           synthetic in-order stream of ERC-20 transfers, in batches of 100 (moto, the
                           data resources of template.yaml)
   upkeep_requests_1k/10k  DynamoDB + EventBridge requests that segment maintenance
-                          (shared.intel.evaluate_wallets, the segments function's work) costs for ONE
+                          (shared.segments.wallets.evaluate_wallets, the segments function's work) costs for ONE
                           transfer between two ordinary holders, in communities of 1,000 and 10,000
                           wallets with the same five segments; it must not grow with the community
   freshness_p50_s/p95_s   seconds from a transfer mined on anvil until the API (HTTP) shows the
@@ -337,7 +337,7 @@ def _balances(events: list[ChainEvent]) -> dict[str, int]:
 
 def _measure_upkeep(event: TokenTransfer, settings: Settings) -> tuple[int, int, list[Any]]:
     """Apply one transfer (profiles), then count the segment maintenance it causes (segments)."""
-    from shared.intel import evaluate_wallets
+    from shared.segments.wallets import evaluate_wallets
 
     REQUESTS.reset()
     apply_in_batches([event], settings)
@@ -349,9 +349,9 @@ def _measure_upkeep(event: TokenTransfer, settings: Settings) -> tuple[int, int,
 
 
 def bench_upkeep(moto: MotoStacks, n: int, results: dict[str, Any]) -> dict[str, Any]:
-    from shared.intel import evaluate_wallets
     from shared.segments.rules import parse_rule
     from shared.segments.store import create_segment
+    from shared.segments.wallets import evaluate_wallets
 
     settings = moto.stack()
     now = int(time.time())
@@ -609,7 +609,7 @@ def handler_seconds() -> Iterator[dict[str, float]]:
 
         return run
 
-    FunctionHost.handler = timed_handler  # type: ignore[method-assign]
+    FunctionHost.handler = timed_handler  # type: ignore[method-assign,assignment]
     try:
         yield busy
     finally:

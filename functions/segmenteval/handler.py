@@ -11,17 +11,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.evaluation import parse_job, run_page
+from shared.settings import get_settings
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
+settings = get_settings()
 
 
 def record_handler(record: SQSRecord) -> None:
     job = parse_job(record.body)
-    following = run_page(job)
+    following = run_page(job, settings)
     logger.info("segment page evaluated", extra={"segment": job.segment_id, "page": job.page, "more": bool(following)})
 
 

@@ -1,7 +1,8 @@
-"""Keeps labels, churn states and segment membership live: runs for every changed wallet profile."""
+"""Keeps labels, churn states and segment membership live: runs for every change in a wallet's partition."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -11,21 +12,27 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.intel import evaluate_wallets
+from shared.segments.wallets import evaluate_wallets
+from shared.settings import get_settings
+from shared.store import keys
 from shared.tracing import TRACED_MODULES
 
 logger = Logger()
 tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
+settings = get_settings()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def _wallet(record: dict[str, Any]) -> str:
-    return str(record["dynamodb"]["Keys"]["pk"]["S"]).removeprefix("WALLET#")
+def _wallets(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Any change in a wallet's partition (profile, holdings, lending positions and summary) re-derives
+    that wallet (docs/architecture.md, "Flows"); records of other partitions carry no wallet."""
+    pks = (str(r["dynamodb"]["Keys"]["pk"]["S"]) for r in records)
+    return [keys.wallet_of(pk) for pk in pks if pk.startswith(keys.WALLET_PREFIX)]
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    evaluate_wallets([_wallet(record.raw_event)])
+    evaluate_wallets(_wallets([record.raw_event]), settings)
 
 
 @metrics.log_metrics
@@ -33,7 +40,7 @@ def record_handler(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     try:
-        outcomes = evaluate_wallets(_wallet(r) for r in event["Records"])
+        outcomes = evaluate_wallets(_wallets(event["Records"]), settings)
     except Exception:
         logger.exception("batch evaluation failed; evaluating record by record")
         return process_partial_response(

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from shared import loyalty
 from shared.intel import WalletInputs, load_wallet
+from shared.intel.lending_records import loyalty_inputs
 from shared.lending import store
 from shared.lending.model import SEVERITY, PoolPosition
 from shared.lending.refinance import RefinanceHint, hints_for
-from shared.lending.wallet import loyalty_inputs
 from shared.settings import Settings
 
 RECENT_ALERTS = 20

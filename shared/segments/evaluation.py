@@ -14,7 +14,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from shared import intel
+from shared.segments import wallets
 from shared.segments.store import (
     SegmentDefinition,
     SegmentNotFound,
@@ -91,7 +91,7 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
         return None  # deleted meanwhile
     if definition.version != job.version:
         return None  # superseded by an edit, which started its own evaluation
-    context = intel.load_context(settings)
+    context = wallets.load_context(settings)
     # the list index may lag a just-created segment: this page's segment is always the one evaluated
     others = [s for s in context.segments if s.segment_id != definition.segment_id]
     context.segments = [*others, definition]
@@ -108,7 +108,7 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
     response = dynamo.client("dynamodb").query(**query)
     members = 0
     for item in response["Items"]:
-        address = item["pk"]["S"].removeprefix("WALLET#")
+        address = keys.wallet_of(item["pk"]["S"])
         members += _evaluate_member(address, definition, context, now)
     latest = _record_page(job, len(response["Items"]), members, settings)
     next_job = _next_job(job, response.get("LastEvaluatedKey"))
@@ -121,9 +121,9 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
     return next_job
 
 
-def _evaluate_member(address: str, definition: SegmentDefinition, context: intel.Context, now: int) -> int:
+def _evaluate_member(address: str, definition: SegmentDefinition, context: wallets.EvaluationContext, now: int) -> int:
     """The wallet's full evaluation (every segment, so its state stays whole); 1 if it is a member of this one."""
-    outcome = intel.evaluate_wallet(address, context, now)
+    outcome = wallets.evaluate_wallet(address, context, now)
     return int(outcome is not None and definition.segment_id in (outcome.state.segments or []))
 
 

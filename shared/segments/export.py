@@ -30,8 +30,8 @@ def members_csv(
     profiles: dict[str, WalletProfile] = {}
     states: dict[str, WalletState] = {}
     for item in dynamo.batch_get(settings.app_table, wanted, consistent=False):
-        address = item["pk"]["S"].removeprefix("WALLET#")
-        if item["sk"]["S"] == "PROFILE":
+        address = keys.wallet_of(item["pk"]["S"])
+        if keys.wallet_item_kind(item["sk"]["S"]) == "profile":
             profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
         else:
             states[address] = WalletState.model_validate_json(item["doc"]["S"])

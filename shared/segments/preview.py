@@ -14,10 +14,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from shared import intel
+from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
+from shared.store.paging import count
 
 PAGE = 100
 THREADS = 8
@@ -35,7 +37,7 @@ class Preview(BaseModel):
 def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, settings: Settings | None = None) -> Preview:
     settings = settings or get_settings()
     deadline = time.monotonic() + budget_s
-    context = intel.load_context(settings)
+    context = wallets.load_context(settings)
     now = int(time.time())
     total = sum(_shard_size(shard, settings) for shard in range(keys.SCORE_SHARDS))
     count = evaluated = 0
@@ -44,7 +46,7 @@ def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, setting
 
     def member(address: str) -> bool:
         inputs = intel.load_wallet(address, settings)
-        return inputs is not None and matches(rule, intel.derive(inputs, context, now).facts)
+        return inputs is not None and matches(rule, wallets.derive(inputs, context, now).facts)
 
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         for shard in range(keys.SCORE_SHARDS):
@@ -83,21 +85,13 @@ def _page(shard: int, start: dict[str, Any] | None, settings: Settings) -> tuple
     if start:
         query["ExclusiveStartKey"] = start
     response = dynamo.client("dynamodb").query(**query)
-    return [i["pk"]["S"].removeprefix("WALLET#") for i in response["Items"]], response.get("LastEvaluatedKey")
+    return [keys.wallet_of(i["pk"]["S"]) for i in response["Items"]], response.get("LastEvaluatedKey")
 
 
 def _shard_size(shard: int, settings: Settings) -> int:
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-        "Select": "COUNT",
-    }
-    total = 0
-    while True:
-        response = dynamo.client("dynamodb").query(**query)
-        total += int(response["Count"])
-        if "LastEvaluatedKey" not in response:
-            return total
-        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return count(
+        settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+    )

@@ -35,6 +35,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.chain.keccak import is_checksum_address
+
 SCHEMA_VERSION: Final = 1
 MAX_NESTING = 8  # combinators on any path from the root
 MAX_CONDITIONS = 50  # leaf conditions in one rule
@@ -187,12 +189,10 @@ class HoldingCondition(_Node):
             return None
         if not _ADDRESS.match(value):
             raise PydanticCustomError("address_format", "must be a 0x-prefixed 20-byte hex address (42 characters)")
-        if value[2:] != value[2:].lower() and value[2:] != value[2:].upper():
-            # Mixed case claims an EIP-55 checksum; a mismatch is almost always a typo worth refusing.
-            from shared.chain.keccak import is_checksum_address
-
-            if not is_checksum_address(value):
-                raise PydanticCustomError("address_checksum", "mixed-case address fails its EIP-55 checksum")
+        mixed_case = value[2:] != value[2:].lower() and value[2:] != value[2:].upper()
+        # Mixed case claims an EIP-55 checksum; a mismatch is almost always a typo worth refusing.
+        if mixed_case and not is_checksum_address(value):
+            raise PydanticCustomError("address_checksum", "mixed-case address fails its EIP-55 checksum")
         return value.lower()
 
     @field_validator("token_id")

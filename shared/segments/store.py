@@ -7,7 +7,6 @@ event bus as `segment.entered` / `segment.exited`, which triggered campaigns sub
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Iterable
@@ -16,11 +15,13 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from shared.intel import EVENT_SOURCE
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings, get_settings
 from shared.store import dynamo, keys
-
-EVENT_SOURCE = "kith.segments"
+from shared.store.bus import BusEvent, publish
+from shared.store.paging import count, query_all, query_pages
+from shared.store.transact import cancellation_reasons
 
 
 class SegmentDefinition(BaseModel):
@@ -123,7 +124,7 @@ def update_segment(
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+        if cancellation_reasons(exc) is not None:
             raise VersionConflict(f"segment {segment_id} changed while you edited it; read it again") from exc
         raise
     return updated
@@ -158,19 +159,13 @@ def segment_history(segment_id: str, settings: Settings | None = None) -> list[S
 
 def list_segments(settings: Settings | None = None) -> list[SegmentDefinition]:
     settings = settings or get_settings()
-    found: list[SegmentDefinition] = []
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": "SEGMENTS"}},
-    }
-    while True:
-        response = _db().query(**kwargs)
-        found += [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
-        if "LastEvaluatedKey" not in response:
-            return found
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = query_all(
+        settings.app_table,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": "SEGMENTS"}},
+    )
+    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in items]
 
 
 def set_status(definition: SegmentDefinition, status: str, members: int | None, settings: Settings) -> None:
@@ -193,21 +188,17 @@ def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     get_segment(segment_id, settings)
     removed = 0
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}},
-        "ProjectionExpression": "pk, sk",
-    }
-    while True:
-        response = _db().query(**kwargs)
-        items = response["Items"]
+    pages = query_pages(
+        settings.app_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}},
+        ProjectionExpression="pk, sk",
+    )
+    for items in pages:
         removed += sum(1 for i in items if i["sk"]["S"].startswith(keys.MEMBER_PREFIX))
         if items:
             dynamo.batch_write(settings.app_table, deletes=items)
-        if "LastEvaluatedKey" not in response:
-            return removed
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return removed
 
 
 # ---- membership --------------------------------------------------------------------------------
@@ -229,7 +220,7 @@ def current_memberships(address: str, segment_ids: Iterable[str], settings: Sett
         while pending:
             response = _db().batch_get_item(RequestItems=pending)
             for item in response["Responses"].get(settings.app_table, []):
-                found.add(item["pk"]["S"].removeprefix("SEGMENT#"))
+                found.add(keys.segment_of(item["pk"]["S"]))
             pending = response.get("UnprocessedKeys") or {}
     return found
 
@@ -273,22 +264,13 @@ def apply_membership(
 def publish_changes(changes: list[tuple[str, SegmentDefinition, str]], at: int, settings: Settings) -> None:
     if not settings.event_bus_name or not changes:
         return
-    entries = [
-        {
-            "Source": EVENT_SOURCE,
-            "DetailType": kind,
-            "EventBusName": settings.event_bus_name,
-            "Detail": json.dumps(
-                {"segment_id": s.segment_id, "segment_version": s.version, "address": address, "at": at}
-            ),
-        }
+    events = [
+        BusEvent(
+            EVENT_SOURCE, kind, {"segment_id": s.segment_id, "segment_version": s.version, "address": address, "at": at}
+        )
         for kind, s, address in changes
     ]
-    events = dynamo.client("events")
-    for start in range(0, len(entries), 10):
-        response = events.put_events(Entries=entries[start : start + 10])
-        if response.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge refused {response['FailedEntryCount']} segment events; will retry")
+    publish(settings.event_bus_name, events, what="segment events")
 
 
 def members_page(
@@ -311,19 +293,11 @@ def members_page(
 def member_count(segment_id: str, settings: Settings | None = None) -> int:
     """Live member count: a COUNT query (one request per MB of keys), never a stored counter to drift."""
     settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
-        "Select": "COUNT",
-    }
-    total = 0
-    while True:
-        response = _db().query(**kwargs)
-        total += int(response["Count"])
-        if "LastEvaluatedKey" not in response:
-            return total
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return count(
+        settings.app_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+    )
 
 
 def with_live_count(definition: SegmentDefinition, settings: Settings | None = None) -> SegmentDefinition:

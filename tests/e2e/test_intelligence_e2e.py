@@ -37,17 +37,19 @@ def _members(cloud: LocalCloud, segment_id: str) -> set[str]:
 def _full_re_evaluation(cloud: LocalCloud) -> dict[str, set[str]]:
     """Every segment's rule over every profile, from scratch (the reference the live membership must equal)."""
     from shared import intel
+    from shared.segments import wallets
     from shared.segments.evaluate import matches
+    from shared.settings import get_settings
 
     assert cloud.app is not None and cloud.app.host is not None
 
     def evaluate() -> dict[str, set[str]]:
-        context = intel.load_context()
+        context = wallets.load_context(get_settings())
         expected: dict[str, set[str]] = {s.segment_id: set() for s in context.segments}
         for profile in intel.iter_profiles(context.settings):
             inputs = intel.load_wallet(profile.address, context.settings)
             assert inputs is not None
-            facts = intel.derive(inputs, context, intel.evaluated_at(inputs)).facts
+            facts = wallets.derive(inputs, context, intel.evaluated_at(inputs)).facts
             for segment in context.segments:
                 if matches(segment.rule, facts):
                     expected[segment.segment_id].add(profile.address)

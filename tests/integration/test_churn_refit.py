@@ -17,6 +17,7 @@ from shared import churn, intel, wallets
 from shared.cli import main
 from shared.events import ChainEvent, Standard, VoteCast
 from shared.profiles.store import apply_changes
+from shared.segments import wallets as segment_wallets
 from shared.settings import get_settings
 from shared.store import dynamo, keys
 
@@ -102,7 +103,7 @@ def test_the_refit_stores_the_risk_and_a_backtest_and_the_sweep_flags_at_the_cro
 
     # And evaluating the wallets stores each one's risk, percentile and crossing date
     addresses = sorted(days)
-    intel.evaluate_wallets(addresses, settings)
+    segment_wallets.evaluate_wallets(addresses, settings)
     loaded = [intel.load_wallet(a, settings) for a in addresses]
     states = {a: i.state for a, i in zip(addresses, loaded, strict=True) if i is not None and i.state is not None}
     assert len(states) == N_WALLETS
@@ -127,7 +128,7 @@ def test_the_refit_stores_the_risk_and_a_backtest_and_the_sweep_flags_at_the_cro
     assert wallet in intel.due_wallets(due, settings, limit=10_000)
 
     # When the sweep runs at the crossing, the wallet is at risk; the read model agrees
-    intel.sweep(settings, now=due + 1)
+    segment_wallets.sweep(settings, now=due + 1)
     after = intel.load_wallet(wallet, settings)
     assert after is not None and after.state is not None
     assert after.state.churn_state == "at_risk"

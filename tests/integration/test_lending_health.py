@@ -17,12 +17,12 @@ from infra.localcloud.anvil import Anvil
 from infra.localcloud.runner import matches_any, parse_filters, stream_lambda_record
 from infra.localcloud.template import Template
 from shared.api.lending_view import lending_view
-from shared.intel import evaluate_wallets
 from shared.lending import health as health_module
 from shared.lending.model import AccountData, band_of
 from shared.lending.store import exposed_wallets, load_alerts, load_health_records, load_positions
 from shared.lending.stream import BatchOutcome, process_images
 from shared.profiles.stream import apply_images as apply_profiles
+from shared.segments.wallets import evaluate_wallets
 from shared.settings import ChainConfig, Settings, TrackedContract, get_settings
 from shared.store import keys
 from shared.store.dynamo import REQUESTS, client

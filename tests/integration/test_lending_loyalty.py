@@ -11,6 +11,7 @@ import pytest
 from shared import intel
 from shared.events import Standard, VoteCast
 from shared.profiles.store import apply_changes
+from shared.segments import wallets
 from shared.settings import get_settings
 from shared.store.dynamo import client
 
@@ -63,7 +64,7 @@ def test_a_tier_change_is_stored_and_published_once(bus_queue: str) -> None:
     # Given a wallet with two votes (20 points: member)
     settings = get_settings()
     apply_changes([(None, _vote(1)), (None, _vote(2))], settings)
-    intel.evaluate_wallets([VOTER], settings)
+    wallets.evaluate_wallets([VOTER], settings)
     state = intel.load_wallet(VOTER, settings)
     assert state is not None and state.state is not None
     assert (state.state.tier, state.state.loyalty_points, state.state.loyalty_version) == ("member", 20.0, 3)
@@ -71,8 +72,8 @@ def test_a_tier_change_is_stored_and_published_once(bus_queue: str) -> None:
 
     # When a third vote lifts it to 30 points, and the wallet is derived again, twice
     apply_changes([(None, _vote(3))], settings)
-    intel.evaluate_wallets([VOTER], settings)
-    intel.evaluate_wallets([VOTER], settings)
+    wallets.evaluate_wallets([VOTER], settings)
+    wallets.evaluate_wallets([VOTER], settings)
 
     # Then the state carries the new tier, and exactly one tier.changed names both tiers and the formula
     loaded = intel.load_wallet(VOTER, settings)

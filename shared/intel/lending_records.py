@@ -1,7 +1,7 @@
 """A wallet's lending records as its derivation reads them: positions, health records, the summary.
 
-They live in the wallet's partition (A39-A41), so shared.intel.load_wallet picks them up in the
-Query it already makes, and the loyalty formula and the segment facts are computed from them.
+They live in the wallet's partition (docs/architecture.md, "Key shapes"), so shared.intel.load_wallet
+picks them up in the Query it already makes, and the loyalty formula and the segment facts are computed from them.
 """
 
 from __future__ import annotations
