@@ -9,16 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.api.app import access_record, build_app, routers_of
-from shared.tracing import TRACED_MODULES
+from shared.tracing import observability
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
 app = build_app(lazy=True)  # each resource's routes are loaded by its first request
 routers = routers_of(app)
 

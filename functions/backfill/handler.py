@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -13,12 +12,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.backfill import RangeJob, run_range_job
-from shared.settings import get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs, get_settings
+from shared.tracing import observability, observed
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer(patch_modules=TRACED_MODULES)
+logger, tracer, metrics = observability()
+NEEDS = Needs("events_table", "app_table", "backfill_queue_url")
 processor = BatchProcessor(event_type=EventType.SQS)
 copy_config_to_registered_loggers(source_logger=logger, include={"kith.ingest", "kith.backfill"})
 settings = get_settings()
@@ -32,8 +30,7 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric(name="MalformedLogs", unit=MetricUnit.Count, value=outcome.malformed)
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    NEEDS.check(settings)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

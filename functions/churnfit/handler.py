@@ -5,24 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.intel import refit_churn_model
-from shared.settings import get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs, get_settings
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("app_table")
 settings = get_settings()
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    NEEDS.check(settings)
     model = refit_churn_model(settings)  # H is the labels.churn_horizon_days setting
     metrics.add_metric(name="ChurnModelWallets", unit=MetricUnit.Count, value=model.n_wallets)
     if model.backtest is not None and model.backtest.auc is not None:

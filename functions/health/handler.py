@@ -4,29 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.lending.stream import process_images
-from shared.settings import get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("events_table", "app_table", "event_bus_name")
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Every step is idempotent (position markers, block-guarded health records, ALERT# records, fire()
     # per occurrence), so a failed batch is retried whole: evaluations must run in block order, which
     # a partial retry of the records after a failure would not keep.
     records = event["Records"]
     images = ((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records)
-    outcome = process_images(images, get_settings())
+    outcome = process_images(images, NEEDS.settings())
     metrics.add_metric(name="HealthEvaluations", unit=MetricUnit.Count, value=outcome.evaluations)
     metrics.add_metric(name="LendingAlerts", unit=MetricUnit.Count, value=outcome.recorded.alerts)
     metrics.add_metric(name="LendingAlertsFired", unit=MetricUnit.Count, value=outcome.recorded.fired)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.ingest import IngestError, IngestOptions, ingest_all, publish_metrics
-from shared.settings import get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs, get_settings
+from shared.tracing import observability, observed
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer(patch_modules=TRACED_MODULES)
+logger, tracer, metrics = observability()
+NEEDS = Needs("events_table", "app_table")
 copy_config_to_registered_loggers(source_logger=logger, include={"kith.ingest"})
 settings = get_settings()  # fails at cold start, naming the bad variable
 # One writer keeps the Events stream in chain order, so the profiles function stays on its in-order fast
@@ -22,10 +20,10 @@ settings = get_settings()  # fails at cold start, naming the bad variable
 options = IngestOptions(write_workers=1)
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    NEEDS.check(settings)
+
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -14,11 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.campaigns.conversions import credit_changes
 from shared.profiles.store import apply_change
 from shared.profiles.stream import apply_images, change_of
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("events_table", "app_table")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -29,10 +28,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     credit_changes([change])
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    NEEDS.settings()
     records = event["Records"]
     try:
         images = [(r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records]

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.evaluation import parse_job, run_page
-from shared.settings import get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs, get_settings
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("app_table", "segment_eval_queue_url", "event_bus_name")
 processor = BatchProcessor(event_type=EventType.SQS)
 settings = get_settings()
 
@@ -27,8 +25,7 @@ def record_handler(record: SQSRecord) -> None:
     logger.info("segment page evaluated", extra={"segment": job.segment_id, "page": job.page, "more": bool(following)})
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    NEEDS.check(settings)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -13,13 +12,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.wallets import evaluate_wallets
-from shared.settings import get_settings
+from shared.settings import Needs, get_settings
 from shared.store import keys
-from shared.tracing import TRACED_MODULES
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("app_table", "event_bus_name")
 settings = get_settings()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -35,10 +33,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     evaluate_wallets(_wallets([record.raw_event]), settings)
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    NEEDS.check(settings)
     try:
         outcomes = evaluate_wallets(_wallets(event["Records"]), settings)
     except Exception:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -16,12 +15,11 @@ from shared.campaigns.dispatch import SendJob
 from shared.campaigns.sender import RetryLater, postpone, process
 from shared.campaigns.store import BatchReads
 from shared.channels import get_channels_config
-from shared.settings import Settings, get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs, Settings
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("app_table", "sends_queue_url")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -36,10 +34,8 @@ def record_handler(record: SQSRecord, reads: BatchReads, settings: Settings) -> 
     metrics.add_metric(name=f"Send_{outcome}", unit=MetricUnit.Count, value=1)
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    settings = get_settings()
+    settings = NEEDS.settings()
     handle = partial(record_handler, reads=BatchReads(settings), settings=settings)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -19,12 +18,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.campaigns.store import BatchReads
 from shared.campaigns.triggers import fire, segment_trigger
 from shared.lending.health import TRIGGER as LENDING_BAND
-from shared.settings import Settings, get_settings
-from shared.tracing import TRACED_MODULES
+from shared.settings import Needs, Settings
+from shared.tracing import observability, observed
 
-logger = Logger()
-tracer = Tracer(patch_modules=TRACED_MODULES)
-metrics = Metrics()
+logger, tracer, metrics = observability()
+NEEDS = Needs("app_table", "sends_queue_url")
 processor = BatchProcessor(event_type=EventType.SQS)
 SEGMENT_ENTERED = "segment.entered"
 
@@ -49,10 +47,8 @@ def record_handler(record: SQSRecord, reads: BatchReads, settings: Settings) -> 
     logger.info("trigger fired", extra={"trigger": trigger, "sends": sends})
 
 
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@logger.inject_lambda_context(clear_state=True)
+@observed(logger, tracer, metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    settings = get_settings()
+    settings = NEEDS.settings()
     handle = partial(record_handler, reads=BatchReads(settings), settings=settings)
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
