@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.crossing import first_second
 from shared.settings import LoyaltySettings
 
 DAY = 86_400
@@ -114,13 +115,7 @@ def first_reaching(
     if horizon <= now or not reached(min(horizon, MAX_UNIX)):
         return None
     below, above = now, min(horizon, MAX_UNIX)
-    while above - below > 1:
-        middle = (below + above) // 2
-        if reached(middle):
-            above = middle
-        else:
-            below = middle
-    return above
+    return first_second(below, above, reached)
 
 
 def next_change(inputs: LoyaltyInputs, now: int, settings: LoyaltySettings) -> int | None:

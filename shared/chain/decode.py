@@ -289,20 +289,20 @@ def decode_logs(
                 lowered = address.lower()
                 emitter = emitters[address] = (lowered, metas.get(lowered, _NO_META))
             contract, meta = emitter
+            common: _Common = {
+                "chain_id": chain_id,
+                "block_number": block_number,
+                "block_hash": log["blockHash"].lower(),
+                "block_time": block_time,
+                "tx_hash": log["transactionHash"].lower(),
+                "log_index": int(log["logIndex"], 16),
+                "sub_index": 0,
+                "contract": contract,
+            }
             if kind is None:
                 decoder = DECODERS.get(topic0.lower()) if isinstance(topic0, str) else None
                 if decoder is None:
                     raise Malformed(f"unknown topic0 {topic0}")
-                common: _Common = {
-                    "chain_id": chain_id,
-                    "block_number": block_number,
-                    "block_hash": log["blockHash"].lower(),
-                    "block_time": block_time,
-                    "tx_hash": log["transactionHash"].lower(),
-                    "log_index": int(log["logIndex"], 16),
-                    "sub_index": 0,
-                    "contract": contract,
-                }
                 extend(decoder(log, common, tokens.get(contract) if tokens else None))
                 continue
             if meta is None:
@@ -334,14 +334,7 @@ def decode_logs(
             if len(receiver) != 66 or not receiver.startswith(_CLEAN_ADDRESS_PREFIX, 2):
                 raise Malformed("address word has dirty high bytes")
             values = {
-                "chain_id": chain_id,
-                "block_number": block_number,
-                "block_hash": log["blockHash"].lower(),
-                "block_time": block_time,
-                "tx_hash": log["transactionHash"].lower(),
-                "log_index": int(log["logIndex"], 16),
-                "sub_index": 0,
-                "contract": contract,
+                **common,
                 "standard": standard,
                 "kind": "transfer",
                 "from_address": "0x" + sender[26:].lower(),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from shared import loyalty as loyalty_formula
 from shared import scoring
 from shared.churn import MAX_DUE_UNIX
+from shared.crossing import first_second
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding
 from shared.segments.facts import (
@@ -23,8 +24,8 @@ from shared.segments.facts import (
 from shared.segments.rules import (
     AllOf,
     AnyOf,
-    ChainCondition,
     ChurnCondition,
+    Condition,
     DaysSinceCondition,
     FieldCondition,
     HealthCondition,
@@ -131,17 +132,7 @@ def changed_fields(before: WalletFacts, after: WalletFacts) -> set[str]:
 
 # --- conditions -----------------------------------------------------------------------------------
 
-Leaf = (
-    FieldCondition
-    | DaysSinceCondition
-    | HoldingCondition
-    | LabelCondition
-    | ChurnCondition
-    | TagCondition
-    | ChainCondition
-    | HealthCondition
-    | TierCondition
-)
+Leaf = Condition
 
 
 def _leaf_value(node: Leaf, facts: WalletFacts) -> bool:
@@ -340,13 +331,7 @@ def _score_reaches(facts: WalletFacts, threshold: float, strict: bool) -> int | 
             return None
         below, step = facts.now + step, step * 2
     above = facts.now + step
-    while above - below > 1:
-        middle = (below + above) // 2
-        if reached(middle):
-            above = middle
-        else:
-            below = middle
-    return above
+    return first_second(below, above, reached)
 
 
 def _holding_amount(holding: Holding, node: HoldingCondition) -> tuple[int, float] | None:

@@ -6,12 +6,14 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import get_args
 
 from shared import loyalty as loyalty_formula
 from shared import scoring
 from shared.labels import churn_state as derive_churn_state
 from shared.labels import labels_for
 from shared.profiles.model import Holding, WalletProfile
+from shared.segments.rules import HealthBand, ProfileField
 from shared.settings import LabelSettings, LoyaltySettings, ScoreSettings, Settings
 
 # Labels that labels_for derives from the wallet alone; any other label (whale) comes from the population.
@@ -19,30 +21,18 @@ PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands"}
 # Churn states that shared.labels.churn_state derives; others come from the P(alive) model.
 DERIVED_CHURN_STATES = frozenset({"active", "dormant", "exited"})
 
-FACT_NAMES = frozenset(
-    {
-        "score",
-        "first_seen",
-        "last_active",
-        "distinct_active_days",
-        "transfers_in",
-        "transfers_out",
-        "votes",
-        "last_vote",
-        "liquidations",
-        "holdings",
-        "labels",
-        "churn_state",
-        "tags",
-        "chains",
-        "health",
-        "health_factor",
-        "tier",
-        "loyalty_points",
-    }
-)
+# every field a rule may compare, and the facts the other conditions read
+FACT_NAMES = frozenset(get_args(ProfileField)) | {
+    "holdings",
+    "labels",
+    "churn_state",
+    "tags",
+    "chains",
+    "health",
+    "tier",
+}
 # Health bands from the safest; a `health` condition with or_worse matches its band and those after it.
-HEALTH_BANDS = ("safe", "warn", "urgent", "critical")
+HEALTH_BANDS: tuple[str, ...] = get_args(HealthBand)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ CONTEXTS: dict[str, tuple[str, int]] = {
     "shared.egress": ("kernel", 0),
     "shared.tracing": ("kernel", 0),
     "shared.csvsafe": ("kernel", 0),
+    "shared.crossing": ("kernel", 0),
     "shared.chain": ("chain", 1),
     "shared.ingest": ("chain", 1),
     "shared.backfill": ("chain", 1),
