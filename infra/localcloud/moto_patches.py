@@ -35,6 +35,10 @@ moto's generic response serializer walks every attribute of every item against t
 model; for DynamoDB's JSON protocol the result already is the wire format, so the data-plane
 operations below are written out with json.dumps instead (any value json cannot write, and every
 other operation, still goes through moto's serializer).
+
+moto's EventBridge hands a rule's target the event without its `account`, which every event AWS
+delivers carries (and Powertools' EventBridgeModel requires): the envelope gains it, the rest as moto
+writes it.
 """
 
 from __future__ import annotations
@@ -209,10 +213,21 @@ def _patch_sqs_scans() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
 
 
+def _patch_event_envelope() -> None:
+    from moto.events.utils import EventTemplateParser
+
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = (
+        '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+        '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+        '"detail": <detail>}'
+    )
+
+
 def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    _patch_event_envelope()
     _patch_serializer()
     _patch_request_lock()
     _patch_sqs_scans()
