@@ -155,7 +155,7 @@ class ChainReader:
                 attempt,
                 retryable=lambda exc: isinstance(exc, _Inconsistent),
                 backoff=policy.backoff,
-                on_retry=lambda _, exc: self.rpc._note_retry("eth_getLogs", str(exc)),
+                on_retry=lambda _, exc: self.rpc.note_retry("eth_getLogs", str(exc)),
             )
         except _Inconsistent as exc:
             raise RpcFailed(

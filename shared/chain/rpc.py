@@ -205,7 +205,7 @@ class RpcClient:
         with self._lock:
             return next(self._ids)
 
-    def _note_retry(self, method: str, reason: str) -> None:
+    def note_retry(self, method: str, reason: str) -> None:
         with self._lock:
             self.retries += 1
         if self.on_retry is not None:
@@ -314,7 +314,7 @@ class RpcClient:
                 attempt,
                 retryable=retryable,
                 backoff=self.policy.backoff,
-                on_retry=lambda _, exc: self._note_retry(method, str(exc)),
+                on_retry=lambda _, exc: self.note_retry(method, str(exc)),
             )
         except RpcError as exc:
             if range_errors and exc.verdict is Verdict.RANGE:
@@ -380,7 +380,7 @@ class RpcClient:
                 attempt,
                 retryable=lambda exc: isinstance(exc, RpcError),
                 backoff=self.policy.backoff,
-                on_retry=lambda _, exc: self._note_retry(f"batch {method_name}", str(exc)),
+                on_retry=lambda _, exc: self.note_retry(f"batch {method_name}", str(exc)),
             )
         except RpcError as exc:
             raise self._fail(f"batch {method_name}", tries, exc) from None
