@@ -279,8 +279,7 @@ class RpcClient:
             raise RpcError(f"unexpected answer shape: {str(answer)[:120]}", None, Verdict.RETRY)
         error = answer.get("error")
         if error is not None:
-            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-            code = error.get("code") if isinstance(error, dict) else None
+            message, code = _error_parts(error)
             data = error.get("data") if isinstance(error, dict) else None
             if isinstance(data, str | dict):
                 message = f"{message} ({data})"
@@ -354,8 +353,7 @@ class RpcClient:
                         continue
                     error = entry.get("error")
                     if error is not None:
-                        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-                        code = error.get("code") if isinstance(error, dict) else None
+                        message, code = _error_parts(error)
                         verdict = classify_error(code, message)
                         if verdict is Verdict.FATAL:
                             fatal = RpcError(message, code, verdict)
@@ -430,6 +428,13 @@ class RpcClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _error_parts(error: Any) -> tuple[str, int | None]:
+    """The message and code of a JSON-RPC error member (some nodes send a bare string)."""
+    if isinstance(error, dict):
+        return str(error.get("message", error)), error.get("code")
+    return str(error), None
 
 
 def _header(block: Any) -> Header:
