@@ -46,6 +46,7 @@ from shared.store.keys import (
     cursor_key,
     tracked_contract_key,
 )
+from shared.store.paging import query_items
 
 logger = logging.getLogger("kith.tracking")
 
@@ -123,50 +124,45 @@ def _chain_of(config: dict[str, Any], contracts: list[TrackedContract]) -> Chain
 # ---- reading ----------------------------------------------------------------------------------
 
 
+def _is_chain_config(sk: str) -> bool:
+    return sk == CHAIN_CONFIG_SK
+
+
+def _is_contract(sk: str) -> bool:
+    return sk.startswith(CONTRACT_PREFIX)
+
+
 def _chain_items(app_table: str, chain_id: int, consistent: bool = True) -> list[dict[str, Any]]:
-    dynamodb = client("dynamodb")
     low, high = CHAIN_ITEMS_RANGE
-    request: dict[str, Any] = {
-        "TableName": app_table,
-        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-        "ExpressionAttributeValues": to_item({":pk": chain_pk(chain_id), ":low": low, ":high": high}),
-        "ConsistentRead": consistent,
-    }
-    found: list[dict[str, Any]] = []
-    while True:
-        answer = dynamodb.query(**request)
-        found.extend(from_item(item) for item in answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            return found
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return list(
+        query_items(
+            app_table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=to_item({":pk": chain_pk(chain_id), ":low": low, ":high": high}),
+            ConsistentRead=consistent,
+        )
+    )
 
 
 def load_chain(app_table: str, chain_id: int) -> ChainConfig | None:
     """The chain's settings and every contract tracked on it, or None if the chain is not tracked."""
     items = _chain_items(app_table, chain_id)
-    config = next((i for i in items if i["sk"] == CHAIN_CONFIG_SK), None)
+    config = next((i for i in items if _is_chain_config(str(i["sk"]))), None)
     if config is None:
         return None
-    contracts = [_contract_of(i) for i in items if str(i["sk"]).startswith(CONTRACT_PREFIX)]
+    contracts = [_contract_of(i) for i in items if _is_contract(str(i["sk"]))]
     return _chain_of(config, sorted(contracts, key=lambda c: c.address))
 
 
 def tracked_chain_ids(app_table: str) -> list[int]:
-    dynamodb = client("dynamodb")
-    request: dict[str, Any] = {
-        "TableName": app_table,
-        "IndexName": GSI1,
-        "KeyConditionExpression": "gsi1pk = :pk",
-        "ExpressionAttributeValues": to_item({":pk": CHAINS_PARTITION}),
-        "ProjectionExpression": "chain_id",
-    }
-    ids: list[int] = []
-    while True:
-        answer = dynamodb.query(**request)
-        ids.extend(int(from_item(item)["chain_id"]) for item in answer.get("Items", []))
-        if "LastEvaluatedKey" not in answer:
-            return ids
-        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    items = query_items(
+        app_table,
+        IndexName=GSI1,
+        KeyConditionExpression="gsi1pk = :pk",
+        ExpressionAttributeValues=to_item({":pk": CHAINS_PARTITION}),
+        ProjectionExpression="chain_id",
+    )
+    return [int(item["chain_id"]) for item in items]
 
 
 def load_chains(app_table: str) -> list[ChainConfig]:
@@ -304,7 +300,7 @@ def list_contracts(settings: Settings, chain_id: int) -> list[dict[str, Any]]:
     """The chain's contract items as stored (with added_at and the backfill job that brought them in)."""
     tracked_chain(settings, chain_id)  # raises ChainNotTracked
     items = _chain_items(settings.app_table, chain_id)
-    contracts = [i for i in items if str(i["sk"]).startswith(CONTRACT_PREFIX)]
+    contracts = [i for i in items if _is_contract(str(i["sk"]))]
     return sorted(contracts, key=lambda i: str(i["address"]))
 
 

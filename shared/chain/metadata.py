@@ -18,6 +18,7 @@ from typing import Any
 from shared.chain.abi import DECIMALS_SELECTOR, NAME_SELECTOR, SYMBOL_SELECTOR
 from shared.chain.decode import TokenMeta
 from shared.chain.rpc import RetryPolicy, RpcClient, RpcError, Verdict
+from shared.retry import Backoff, call_with_retry
 from shared.store.dynamo import client, from_item, to_item
 from shared.store.keys import token_meta_key
 
@@ -73,38 +74,45 @@ def clear_memory_cache() -> None:
         _MEMORY.clear()
 
 
+def _reverted(exc: RpcError) -> bool:
+    message = str(exc).lower()
+    return any(word in message for word in _REVERTED)
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, RpcError) and exc.verdict is not Verdict.FATAL
+
+
 class MetadataReader:
     def __init__(self, rpc_url: str, chain_id: int, app_table: str, timeout: float = 10.0, attempts: int = 4) -> None:
-        # the client's own retries are off: a revert must come back at once, not after a retry storm
+        # the one retry layer is here, not in the client: nodes word a revert like a transient
+        # error (-32000), and a revert must come back at once as "missing", not after a retry storm
         policy = RetryPolicy(max_attempts=1, timeout=timeout)
         self.rpc = RpcClient(rpc_url, chain_id, policy=policy, workers=METADATA_WORKERS)
         self.chain_id = chain_id
         self.app_table = app_table
-        self.attempts = attempts
+        self.backoff = Backoff(attempts=attempts, base_delay=0.1, max_delay=1.6)
 
     def _call(self, address: str, selector: str) -> bytes:
-        last: RpcError | None = None
-        for attempt in range(self.attempts):
+        def attempt() -> Any:
             try:
-                result = self.rpc.call_once("eth_call", [{"to": address, "data": selector}, "latest"])
+                return self.rpc.call_once("eth_call", [{"to": address, "data": selector}, "latest"])
             except RpcError as exc:
-                message = str(exc).lower()
-                if any(word in message for word in _REVERTED):
-                    return b""
-                if exc.verdict is Verdict.FATAL:
-                    last = exc
-                    break
-                last = exc
-                time.sleep(0.1 * 2**attempt)
-                continue
-            if not isinstance(result, str) or not result.startswith("0x"):
-                return b""
-            try:
-                return bytes.fromhex(result[2:])
-            except ValueError:
-                return b""
-        # RpcClient's messages are already scrubbed of the endpoint, whose path may hold the provider's key
-        raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {last}") from None
+                if _reverted(exc):
+                    return None
+                raise
+
+        try:
+            result = call_with_retry(attempt, retryable=_transient, backoff=self.backoff)
+        except RpcError as exc:
+            # RpcClient's messages are already scrubbed of the endpoint, whose path may hold the provider's key
+            raise RuntimeError(f"chain {self.chain_id}: reading metadata of {address} failed: {exc}") from None
+        if not isinstance(result, str) or not result.startswith("0x"):
+            return b""
+        try:
+            return bytes.fromhex(result[2:])
+        except ValueError:
+            return b""
 
     def close(self) -> None:
         self.rpc.close()

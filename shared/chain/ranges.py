@@ -8,7 +8,6 @@ block where its logs pass what the run can write in its time (last_block_within)
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ def get_logs_adaptive(
         try:
             logs = rpc.get_logs(from_block, to_block, addresses, topics)
         except RpcError as exc:
-            rpc._note_retry("eth_getLogs", str(exc))
+            rpc.note_retry("eth_getLogs", str(exc))
             if to_block > from_block:
                 ranger.shrink(from_block, to_block, exc.hint)
                 continue
@@ -87,7 +86,7 @@ def get_logs_adaptive(
                     f"chain {rpc.chain_id}: eth_getLogs failed after {failures} attempts: "
                     f"block {from_block} alone is refused: {exc}"
                 ) from exc
-            time.sleep(rpc.policy.delay(failures))
+            rpc.policy.backoff.pause(failures)
             continue
         ranger.grow()
         return logs, to_block

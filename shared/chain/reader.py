@@ -9,7 +9,6 @@ neither knows the other.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +20,16 @@ from shared.chain.endpoints import resolve_rpc_url
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
 from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
+from shared.retry import call_with_retry
 from shared.settings import ChainConfig, Settings
 
 logger = logging.getLogger("kith.ingest")
 
 CRASH_POINTS = ("after_fetch", "mid_write", "before_cursor")
+
+
+class _Inconsistent(RuntimeError):
+    """Logs and headers of one fetch disagree (a reorg under way): the fetch is asked again."""
 
 
 class InjectedCrash(RuntimeError):
@@ -128,9 +132,8 @@ class ChainReader:
 
     def fetch(self, from_block: int, last_allowed: int, ranger: AdaptiveRange) -> FetchedRange:
         """Logs and headers of [from_block, to] (to <= last_allowed), consistent with one chain."""
-        policy = self.options.rpc
-        problem = ""
-        for attempt in range(policy.max_attempts):
+
+        def attempt() -> FetchedRange:
             # the hash of last_allowed before and after brackets the getLogs call: if it did not
             # change, no block at or below it changed either, so logs and headers agree
             before = self.rpc.header(last_allowed).hash
@@ -140,16 +143,24 @@ class ChainReader:
                 wanted.append(last_allowed)
             headers = self.rpc.headers(wanted)
             problem = self._inconsistency(from_block, to_block, logs, headers, before, last_allowed)
-            if not problem:
-                if last_allowed > to_block:
-                    del headers[last_allowed]
-                return FetchedRange(from_block, to_block, logs, headers)
-            if attempt + 1 < policy.max_attempts:
-                self.rpc._note_retry("eth_getLogs", problem)
-                time.sleep(policy.delay(attempt))
-        raise RpcFailed(
-            f"chain {self.chain.chain_id}: eth_getLogs failed after {policy.max_attempts} attempts: {problem}"
-        )
+            if problem:
+                raise _Inconsistent(problem)
+            if last_allowed > to_block:
+                del headers[last_allowed]
+            return FetchedRange(from_block, to_block, logs, headers)
+
+        policy = self.options.rpc
+        try:
+            return call_with_retry(
+                attempt,
+                retryable=lambda exc: isinstance(exc, _Inconsistent),
+                backoff=policy.backoff,
+                on_retry=lambda _, exc: self.rpc.note_retry("eth_getLogs", str(exc)),
+            )
+        except _Inconsistent as exc:
+            raise RpcFailed(
+                f"chain {self.chain.chain_id}: eth_getLogs failed after {policy.max_attempts} attempts: {exc}"
+            ) from None
 
     def _inconsistency(
         self,

@@ -1,25 +1,23 @@
 """A small JSON-RPC client for the hot path of ingestion: eth_getLogs and batched block headers.
 
-web3.py stays the tool for contract calls (shared.chain.metadata), but its batch path does not retry
-and its middleware costs more than the decoding itself, so fetching goes over one requests.Session.
+Every read (eth_getLogs, batched headers, the token getters of shared.chain.metadata) goes over one
+requests.Session: web3.py's batch path does not retry and its middleware costs more than the decoding.
 
 Every failure is classified once (`classify`):
   RANGE  the node refuses the block range (result cap, response size, range width, a timeout on
          eth_getLogs); the caller shrinks the range, guided by any hint in the message
   RETRY  transient: HTTP 429/5xx, timeouts, connection errors, -32603, -32000..-32099, a null result
   FATAL  anything else (a malformed request will not get better by asking again)
-After `max_attempts` retries a RpcFailed names the chain, the method and the last error: ingestion
-never skips a range silently.
+The waits between attempts are shared.retry's; after `max_attempts` a RpcFailed names the chain, the
+method and the last error: ingestion never skips a range silently.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,6 +30,7 @@ import requests
 import urllib3
 
 from shared.egress import EgressRefused, guarded_session, scrub
+from shared.retry import Backoff, call_with_retry
 
 _HEADERS = {"Content-Type": "application/json"}
 
@@ -162,14 +161,19 @@ class Header(NamedTuple):
 
 @dataclass
 class RetryPolicy:
+    """How often one read is tried (shared.retry's Backoff) and how long each try may take."""
+
     max_attempts: int = 8
     base_delay: float = 0.2
     max_delay: float = 8.0
     timeout: float = 15.0
 
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(attempts=self.max_attempts, base_delay=self.base_delay, max_delay=self.max_delay)
+
     def delay(self, attempt: int) -> float:
-        # full jitter around the exponential step, so retrying clients do not synchronise
-        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
+        return self.backoff.delay(attempt)
 
 
 class RpcClient:
@@ -201,7 +205,7 @@ class RpcClient:
         with self._lock:
             return next(self._ids)
 
-    def _note_retry(self, method: str, reason: str) -> None:
+    def note_retry(self, method: str, reason: str) -> None:
         with self._lock:
             self.retries += 1
         if self.on_retry is not None:
@@ -275,8 +279,7 @@ class RpcClient:
             raise RpcError(f"unexpected answer shape: {str(answer)[:120]}", None, Verdict.RETRY)
         error = answer.get("error")
         if error is not None:
-            message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-            code = error.get("code") if isinstance(error, dict) else None
+            message, code = _error_parts(error)
             data = error.get("data") if isinstance(error, dict) else None
             if isinstance(data, str | dict):
                 message = f"{message} ({data})"
@@ -287,24 +290,35 @@ class RpcClient:
 
     def call(self, method: str, params: Sequence[Any], allow_null: bool = False, range_errors: bool = False) -> Any:
         """One call with retries. With range_errors=True, RANGE verdicts are raised to the caller at once."""
-        last: RpcError | None = None
-        for attempt in range(self.policy.max_attempts):
+        tries = 0
+
+        def attempt() -> Any:
+            nonlocal tries
+            tries += 1
             try:
                 return self.call_once(method, params, allow_null)
             except RpcError as exc:
-                last = exc
-                if exc.verdict is Verdict.FATAL:
-                    raise self._fail(method, attempt + 1, exc) from exc
-                if range_errors and exc.verdict is Verdict.RANGE:
-                    raise
                 if range_errors and exc.timeout:
                     # a slow eth_getLogs is a range the node cannot serve in time: shrink, do not repeat
                     raise RpcError(str(exc), None, Verdict.RANGE) from exc
-                if attempt + 1 < self.policy.max_attempts:
-                    self._note_retry(method, str(exc))
-                    time.sleep(self.policy.delay(attempt))
-        assert last is not None
-        raise self._fail(method, self.policy.max_attempts, last) from last
+                raise
+
+        def retryable(exc: Exception) -> bool:
+            if not isinstance(exc, RpcError) or exc.verdict is Verdict.FATAL:
+                return False
+            return not (range_errors and exc.verdict is Verdict.RANGE)
+
+        try:
+            return call_with_retry(
+                attempt,
+                retryable=retryable,
+                backoff=self.policy.backoff,
+                on_retry=lambda _, exc: self.note_retry(method, str(exc)),
+            )
+        except RpcError as exc:
+            if range_errors and exc.verdict is Verdict.RANGE:
+                raise
+            raise self._fail(method, tries, exc) from exc
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], allow_null: bool = False) -> list[Any]:
         """A JSON-RPC batch; missing, null or retryable answers are asked again, individually by id.
@@ -316,15 +330,19 @@ class RpcClient:
             return []
         results: dict[int, Any] = {}
         pending = {self._next_id(): (i, method, list(params)) for i, (method, params) in enumerate(calls)}
-        last: BaseException | None = None
+        last: RpcError | None = None
         method_name = calls[0][0]
-        for attempt in range(self.policy.max_attempts):
+        tries = 0
+
+        def attempt() -> list[Any]:
+            nonlocal last, tries
+            tries += 1
             payload = [{"jsonrpc": "2.0", "id": rid, "method": m, "params": p} for rid, (_, m, p) in pending.items()]
             try:
                 answer = self._post(payload)
             except RpcError as exc:
                 if exc.verdict is Verdict.FATAL:
-                    raise self._fail(f"batch {method_name}", attempt + 1, exc) from exc
+                    raise self._fail(f"batch {method_name}", tries, exc) from exc
                 last = exc
             else:
                 if isinstance(answer, dict):  # some servers answer a whole batch with one error object
@@ -335,12 +353,11 @@ class RpcClient:
                         continue
                     error = entry.get("error")
                     if error is not None:
-                        message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
-                        code = error.get("code") if isinstance(error, dict) else None
+                        message, code = _error_parts(error)
                         verdict = classify_error(code, message)
                         if verdict is Verdict.FATAL:
                             fatal = RpcError(message, code, verdict)
-                            raise self._fail(f"batch {pending[rid][1]}", attempt + 1, fatal) from fatal
+                            raise self._fail(f"batch {pending[rid][1]}", tries, fatal) from fatal
                         last = RpcError(message, code, verdict)
                         continue
                     if entry.get("result") is None and not allow_null:
@@ -351,12 +368,20 @@ class RpcClient:
                     last = RpcError(
                         f"batch answer incomplete: {len(pending)} of {len(calls)} missing", None, Verdict.RETRY
                     )
-            if not pending:
-                return [results[i] for i in range(len(calls))]
-            if attempt + 1 < self.policy.max_attempts:
-                self._note_retry(f"batch {method_name}", str(last))
-                time.sleep(self.policy.delay(attempt))
-        raise self._fail(f"batch {method_name}", self.policy.max_attempts, last or RuntimeError("incomplete"))
+            if pending:
+                # the latest problem seen, asked again for what is still missing
+                raise RpcError(str(last), None, Verdict.RETRY)
+            return [results[i] for i in range(len(calls))]
+
+        try:
+            return call_with_retry(
+                attempt,
+                retryable=lambda exc: isinstance(exc, RpcError),
+                backoff=self.policy.backoff,
+                on_retry=lambda _, exc: self.note_retry(f"batch {method_name}", str(exc)),
+            )
+        except RpcError as exc:
+            raise self._fail(f"batch {method_name}", tries, exc) from None
 
     # ---- chain reads ---------------------------------------------------------------------------
 
@@ -403,6 +428,13 @@ class RpcClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _error_parts(error: Any) -> tuple[str, int | None]:
+    """The message and code of a JSON-RPC error member (some nodes send a bare string)."""
+    if isinstance(error, dict):
+        return str(error.get("message", error)), error.get("code")
+    return str(error), None
 
 
 def _header(block: Any) -> Header:
