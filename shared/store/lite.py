@@ -17,14 +17,13 @@ import hmac
 import http.client
 import json
 import os
-import random
 import threading
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.retry import STORE
 from shared.store.counting import REQUESTS
 
 TARGET_PREFIX = "DynamoDB_20120810."
@@ -139,7 +138,7 @@ def call(operation: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     last = ""
     for attempt in range(MAX_ATTEMPTS):
         if attempt:
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+            STORE.pause(attempt)
         headers = signed_headers(
             operation,
             body,
