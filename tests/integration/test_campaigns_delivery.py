@@ -19,6 +19,7 @@ from infra.localcloud.runner import sqs_lambda_record
 from infra.localcloud.sinks import LocalSinks, local_channels_env
 from shared.campaigns import dispatch, store, triggers
 from shared.campaigns.model import CampaignCreate
+from shared.events import Standard, TokenTransfer
 from shared.segments import store as segments
 from shared.segments.rules import parse_rule
 from shared.settings import get_settings
@@ -336,9 +337,25 @@ def test_a_scheduled_campaign_starts_when_due_and_a_cancel_stops_its_queued_send
     assert report.skipped_reasons == {"cancelled_at_send": 5}
 
 
+def _received(token: str, wallet: str, block: int, at: int) -> TokenTransfer:
+    """A transfer of `token` to `wallet` at block `block`, time `at`."""
+    return TokenTransfer(
+        chain_id=31337,
+        block_number=block,
+        block_hash=f"0x{block:064x}",
+        block_time=at,
+        tx_hash=f"0x{block:064x}",
+        log_index=0,
+        contract=token,
+        standard=Standard.ERC20,
+        from_address="0x" + "11" * 20,
+        to_address=wallet,
+        amount=10,
+    )
+
+
 def test_conversions_are_credited_once_per_arm_and_taken_back_by_a_rollback(wired: Deployed, sinks: LocalSinks) -> None:
     from shared.campaigns import conversions
-    from shared.events import Standard, TokenTransfer
 
     token = "0x" + "ab" * 20
     wallets = _wallets(40, salt=6)
@@ -354,25 +371,10 @@ def test_conversions_are_credited_once_per_arm_and_taken_back_by_a_rollback(wire
     campaign = store.get_campaign(campaign_id)
     assert campaign.sent_at is not None
 
-    def received(wallet: str, block: int, at: int) -> TokenTransfer:
-        return TokenTransfer(
-            chain_id=31337,
-            block_number=block,
-            block_hash=f"0x{block:064x}",
-            block_time=at,
-            tx_hash=f"0x{block:064x}",
-            log_index=0,
-            contract=token,
-            standard=Standard.ERC20,
-            from_address="0x" + "11" * 20,
-            to_address=wallet,
-            amount=10,
-        )
-
     # Given every wallet receives the token after the send, one of them twice, and one before the send
-    events = [received(w, 100 + i, campaign.sent_at + 60) for i, w in enumerate(wallets)]
-    events.append(received(wallets[0], 500, campaign.sent_at + 120))
-    early = received(wallets[1], 1, campaign.sent_at - 60)
+    events = [_received(token, w, 100 + i, campaign.sent_at + 60) for i, w in enumerate(wallets)]
+    events.append(_received(token, wallets[0], 500, campaign.sent_at + 120))
+    early = _received(token, wallets[1], 1, campaign.sent_at - 60)
     # When the profiles function credits them, and then the same batch is redelivered
     conversions.credit_changes([(None, e) for e in [early, *events]])
     conversions.credit_changes([(None, e) for e in events])
@@ -391,27 +393,11 @@ def test_a_campaign_created_after_the_open_list_was_cached_converts_its_first_ev
     wired: Deployed, sinks: LocalSinks
 ) -> None:
     from shared.campaigns import conversions
-    from shared.events import Standard, TokenTransfer
 
     token = "0x" + "cd" * 20
 
-    def received(wallet: str, block: int, at: int) -> TokenTransfer:
-        return TokenTransfer(
-            chain_id=31337,
-            block_number=block,
-            block_hash=f"0x{block:064x}",
-            block_time=at,
-            tx_hash=f"0x{block:064x}",
-            log_index=0,
-            contract=token,
-            standard=Standard.ERC20,
-            from_address="0x" + "11" * 20,
-            to_address=wallet,
-            amount=10,
-        )
-
     # Given the profiles function just cached the open campaigns while replaying an old block
-    conversions.credit_changes([(None, received("0x" + "22" * 20, 1, int(time.time()) - 86_400))])
+    conversions.credit_changes([(None, _received(token, "0x" + "22" * 20, 1, int(time.time()) - 86_400))])
     # and a campaign created, sent and dispatched right after (well within the cache's lifetime)
     wallets = _wallets(10, salt=7)
     campaign_id = _webhook_campaign(
@@ -426,6 +412,8 @@ def test_a_campaign_created_after_the_open_list_was_cached_converts_its_first_ev
     campaign = store.get_campaign(campaign_id)
     assert campaign.sent_at is not None
     # When every recipient receives the token seconds after the send
-    conversions.credit_changes([(None, received(w, 900 + i, campaign.sent_at + 5)) for i, w in enumerate(wallets)])
+    conversions.credit_changes(
+        [(None, _received(token, w, 900 + i, campaign.sent_at + 5)) for i, w in enumerate(wallets)]
+    )
     # Then each of them converted
     assert store.report(store.get_campaign(campaign_id)).treatment.converted == len(wallets)
