@@ -3,9 +3,10 @@
     outcome = deliver(message, get_channels_config())
 
 deliver() picks the channel's adapter, waits for that channel's rate limiter, and retries transient
-errors a few times in-process (exponential backoff with jitter; an attempt starts only if it can
-finish, timeout included, within config.retry.max_total_s, so one delivery takes at most about
-max_total_s plus the rate limiter's max_wait_s). It returns
+errors a few times in-process through shared.retry (exponential backoff with jitter, a Retry-After
+as the least wait; an attempt starts only if it can finish, timeout included, within
+config.retry.max_total_s, so one delivery takes at most about max_total_s plus the rate limiter's
+max_wait_s). It returns
 a DeliveryOutcome ("delivered", or "failed" for a permanent failure, which includes a destination the
 egress guard refuses: shared.egress) or raises
 TransientDeliveryError once the retries are spent, so the sender reports the SQS record as failed:
@@ -16,7 +17,6 @@ refused secret, no sender address) is raised at once, without in-process retries
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 
@@ -26,12 +26,14 @@ from shared.channels.base import (
     ChannelNotConfigured,
     DeliveryOutcome,
     Message,
+    NoCapacity,
     TransientDeliveryError,
 )
 from shared.channels.config import ChannelsConfig, RetrySettings, get_channels_config, load_channels_config
 from shared.channels.ratelimit import LIMITERS
 from shared.channels.render import render, validate_template
 from shared.egress import EgressRefused
+from shared.retry import call_with_retry
 
 __all__ = [
     "Channel",
@@ -61,14 +63,16 @@ ADAPTERS: dict[Channel, Adapter] = {
 
 
 def backoff_delay(attempt: int, retry: RetrySettings, retry_after: float | None = None) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based): exponential, jittered, capped.
+    """Seconds deliver() waits after failed attempt number `attempt` (1-based), by shared.retry's policy.
 
     Half of the delay is random, so senders that failed together do not retry together. A provider's
     Retry-After is a floor: retrying sooner only earns another 429.
     """
-    ceiling = min(retry.max_delay_s, retry.base_delay_s * 2 ** (attempt - 1))
-    delay = random.uniform(ceiling / 2, ceiling)
-    return max(delay, retry_after) if retry_after is not None else delay
+    return retry.backoff().delay(attempt - 1, retry_after)
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    return isinstance(exc, TransientDeliveryError) and not isinstance(exc, ChannelNotConfigured | NoCapacity)
 
 
 def deliver(
@@ -82,41 +86,44 @@ def deliver(
     bucket = LIMITERS.get(message.channel, rate, burst)
     settings = config.for_channel(message.channel)
     max_wait = settings.rate_limit.max_wait_s
-    retry = config.retry
-    started = time.monotonic()
-    attempt = 0
-    while True:
-        attempt += 1
+    attempts = 0
+
+    def attempt() -> DeliveryOutcome:
+        nonlocal attempts
+        attempts += 1
         if not bucket.acquire(timeout=max_wait):
-            raise TransientDeliveryError(
+            raise NoCapacity(
                 f"{message.channel} rate limit: no capacity within {max_wait:g} s", retry_after=bucket.wait_time()
             )
         try:
             outcome = adapter(message, config)
         except EgressRefused as exc:
             # the same answer whether or not anything listens there: no oracle for probing internal hosts
-            outcome = DeliveryOutcome.failed(f"the {message.channel} destination is not allowed: {exc}")
             logger.warning("send %s on %s refused: %s", message.send_id, message.channel, exc)
-            return outcome
-        except ChannelNotConfigured as exc:
-            logger.error("channel %s not configured: %s", message.channel, exc.detail)
-            raise
-        except TransientDeliveryError as exc:
-            delay = backoff_delay(attempt, retry, exc.retry_after)
-            spent = time.monotonic() - started
-            # another attempt may itself take up to the timeout: only start one that fits in the budget
-            if attempt >= retry.attempts or spent + delay + settings.timeout_s > retry.max_total_s:
-                logger.warning(
-                    "send %s on %s still failing after %d attempts: %s",
-                    message.send_id,
-                    message.channel,
-                    attempt,
-                    exc.detail,
-                )
-                raise
-            logger.info("send %s on %s: %s; retrying in %.2f s", message.send_id, message.channel, exc.detail, delay)
-            sleep(delay)
-            continue
+            return DeliveryOutcome.failed(f"the {message.channel} destination is not allowed: {exc}")
         if outcome.status == "failed":
             logger.warning("send %s on %s failed: %s", message.send_id, message.channel, outcome.detail)
         return outcome
+
+    def note_retry(_: int, exc: Exception) -> None:
+        logger.info("send %s on %s: %s; retrying", message.send_id, message.channel, exc)
+
+    try:
+        return call_with_retry(
+            attempt,
+            retryable=_worth_retrying,
+            backoff=config.retry.backoff(),
+            on_retry=note_retry,
+            sleep=sleep,
+            attempt_takes_s=settings.timeout_s,
+        )
+    except ChannelNotConfigured as exc:
+        logger.error("channel %s not configured: %s", message.channel, exc.detail)
+        raise
+    except NoCapacity:
+        raise
+    except TransientDeliveryError as exc:
+        logger.warning(
+            "send %s on %s still failing after %d attempts: %s", message.send_id, message.channel, attempts, exc.detail
+        )
+        raise

@@ -20,6 +20,7 @@ import requests
 from pydantic import BaseModel, Field
 
 from shared.egress import EgressRefused, guarded_session
+from shared.retry import RetryAfterHint
 
 MAX_DETAIL_CHARS = 200
 
@@ -59,7 +60,7 @@ class DeliveryOutcome(BaseModel):
         return cls(status="failed", detail=short(detail))
 
 
-class TransientDeliveryError(Exception):
+class TransientDeliveryError(RetryAfterHint):
     """Worth retrying later; `retry_after` is the provider's own hint in seconds, when it gave one."""
 
     def __init__(self, detail: str, retry_after: float | None = None) -> None:
@@ -72,6 +73,11 @@ class ChannelNotConfigured(TransientDeliveryError):
     """Every message on this channel would fail the same way until an operator fixes its configuration
     (a missing or rejected secret, no sender address). Retrying in-process is pointless; SQS redelivery
     then the DLQ keeps the messages for a redrive once it is fixed."""
+
+
+class NoCapacity(TransientDeliveryError):
+    """The channel's rate limiter had no token within its wait: retrying in-process would only queue
+    behind the same limiter, so the message goes back to SQS at once."""
 
 
 def short(detail: str) -> str:

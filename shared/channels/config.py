@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError
 
 from shared.channels.base import Channel, ChannelNotConfigured
+from shared.retry import Backoff
 from shared.settings import ConfigError
 from shared.store.dynamo import client
 
@@ -86,6 +87,16 @@ class RetrySettings(BaseModel):
     base_delay_s: float = Field(default=0.5, ge=0)
     max_delay_s: float = Field(default=4.0, ge=0)
     max_total_s: float = Field(default=8.0, ge=0)  # the sender's Lambda timeout must leave room for this
+
+    def backoff(self) -> Backoff:
+        # waits stay under each step (half of it random), so max_delay_s is a true cap
+        return Backoff(
+            attempts=self.attempts,
+            base_delay=self.base_delay_s,
+            max_delay=self.max_delay_s,
+            jitter=(0.5, 1.0),
+            max_total_s=self.max_total_s,
+        )
 
 
 class Secret(StrEnum):
