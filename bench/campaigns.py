@@ -244,15 +244,18 @@ def build_audience(recipients: int, webhook_url: str) -> tuple[str, str]:
                 "template": {"body": "gm {{ address }}"},
                 "holdout_pct": HOLDOUT_PCT,
             }
-        )
+        ),
+        settings,
     )
     return segment.segment_id, campaign.campaign_id
 
 
 def campaign_report(campaign_id: str) -> Any:
     from shared.campaigns import store as campaigns
+    from shared.settings import get_settings
 
-    return campaigns.report(campaigns.get_campaign(campaign_id))
+    settings = get_settings()
+    return campaigns.report(campaigns.get_campaign(campaign_id, settings), settings)
 
 
 def run_send(folder: Path, args: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -261,6 +264,7 @@ def run_send(folder: Path, args: argparse.Namespace, results: dict[str, Any]) ->
     from infra.localcloud.sinks import LocalSinks, local_channels_env
     from infra.localcloud.template import load_template
     from shared.campaigns.dispatch import start_send
+    from shared.settings import get_settings
 
     folder.mkdir(parents=True, exist_ok=True)
     secret = os.urandom(16).hex()
@@ -308,7 +312,7 @@ def run_send(folder: Path, args: argparse.Namespace, results: dict[str, Any]) ->
         pollers.reset()
         sinks.reset()
         clock = time.perf_counter()
-        host.call_as(API, lambda: start_send(campaign_id))
+        host.call_as(API, lambda: start_send(campaign_id, get_settings()))
         first_delivery: float | None = None
         report = None
         last_report = 0.0

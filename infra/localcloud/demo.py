@@ -215,7 +215,8 @@ def create_demo_campaign(app: LocalApp, sinks: LocalSinks) -> None:
     )
 
     def create_missing() -> None:
-        if not any(c.name == DEMO_CAMPAIGN for c in campaigns.list_campaigns()):
-            campaigns.create_campaign(body)
+        settings = store_settings()
+        if not any(c.name == DEMO_CAMPAIGN for c in campaigns.list_campaigns(settings)):
+            campaigns.create_campaign(body, settings)
 
     app.host.call_as(_key_function(app), create_missing)

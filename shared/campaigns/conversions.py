@@ -11,16 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared.campaigns import store
 from shared.campaigns.model import ConversionGoal
 from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, TokenTransfer, VoteCast
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all
+from shared.store.keys.inverses import converted_campaign_of
+from shared.store.paging import query_items
 from shared.store.transact import cancellation_reasons
 
 # The open campaigns are cached, so a batch of old blocks (a catch-up) costs no Query. A campaign
@@ -43,6 +43,21 @@ class _OpenCampaigns:
 
 
 _open_cache: _OpenCampaigns | None = None
+
+
+@dataclass(frozen=True)
+class _Window:
+    """A wallet's open conversion window for one campaign (its ATTRIB# item)."""
+
+    campaign_id: str
+    occurrence: str
+    arm: str
+    starts_at: int
+    ends_at: int
+    goal: ConversionGoal
+
+    def counts(self, event: ChainEvent, action: str) -> bool:
+        return self.starts_at <= event.block_time <= self.ends_at and goal_met(self.goal, event, action)
 
 
 def wallet_actions(event: ChainEvent) -> list[tuple[str, str]]:
@@ -84,11 +99,8 @@ def _open_campaigns(settings: Settings, newest_block_time: int) -> list[str]:
     return ids
 
 
-def credit_changes(
-    changes: Iterable[tuple[ChainEvent | None, ChainEvent | None]], settings: Settings | None = None
-) -> int:
+def credit_changes(changes: Iterable[tuple[ChainEvent | None, ChainEvent | None]], settings: Settings) -> int:
     """Credit inserted events, take back rolled-back ones; returns the net number of credits made."""
-    settings = settings or get_settings()
     inserted: list[ChainEvent] = []
     removed: list[ChainEvent] = []
     for old, new in changes:
@@ -110,8 +122,7 @@ def credit_changes(
     for wallet, happenings in by_wallet.items():
         for window in windows.get(wallet, []):
             for event, action in sorted(happenings, key=lambda h: h[0].block_time):
-                in_window = window["starts_at"] <= event.block_time <= window["ends_at"]
-                if in_window and goal_met(window["goal"], event, action):
+                if window.counts(event, action):
                     net += _credit(wallet, window, event, settings)
                     break
     for event in removed:
@@ -119,45 +130,46 @@ def credit_changes(
     return net
 
 
-def _windows(wallets: list[str], campaign_ids: list[str], settings: Settings) -> dict[str, list[dict[str, Any]]]:
+def _windows(wallets: list[str], campaign_ids: list[str], settings: Settings) -> dict[str, list[_Window]]:
     """The open conversion windows of these wallets, by key: 100 (wallet, campaign) pairs a request."""
     wanted = [dynamo.to_item(keys.attribution_key(w, c)) for w in wallets for c in campaign_ids]
-    windows: dict[str, list[dict[str, Any]]] = {}
-    for item in dynamo.batch_get(settings.app_table, wanted):
-        wallet = keys.attribution_wallet_of(item["pk"]["S"])
-        windows.setdefault(wallet, []).append(
-            {
-                "campaign_id": item["sk"]["S"],
-                "occurrence": item["occurrence"]["S"],
-                "arm": item["arm"]["S"],
-                "starts_at": int(item["starts_at"]["N"]),
-                "ends_at": int(item["ends_at"]["N"]),
-                "goal": ConversionGoal.model_validate_json(item["goal"]["S"]),
-            }
+    windows: dict[str, list[_Window]] = {}
+    for item in map(dynamo.from_item, dynamo.batch_get(settings.app_table, wanted)):
+        windows.setdefault(keys.attribution_wallet_of(item["pk"]), []).append(
+            _Window(
+                campaign_id=item["sk"],
+                occurrence=item["occurrence"],
+                arm=item["arm"],
+                starts_at=item["starts_at"],
+                ends_at=item["ends_at"],
+                goal=store.GOAL_CODEC.decode_plain(item),
+            )
         )
     return windows
 
 
-def _credit(wallet: str, window: dict[str, Any], event: ChainEvent, settings: Settings) -> int:
-    key = keys.conversion_key(window["campaign_id"], wallet, window["occurrence"])
-    earned_by = keys.converted_by_gsi(event.event_id, window["campaign_id"], wallet, window["occurrence"])
+def _credit(wallet: str, window: _Window, event: ChainEvent, settings: Settings) -> int:
+    key = keys.conversion_key(window.campaign_id, wallet, window.occurrence)
+    earned_by = keys.converted_by_gsi(event.event_id, window.campaign_id, wallet, window.occurrence)
     try:
         dynamo.client("dynamodb").transact_write_items(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": settings.app_table,
-                        "Item": {
-                            **dynamo.to_item(key),
-                            "event_id": {"S": event.event_id},
-                            "arm": {"S": window["arm"]},
-                            "converted_at": {"N": str(event.block_time)},
-                            **dynamo.to_item(earned_by),
-                        },
+                        "Item": dynamo.to_item(
+                            {
+                                **key,
+                                "event_id": event.event_id,
+                                "arm": window.arm,
+                                "converted_at": event.block_time,
+                                **earned_by,
+                            }
+                        ),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 },
-                store.add_counters(window["campaign_id"], {store.counter(window["arm"], "converted"): 1}, settings),
+                store.add_counters(window.campaign_id, {store.counter(window.arm, "converted"): 1}, settings),
             ]
         )
     except ClientError as exc:
@@ -167,14 +179,9 @@ def _credit(wallet: str, window: dict[str, Any], event: ChainEvent, settings: Se
     return 1
 
 
-def _converted_campaign_of(gsi1sk: str) -> str:
-    """The campaign id of a conversion's by-event sort key (<campaign>#<addr>#<occurrence>)."""
-    return gsi1sk.split("#", 1)[0]
-
-
 def _take_back(event: ChainEvent, settings: Settings) -> int:
     """A reorg removed the event: the conversions it earned are withdrawn (the wallet may earn them again)."""
-    items = query_all(
+    items = query_items(
         settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
@@ -182,19 +189,19 @@ def _take_back(event: ChainEvent, settings: Settings) -> int:
     )
     taken = 0
     for item in items:
-        campaign_id = _converted_campaign_of(item["gsi1sk"]["S"])
+        campaign_id = converted_campaign_of(item["gsi1sk"])
         try:
             dynamo.client("dynamodb").transact_write_items(
                 TransactItems=[
                     {
                         "Delete": {
                             "TableName": settings.app_table,
-                            "Key": {"pk": item["pk"], "sk": item["sk"]},
+                            "Key": dynamo.to_item({keys.PK: item[keys.PK], keys.SK: item[keys.SK]}),
                             "ConditionExpression": "event_id = :e",
                             "ExpressionAttributeValues": {":e": {"S": event.event_id}},
                         }
                     },
-                    store.add_counters(campaign_id, {store.counter(item["arm"]["S"], "converted"): -1}, settings),
+                    store.add_counters(campaign_id, {store.counter(item["arm"], "converted"): -1}, settings),
                 ]
             )
             taken += 1

@@ -23,7 +23,7 @@ from shared.campaigns.model import DAY, ONCE, Arm, Campaign
 from shared.channels import Channel
 from shared.retry import Backoff
 from shared.segments.store import members_page
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.queue import send_batch
 
@@ -115,10 +115,10 @@ def over_cap(addresses: list[str], settings: Settings, now: int) -> set[str]:
     since = now - cap.frequency_window_days * DAY
     items = dynamo.batch_get(settings.app_table, [dynamo.to_item(keys.frequency_key(a)) for a in addresses])
     over: set[str] = set()
-    for item in items:
-        recent = [int(t["N"]) for t in item.get("times", {}).get("L", []) if int(t["N"]) >= since]
+    for item in map(dynamo.from_item, items):
+        recent = [sent_at for sent_at in item.get("times", []) if sent_at >= since]
         if len(recent) >= cap.frequency_cap:
-            over.add(keys.frequency_wallet_of(item["pk"]["S"]))
+            over.add(keys.frequency_wallet_of(item["pk"]))
     return over
 
 
@@ -126,25 +126,20 @@ def target_items(campaign: Campaign, targets: list[Target], assigned_at: int) ->
     """The frozen audience (TARGET#) and, when a conversion is declared, each wallet's open window (ATTRIB#)."""
     items: list[dict[str, Any]] = []
     for target in targets:
-        items.append(
-            {
-                **dynamo.to_item(keys.target_key(campaign.campaign_id, target.address, target.occurrence)),
-                "arm": {"S": target.arm},
-                "assigned_at": {"N": str(assigned_at)},
-            }
-        )
+        target_key = keys.target_key(campaign.campaign_id, target.address, target.occurrence)
+        items.append(dynamo.to_item({**target_key, "arm": target.arm, "assigned_at": assigned_at}))
         if campaign.conversion is not None:
             window_end = assigned_at + campaign.conversion.window_days * DAY
             items.append(
-                {
-                    **dynamo.to_item(keys.attribution_key(target.address, campaign.campaign_id)),
-                    "occurrence": {"S": target.occurrence},
-                    "arm": {"S": target.arm},
-                    "starts_at": {"N": str(assigned_at)},
-                    "ends_at": {"N": str(window_end)},
-                    "goal": {"S": campaign.conversion.model_dump_json()},
-                    "expires_at": {"N": str(window_end + 30 * DAY)},
-                }
+                store.GOAL_CODEC.encode(
+                    keys.attribution_key(target.address, campaign.campaign_id),
+                    campaign.conversion,
+                    occurrence=target.occurrence,
+                    arm=target.arm,
+                    starts_at=assigned_at,
+                    ends_at=window_end,
+                    expires_at=window_end + 30 * DAY,
+                )
             )
     return items
 
@@ -166,9 +161,8 @@ def enqueue_sends(jobs: list[SendJob], settings: Settings) -> int:
 # ---- broadcasts --------------------------------------------------------------------------------
 
 
-def start_send(campaign_id: str, settings: Settings | None = None, now: int | None = None) -> Campaign:
+def start_send(campaign_id: str, settings: Settings, now: int | None = None) -> Campaign:
     """Freeze the audience now and start dispatching it; the API answers at once with the campaign."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     campaign = store.get_campaign(campaign_id, settings)
     if campaign.trigger is not None:

@@ -21,14 +21,21 @@ from shared.campaigns.model import (
     CampaignCreate,
     CampaignReport,
     CampaignStatus,
+    ConversionGoal,
     DispatchProgress,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all
+from shared.store.codec import DocCodec
+from shared.store.keys.inverses import due_campaign_of
+from shared.store.paging import query_all, query_items
 from shared.store.transact import cancellation_reasons, is_condition_failure
 
 ARM_FIELDS = ("targeted", "held_out", "skipped", "sent", "delivered", "failed", "converted")
+
+CAMPAIGN_CODEC = DocCodec(Campaign)
+# a conversion window (ATTRIB#) carries its campaign's goal, so crediting needs no campaign read
+GOAL_CODEC = DocCodec(ConversionGoal, attribute="goal")
 
 
 class CampaignNotFound(LookupError):
@@ -59,22 +66,15 @@ def _conditional_failed(exc: ClientError) -> bool:
 
 
 def _definition_item(campaign: Campaign) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        **dynamo.to_item(keys.campaign_key(campaign.campaign_id)),
-        **dynamo.to_item(keys.campaign_list_gsi(campaign.campaign_id)),
-        "doc": {"S": campaign.model_dump_json()},
-        "status": {"S": campaign.status},
-        "v": {"N": str(campaign.version)},
-    }
+    indexed = {**keys.campaign_key(campaign.campaign_id), **keys.campaign_list_gsi(campaign.campaign_id)}
     if campaign.trigger is not None and campaign.status == "active":
-        item.update(dynamo.to_item(keys.campaign_trigger_gsi(campaign.trigger.key, campaign.campaign_id)))
+        indexed.update(keys.campaign_trigger_gsi(campaign.trigger.key, campaign.campaign_id))
     if campaign.status == "scheduled" and campaign.send_at is not None:
-        item.update(dynamo.to_item(keys.campaign_due_gsi(campaign.send_at, campaign.campaign_id)))
-    return item
+        indexed.update(keys.campaign_due_gsi(campaign.send_at, campaign.campaign_id))
+    return CAMPAIGN_CODEC.encode(indexed, campaign, status=campaign.status, v=campaign.version)
 
 
-def create_campaign(body: CampaignCreate, settings: Settings | None = None, now: int | None = None) -> Campaign:
-    settings = settings or get_settings()
+def create_campaign(body: CampaignCreate, settings: Settings, now: int | None = None) -> Campaign:
     status: CampaignStatus = "active" if body.trigger else ("scheduled" if body.send_at is not None else "draft")
     campaign = Campaign(
         **body.model_dump(), campaign_id=uuid.uuid4().hex[:16], status=status, created_at=now or int(time.time())
@@ -91,8 +91,7 @@ def create_campaign(body: CampaignCreate, settings: Settings | None = None, now:
     return campaign
 
 
-def get_campaign(campaign_id: str, settings: Settings | None = None) -> Campaign:
-    settings = settings or get_settings()
+def get_campaign(campaign_id: str, settings: Settings) -> Campaign:
     found = (
         _db()
         .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.campaign_key(campaign_id)), ConsistentRead=True)
@@ -100,18 +99,17 @@ def get_campaign(campaign_id: str, settings: Settings | None = None) -> Campaign
     )
     if not found:
         raise CampaignNotFound(f"no campaign {campaign_id}; GET /campaigns lists them")
-    return Campaign.model_validate_json(found["doc"]["S"])
+    return CAMPAIGN_CODEC.decode(found)
 
 
-def list_campaigns(settings: Settings | None = None) -> list[Campaign]:
-    settings = settings or get_settings()
+def list_campaigns(settings: Settings) -> list[Campaign]:
     items = query_all(
         settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": "CAMPAIGNS"}},
     )
-    return sorted((Campaign.model_validate_json(i["doc"]["S"]) for i in items), key=lambda c: c.created_at)
+    return sorted((CAMPAIGN_CODEC.decode(i) for i in items), key=lambda c: c.created_at)
 
 
 def transition(
@@ -144,7 +142,7 @@ def triggered_campaigns(trigger_key: str, settings: Settings) -> list[Campaign]:
         KeyConditionExpression="gsi2pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.trigger_partition(trigger_key)}},
     )
-    return [Campaign.model_validate_json(i["doc"]["S"]) for i in items]
+    return [CAMPAIGN_CODEC.decode(i) for i in items]
 
 
 class BatchReads:
@@ -169,7 +167,7 @@ class BatchReads:
 
 
 def due_campaigns(now: int, settings: Settings) -> list[str]:
-    items = query_all(
+    items = query_items(
         settings.app_table,
         IndexName=keys.GSI3,
         KeyConditionExpression="gsi3pk = :p AND gsi3sk <= :now",
@@ -178,22 +176,17 @@ def due_campaigns(now: int, settings: Settings) -> list[str]:
             ":now": {"S": keys.due_upper_bound(now)},
         },
     )
-    return [_due_campaign_of(i["gsi3sk"]["S"]) for i in items]
-
-
-def _due_campaign_of(gsi3sk: str) -> str:
-    """The campaign id of a due-index sort key (<send at:012>#<id>)."""
-    return gsi3sk.split("#", 1)[1]
+    return [due_campaign_of(i["gsi3sk"]) for i in items]
 
 
 def converting_campaigns(settings: Settings) -> list[str]:
-    items = query_all(
+    items = query_items(
         settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.CONVERTING_PARTITION}},
     )
-    return [i["gsi1sk"]["S"] for i in items]
+    return [i["gsi1sk"] for i in items]
 
 
 # ---- counters ----------------------------------------------------------------------------------
@@ -218,8 +211,7 @@ def add_counters(campaign_id: str, increments: dict[str, int], settings: Setting
     }
 
 
-def report(campaign: Campaign, settings: Settings | None = None) -> CampaignReport:
-    settings = settings or get_settings()
+def report(campaign: Campaign, settings: Settings) -> CampaignReport:
     stats = (
         _db()
         .get_item(
@@ -229,7 +221,7 @@ def report(campaign: Campaign, settings: Settings | None = None) -> CampaignRepo
         )
         .get("Item", {})
     )
-    values = {k: int(v["N"]) for k, v in stats.items() if "N" in v}
+    values = {k: v for k, v in dynamo.from_item(stats).items() if isinstance(v, int)}
     arms = {
         arm: ArmCounts(**{name: values.get(counter(arm, name), 0) for name in ARM_FIELDS})
         for arm in ("treatment", "holdout")

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from shared.campaigns import store
 from shared.campaigns.dispatch import SendJob, enqueue_sends, screen, target_items
 from shared.campaigns.model import DAY, Campaign
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.transact import cancellation_reasons
 
@@ -30,14 +30,14 @@ def fire(
     address: str,
     occurrence: str,
     context: Mapping[str, Any] | None = None,
-    settings: Settings | None = None,
+    *,
+    settings: Settings,
     now: int | None = None,
     reads: store.BatchReads | None = None,
 ) -> int:
     """Target `address` for every active campaign on `trigger` ("segment.entered#<segment id>" or
     "lending.band"); returns how many sends were enqueued. `occurrence` identifies this firing.
     `reads` shares the campaign lookups of one batch of firings."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     address = address.lower()
     occurrence = _OCCURRENCE.sub("_", occurrence)[:200]
@@ -111,7 +111,7 @@ def _arm_of_existing(campaign: Campaign, address: str, occurrence: str, settings
         )
         .get("Item")
     )
-    return item["arm"]["S"] if item else None
+    return dynamo.from_item(item)["arm"] if item else None
 
 
 def _count_skip(campaign: Campaign, skipped: dict[str, int], settings: Settings) -> None:

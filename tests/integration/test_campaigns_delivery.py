@@ -100,7 +100,7 @@ def _webhook_campaign(sinks: LocalSinks, segment_id: str | None, name: str, **ex
         **({"segment_id": segment_id} if segment_id else {}),
         **extra,
     }
-    return store.create_campaign(CampaignCreate.model_validate(body)).campaign_id
+    return store.create_campaign(CampaignCreate.model_validate(body), get_settings()).campaign_id
 
 
 def _drain_dispatch(deployed: Deployed) -> None:
@@ -163,7 +163,7 @@ def test_every_recipient_gets_exactly_one_webhook_despite_duplicates_and_a_crash
     members = _wallets(60)
     campaign_id = _webhook_campaign(sinks, _segment_with(members), "launch")
     # When it is sent, dispatched, and every queued message is enqueued twice more (redeliveries)
-    dispatch.start_send(campaign_id)
+    dispatch.start_send(campaign_id, get_settings())
     _drain_dispatch(wired)
     sqs = dynamo.client("sqs")
     originals: list[str] = []
@@ -199,12 +199,14 @@ def test_every_recipient_gets_exactly_one_webhook_despite_duplicates_and_a_crash
     received = Counter(d["body"]["address"] for d in sinks.deliveries("/webhook/launch"))
     assert set(received) == treated and set(received.values()) == {1}
     assert all(d["signature_valid"] for d in sinks.deliveries("/webhook/launch"))
-    report = store.report(store.get_campaign(campaign_id))
+    report = store.report(store.get_campaign(campaign_id, get_settings()), get_settings())
     assert report.status == "sent" and report.dispatch.done
     assert report.treatment.targeted == len(treated) == report.treatment.delivered == report.treatment.sent
     assert report.treatment.targeted + report.holdout.targeted == 60
     assert report.holdout.held_out == report.holdout.targeted and report.holdout.sent == 0
-    assert not set(received) & {a for a in members if dispatch.arm_for(store.get_campaign(campaign_id), a) == "holdout"}
+    assert not set(received) & {
+        a for a in members if dispatch.arm_for(store.get_campaign(campaign_id, get_settings()), a) == "holdout"
+    }
 
 
 def test_a_flaky_receiver_gets_one_delivery_and_a_dead_one_fills_the_dlq(wired: Deployed, sinks: LocalSinks) -> None:
@@ -216,16 +218,16 @@ def test_a_flaky_receiver_gets_one_delivery_and_a_dead_one_fills_the_dlq(wired: 
     sinks.script("/webhook/down", always=500)
     # When both are sent and the sends queue is worked until it is empty
     for campaign_id in (flaky, down):
-        dispatch.start_send(campaign_id)
+        dispatch.start_send(campaign_id, get_settings())
     _drain_dispatch(wired)
     _drain_sends(wired)
     # Then the flaky receiver recorded exactly one successful delivery per wallet
     received = Counter(d["body"]["address"] for d in sinks.deliveries("/webhook/flaky"))
     assert received == Counter({a: 1 for a in _wallets(3, salt=1)})
-    flaky_report = store.report(store.get_campaign(flaky))
+    flaky_report = store.report(store.get_campaign(flaky, get_settings()), get_settings())
     assert (flaky_report.treatment.delivered, flaky_report.treatment.failed) == (3, 0)
     # And the dead receiver's messages went to the DLQ after maxReceiveCount, each counted as failed
-    down_report = store.report(store.get_campaign(down))
+    down_report = store.report(store.get_campaign(down, get_settings()), get_settings())
     assert (down_report.treatment.delivered, down_report.treatment.failed, down_report.treatment.sent) == (0, 3, 3)
     dlq = dynamo.client("sqs").get_queue_attributes(
         QueueUrl=wired.physical["SendsDLQ"], AttributeNames=["ApproximateNumberOfMessages"]
@@ -246,7 +248,8 @@ def test_holdout_share_is_binomial_and_stable_and_alerts_are_never_held_out(wire
                 "template": {"body": "x"},
                 "holdout_pct": 10,
             }
-        )
+        ),
+        get_settings(),
     )
     held = sum(dispatch.arm_for(campaign, a) == "holdout" for a in wallets)
     # Then the share is within 4 standard deviations of 10%, and re-assigning changes nobody's arm
@@ -267,13 +270,13 @@ def test_a_trigger_targets_once_per_occurrence_and_respects_the_cooldown(wired: 
     wallet = _wallets(1, salt=3)[0]
     trigger = triggers.segment_trigger(segment_id)
     # When the same entry is fired twice (a redelivered bus event), then a new entry a day later
-    assert triggers.fire(trigger, wallet, "entry-1") == 1
-    assert triggers.fire(trigger, wallet, "entry-1") == 1  # re-enqueued; the sender dedupes
-    assert triggers.fire(trigger, wallet, "entry-2", now=int(time.time()) + 86_400) == 0
+    assert triggers.fire(trigger, wallet, "entry-1", settings=get_settings()) == 1
+    assert triggers.fire(trigger, wallet, "entry-1", settings=get_settings()) == 1  # re-enqueued; the sender dedupes
+    assert triggers.fire(trigger, wallet, "entry-2", settings=get_settings(), now=int(time.time()) + 86_400) == 0
     _drain_sends(wired)
     # Then the wallet received one message and the second entry was skipped for the cooldown
     assert sinks.count("/webhook/winback") == 1
-    report = store.report(store.get_campaign(campaign_id))
+    report = store.report(store.get_campaign(campaign_id, get_settings()), get_settings())
     assert report.treatment.targeted == 1 and report.skipped_reasons == {"cooldown": 1}
 
 
@@ -302,16 +305,17 @@ def test_an_email_campaign_reaches_only_consenting_contacts(
                 "holdout_pct": 0,
                 "template": {"subject": "Hi {{ name }}", "body": "<p>gm {{ name }}</p>"},
             }
-        )
+        ),
+        get_settings(),
     )
     # When it is sent
-    dispatch.start_send(campaign.campaign_id)
+    dispatch.start_send(campaign.campaign_id, get_settings())
     _drain_dispatch(wired)
     _drain_sends(wired)
     # Then one email went out, to the consenting contact, with the name escaped in the body
     sent = [e for e in sinks.emails() if "ada@example.org" in str(e["destinations"])]
     assert len(sent) == 1 and "Ada &lt;admin&gt;" in str(sent[0]["body"])
-    report = store.report(store.get_campaign(campaign.campaign_id))
+    report = store.report(store.get_campaign(campaign.campaign_id, get_settings()), get_settings())
     assert report.treatment.delivered == 1 and report.skipped_reasons == {"no_consent": 2}
 
 
@@ -321,18 +325,20 @@ def test_a_scheduled_campaign_starts_when_due_and_a_cancel_stops_its_queued_send
     # Given a broadcast scheduled a minute from now
     now = int(time.time())
     campaign_id = _webhook_campaign(sinks, _segment_with(_wallets(5, salt=5)), "later", holdout_pct=0, send_at=now + 60)
-    assert store.get_campaign(campaign_id).status == "scheduled"
+    assert store.get_campaign(campaign_id, get_settings()).status == "scheduled"
     # When the schedule runs before and after its time
     assert dispatch.start_due(get_settings(), now) == []
     assert dispatch.start_due(get_settings(), now + 61) == [campaign_id]
     assert dispatch.start_due(get_settings(), now + 62) == []  # started once
     _drain_dispatch(wired)
     # And it is cancelled before the sender runs
-    store.transition(store.get_campaign(campaign_id), ("sent", "dispatching"), "cancelled", get_settings())
+    store.transition(
+        store.get_campaign(campaign_id, get_settings()), ("sent", "dispatching"), "cancelled", get_settings()
+    )
     _drain_sends(wired)
     # Then nothing was delivered and every queued message was accounted as cancelled
     assert sinks.count("/webhook/later") == 0
-    report = store.report(store.get_campaign(campaign_id))
+    report = store.report(store.get_campaign(campaign_id, get_settings()), get_settings())
     assert report.treatment.targeted == 5 and report.treatment.skipped == 5
     assert report.skipped_reasons == {"cancelled_at_send": 5}
 
@@ -366,9 +372,9 @@ def test_conversions_are_credited_once_per_arm_and_taken_back_by_a_rollback(wire
         holdout_pct=50,
         conversion={"action": "transfer_in", "contract": token, "window_days": 7},
     )
-    dispatch.start_send(campaign_id)
+    dispatch.start_send(campaign_id, get_settings())
     _drain_dispatch(wired)
-    campaign = store.get_campaign(campaign_id)
+    campaign = store.get_campaign(campaign_id, get_settings())
     assert campaign.sent_at is not None
 
     # Given every wallet receives the token after the send, one of them twice, and one before the send
@@ -376,15 +382,15 @@ def test_conversions_are_credited_once_per_arm_and_taken_back_by_a_rollback(wire
     events.append(_received(token, wallets[0], 500, campaign.sent_at + 120))
     early = _received(token, wallets[1], 1, campaign.sent_at - 60)
     # When the profiles function credits them, and then the same batch is redelivered
-    conversions.credit_changes([(None, e) for e in [early, *events]])
-    conversions.credit_changes([(None, e) for e in events])
+    conversions.credit_changes([(None, e) for e in [early, *events]], get_settings())
+    conversions.credit_changes([(None, e) for e in events], get_settings())
     # Then each targeted wallet converted once, counted in its own arm
-    report = store.report(store.get_campaign(campaign_id))
+    report = store.report(store.get_campaign(campaign_id, get_settings()), get_settings())
     arms = Counter(dispatch.arm_for(campaign, w) for w in wallets)
     assert (report.treatment.converted, report.holdout.converted) == (arms["treatment"], arms["holdout"])
     # And a reorg that removes one converting event takes its credit back
-    conversions.credit_changes([(events[5], None)])
-    after = store.report(store.get_campaign(campaign_id))
+    conversions.credit_changes([(events[5], None)], get_settings())
+    after = store.report(store.get_campaign(campaign_id, get_settings()), get_settings())
     arm = dispatch.arm_for(campaign, wallets[5])
     assert getattr(after, arm).converted == getattr(report, arm).converted - 1
 
@@ -397,7 +403,9 @@ def test_a_campaign_created_after_the_open_list_was_cached_converts_its_first_ev
     token = "0x" + "cd" * 20
 
     # Given the profiles function just cached the open campaigns while replaying an old block
-    conversions.credit_changes([(None, _received(token, "0x" + "22" * 20, 1, int(time.time()) - 86_400))])
+    conversions.credit_changes(
+        [(None, _received(token, "0x" + "22" * 20, 1, int(time.time()) - 86_400))], get_settings()
+    )
     # and a campaign created, sent and dispatched right after (well within the cache's lifetime)
     wallets = _wallets(10, salt=7)
     campaign_id = _webhook_campaign(
@@ -407,13 +415,16 @@ def test_a_campaign_created_after_the_open_list_was_cached_converts_its_first_ev
         holdout_pct=0,
         conversion={"action": "transfer_in", "contract": token, "window_days": 7},
     )
-    dispatch.start_send(campaign_id)
+    dispatch.start_send(campaign_id, get_settings())
     _drain_dispatch(wired)
-    campaign = store.get_campaign(campaign_id)
+    campaign = store.get_campaign(campaign_id, get_settings())
     assert campaign.sent_at is not None
     # When every recipient receives the token seconds after the send
     conversions.credit_changes(
-        [(None, _received(token, w, 900 + i, campaign.sent_at + 5)) for i, w in enumerate(wallets)]
+        [(None, _received(token, w, 900 + i, campaign.sent_at + 5)) for i, w in enumerate(wallets)],
+        get_settings(),
     )
     # Then each of them converted
-    assert store.report(store.get_campaign(campaign_id)).treatment.converted == len(wallets)
+    assert store.report(store.get_campaign(campaign_id, get_settings()), get_settings()).treatment.converted == len(
+        wallets
+    )

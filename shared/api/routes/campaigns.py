@@ -59,7 +59,7 @@ def webhook_secret(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> We
 
 def _campaign(campaign_id: str) -> Campaign:
     try:
-        return store.get_campaign(campaign_id)
+        return store.get_campaign(campaign_id, get_settings())
     except store.CampaignNotFound as exc:
         raise NotFound(str(exc), "campaign_id") from None
 
@@ -93,14 +93,14 @@ def create_campaign(body: CampaignCreate) -> Campaign:
         _segment_exists(body.trigger.segment_id, "trigger.segment_id")
     if body.send_at is not None and body.send_at < int(time.time()) - 60:
         raise Conflict("send_at is in the past; omit it and POST .../send to send now", "send_at")
-    created = store.create_campaign(body)
+    created = store.create_campaign(body, get_settings())
     audit("campaign.created", created.campaign_id, channel=str(created.channel), transactional=created.transactional)
     return shown(created)
 
 
 @router.get("/campaigns", summary="All campaigns", tags=["campaigns"])
 def list_campaigns() -> CampaignList:
-    return CampaignList(items=[shown(c) for c in store.list_campaigns()])
+    return CampaignList(items=[shown(c) for c in store.list_campaigns(get_settings())])
 
 
 @router.get("/campaigns/<campaign_id>", summary="One campaign", tags=["campaigns"])
@@ -117,7 +117,7 @@ def get_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> Camp
 def send_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> Campaign:
     _campaign(campaign_id)
     try:
-        sending = dispatch.start_send(campaign_id)
+        sending = dispatch.start_send(campaign_id, get_settings())
     except store.CampaignStateError as exc:
         raise Conflict(str(exc), "campaign_id") from None
     audit("campaign.sent", campaign_id)
@@ -147,4 +147,4 @@ def cancel_campaign(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> C
     tags=["campaigns"],
 )
 def campaign_report(campaign_id: Annotated[str, Path(pattern=CAMPAIGN_ID)]) -> CampaignReport:
-    return store.report(_campaign(campaign_id))
+    return store.report(_campaign(campaign_id), get_settings())

@@ -120,3 +120,13 @@ def frequency_wallet_of(pk: str) -> str:
 def attribution_wallet_of(pk: str) -> str:
     """The address of a conversion window's partition (pk=ATTRIB#<addr>)."""
     return _after("ATTRIB#", pk)
+
+
+def due_campaign_of(gsi3sk: str) -> str:
+    """The campaign id of a scheduled campaign's due-index sort key (<send at:012>#<id>)."""
+    return gsi3sk.split("#", 1)[1]
+
+
+def converted_campaign_of(gsi1sk: str) -> str:
+    """The campaign id of a conversion's by-event sort key (<campaign>#<addr>#<occurrence>)."""
+    return gsi1sk.split("#", 1)[0]
