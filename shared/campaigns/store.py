@@ -24,6 +24,7 @@ from shared.campaigns.model import (
     ConversionGoal,
     DispatchProgress,
 )
+from shared.retry import Backoff, call_with_retry
 from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.codec import DocCodec
@@ -36,6 +37,8 @@ ARM_FIELDS = ("targeted", "held_out", "skipped", "sent", "delivered", "failed", 
 CAMPAIGN_CODEC = DocCodec(Campaign)
 # a conversion window (ATTRIB#) carries its campaign's goal, so crediting needs no campaign read
 GOAL_CODEC = DocCodec(ConversionGoal, attribute="goal")
+# a definition written by someone else meanwhile is read again at once: the winner has already written
+LOST_RACE = Backoff(attempts=8, base_delay=0.0, max_delay=0.0)
 
 
 class CampaignNotFound(LookupError):
@@ -61,8 +64,8 @@ def applied(write: Callable[[], object]) -> bool:
     return True
 
 
-def _conditional_failed(exc: ClientError) -> bool:
-    return is_condition_failure(exc) or cancellation_reasons(exc) is not None
+def _lost_race(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and (is_condition_failure(exc) or cancellation_reasons(exc) is not None)
 
 
 def _definition_item(campaign: Campaign) -> dict[str, Any]:
@@ -115,24 +118,31 @@ def list_campaigns(settings: Settings) -> list[Campaign]:
 def transition(
     campaign: Campaign, allowed_from: Iterable[CampaignStatus], to: CampaignStatus, settings: Settings, **changes: Any
 ) -> Campaign:
-    """Move the campaign to `to` if it is still in one of `allowed_from` (a version-checked put)."""
+    """Move the campaign to `to` if it is still in one of `allowed_from` (a version-checked put).
+
+    A put that lost a race to another writer is redone on a fresh read, which may then find the
+    campaign in a state that no longer allows the move.
+    """
     allowed = list(allowed_from)
-    if campaign.status not in allowed:
-        raise CampaignStateError(f"campaign is {campaign.status}; this needs it to be {' or '.join(allowed)}")
-    updated = campaign.model_copy(update={**changes, "status": to, "version": campaign.version + 1})
-    try:
+    current = campaign
+
+    def attempt() -> Campaign:
+        if current.status not in allowed:
+            raise CampaignStateError(f"campaign is {current.status}; this needs it to be {' or '.join(allowed)}")
+        updated = current.model_copy(update={**changes, "status": to, "version": current.version + 1})
         _db().put_item(
             TableName=settings.app_table,
             Item=_definition_item(updated),
             ConditionExpression="v = :seen",
-            ExpressionAttributeValues={":seen": {"N": str(campaign.version)}},
+            ExpressionAttributeValues={":seen": {"N": str(current.version)}},
         )
-    except ClientError as exc:
-        if not _conditional_failed(exc):
-            raise
+        return updated
+
+    def reread(_: int, __: Exception) -> None:
+        nonlocal current
         current = get_campaign(campaign.campaign_id, settings)
-        return transition(current, allowed, to, settings, **changes)
-    return updated
+
+    return call_with_retry(attempt, retryable=_lost_race, backoff=LOST_RACE, on_retry=reread)
 
 
 def triggered_campaigns(trigger_key: str, settings: Settings) -> list[Campaign]:

@@ -343,6 +343,20 @@ def test_a_scheduled_campaign_starts_when_due_and_a_cancel_stops_its_queued_send
     assert report.skipped_reasons == {"cancelled_at_send": 5}
 
 
+def test_a_transition_from_a_stale_read_is_redone_on_the_current_definition(wired: Deployed, sinks: LocalSinks) -> None:
+    # Given a draft read before another writer moved it on
+    settings = get_settings()
+    stale = store.get_campaign(_webhook_campaign(sinks, "s", "raced", holdout_pct=0), settings)
+    moved = store.transition(stale, ("draft",), "scheduled", settings, send_at=int(time.time()) + 3600)
+    # When the stale copy is cancelled, Then the cancel applies to the current version
+    cancelled = store.transition(stale, ("draft", "scheduled"), "cancelled", settings)
+    assert (cancelled.status, cancelled.version, cancelled.send_at) == ("cancelled", moved.version + 1, moved.send_at)
+    assert store.get_campaign(stale.campaign_id, settings) == cancelled
+    # And a move the current state does not allow is refused, not applied to the stale copy
+    with pytest.raises(store.CampaignStateError, match="cancelled"):
+        store.transition(stale, ("draft",), "scheduled", settings)
+
+
 def _received(token: str, wallet: str, block: int, at: int) -> TokenTransfer:
     """A transfer of `token` to `wallet` at block `block`, time `at`."""
     return TokenTransfer(
