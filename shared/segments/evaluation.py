@@ -21,7 +21,7 @@ from shared.segments.store import (
     get_segment,
     set_status,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 
 PAGE_SIZE = 200
@@ -46,8 +46,7 @@ class EvalProgress(BaseModel):
     finished_at: int | None = None
 
 
-def start_evaluation(definition: SegmentDefinition, settings: Settings | None = None) -> EvalJob:
-    settings = settings or get_settings()
+def start_evaluation(definition: SegmentDefinition, settings: Settings) -> EvalJob:
     progress = EvalProgress(segment_id=definition.segment_id, version=definition.version, started_at=int(time.time()))
     _put_progress(progress, settings)
     job = EvalJob(segment_id=definition.segment_id, version=definition.version)
@@ -67,8 +66,7 @@ def _put_progress(progress: EvalProgress, settings: Settings) -> None:
     dynamo.client("dynamodb").put_item(TableName=settings.app_table, Item=item)
 
 
-def evaluation_progress(segment_id: str, version: int, settings: Settings | None = None) -> EvalProgress | None:
-    settings = settings or get_settings()
+def evaluation_progress(segment_id: str, version: int, settings: Settings) -> EvalProgress | None:
     item = (
         dynamo.client("dynamodb")
         .get_item(
@@ -81,9 +79,8 @@ def evaluation_progress(segment_id: str, version: int, settings: Settings | None
     return EvalProgress.model_validate_json(item["doc"]["S"]) if item else None
 
 
-def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = None) -> EvalJob | None:
+def run_page(job: EvalJob, settings: Settings, now: int | None = None) -> EvalJob | None:
     """Evaluate one page; returns the next job (already enqueued), or None when the evaluation ended."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     try:
         definition = get_segment(job.segment_id, settings)

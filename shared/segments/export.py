@@ -12,17 +12,16 @@ from shared.csvsafe import cell
 from shared.intel import WalletState
 from shared.profiles.model import WalletProfile
 from shared.segments.store import members_page
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 
 COLUMNS = ["address", "entered_at", "segment_version", "score", "churn_state", "labels"]
 
 
 def members_csv(
-    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[str, dict[str, Any] | None]:
     """One Query for the page of members, then batched reads (100 keys a request) for their profiles."""
-    settings = settings or get_settings()
     members, next_key = members_page(segment_id, limit, after, settings)
     addresses = [m["address"] for m in members]
     wanted = [dynamo.to_item(keys.profile_key(a)) for a in addresses]

@@ -17,7 +17,7 @@ from shared import intel
 from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import count
 
@@ -34,8 +34,7 @@ class Preview(BaseModel):
     sample: list[str] = Field(description="addresses of some members")
 
 
-def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, settings: Settings | None = None) -> Preview:
-    settings = settings or get_settings()
+def preview(rule: SegmentRule, sample_size: int, settings: Settings, budget_s: float = 20.0) -> Preview:
     deadline = time.monotonic() + budget_s
     context = wallets.load_context(settings)
     now = int(time.time())

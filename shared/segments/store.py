@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from shared.intel import EVENT_SOURCE
 from shared.segments.rules import SegmentRule
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.bus import BusEvent, publish
 from shared.store.paging import count, query_all, query_pages
@@ -56,10 +56,7 @@ def _definition_item(definition: SegmentDefinition, current: bool) -> dict[str, 
     return item
 
 
-def create_segment(
-    name: str, rule: SegmentRule, description: str = "", settings: Settings | None = None
-) -> SegmentDefinition:
-    settings = settings or get_settings()
+def create_segment(name: str, rule: SegmentRule, settings: Settings, description: str = "") -> SegmentDefinition:
     now = int(time.time())
     definition = SegmentDefinition(
         segment_id=secrets.token_hex(6),
@@ -92,10 +89,9 @@ def update_segment(
     name: str | None = None,
     description: str | None = None,
     rule: SegmentRule | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> SegmentDefinition:
     """A new version; `expected_version` (optimistic concurrency) guards against lost updates."""
-    settings = settings or get_settings()
     current = get_segment(segment_id, settings)
     if expected_version is not None and expected_version != current.version:
         raise VersionConflict(f"segment {segment_id} is at version {current.version}, not {expected_version}")
@@ -130,8 +126,7 @@ def update_segment(
     return updated
 
 
-def get_segment(segment_id: str, settings: Settings | None = None, version: int | None = None) -> SegmentDefinition:
-    settings = settings or get_settings()
+def get_segment(segment_id: str, settings: Settings, version: int | None = None) -> SegmentDefinition:
     item = (
         _db()
         .get_item(
@@ -146,8 +141,7 @@ def get_segment(segment_id: str, settings: Settings | None = None, version: int 
     return SegmentDefinition.model_validate_json(item["doc"]["S"])
 
 
-def segment_history(segment_id: str, settings: Settings | None = None) -> list[SegmentDefinition]:
-    settings = settings or get_settings()
+def segment_history(segment_id: str, settings: Settings) -> list[SegmentDefinition]:
     response = _db().query(
         TableName=settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
@@ -157,8 +151,7 @@ def segment_history(segment_id: str, settings: Settings | None = None) -> list[S
     return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
 
 
-def list_segments(settings: Settings | None = None) -> list[SegmentDefinition]:
-    settings = settings or get_settings()
+def list_segments(settings: Settings) -> list[SegmentDefinition]:
     items = query_all(
         settings.app_table,
         IndexName=keys.GSI1,
@@ -183,9 +176,8 @@ def set_status(definition: SegmentDefinition, status: str, members: int | None, 
             raise
 
 
-def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
+def delete_segment(segment_id: str, settings: Settings) -> int:
     """Delete the definition, its history and its members; returns the members removed."""
-    settings = settings or get_settings()
     get_segment(segment_id, settings)
     removed = 0
     pages = query_pages(
@@ -274,10 +266,9 @@ def publish_changes(changes: list[tuple[str, SegmentDefinition, str]], at: int, 
 
 
 def members_page(
-    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of members: exactly one Query."""
-    settings = settings or get_settings()
     kwargs: dict[str, Any] = {
         "TableName": settings.app_table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
@@ -290,9 +281,8 @@ def members_page(
     return [dynamo.from_item(i) for i in response["Items"]], response.get("LastEvaluatedKey")
 
 
-def member_count(segment_id: str, settings: Settings | None = None) -> int:
+def member_count(segment_id: str, settings: Settings) -> int:
     """Live member count: a COUNT query (one request per MB of keys), never a stored counter to drift."""
-    settings = settings or get_settings()
     return count(
         settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
@@ -300,12 +290,11 @@ def member_count(segment_id: str, settings: Settings | None = None) -> int:
     )
 
 
-def with_live_count(definition: SegmentDefinition, settings: Settings | None = None) -> SegmentDefinition:
+def with_live_count(definition: SegmentDefinition, settings: Settings) -> SegmentDefinition:
     return definition.model_copy(update={"members": member_count(definition.segment_id, settings)})
 
 
-def is_member(segment_id: str, address: str, settings: Settings | None = None) -> dict[str, Any] | None:
-    settings = settings or get_settings()
+def is_member(segment_id: str, address: str, settings: Settings) -> dict[str, Any] | None:
     item = (
         _db()
         .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.member_key(segment_id, address)))
