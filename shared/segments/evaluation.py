@@ -23,6 +23,7 @@ from shared.segments.store import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_page
 
 PAGE_SIZE = 200
 
@@ -92,23 +93,21 @@ def run_page(job: EvalJob, settings: Settings, now: int | None = None) -> EvalJo
     # the list index may lag a just-created segment: this page's segment is always the one evaluated
     others = [s for s in context.segments if s.segment_id != definition.segment_id]
     context.segments = [*others, definition]
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(job.shard)}},
-        "Limit": PAGE_SIZE,
-        "ProjectionExpression": "pk",
-    }
-    if job.start_key:
-        query["ExclusiveStartKey"] = job.start_key
-    response = dynamo.client("dynamodb").query(**query)
+    page = query_page(
+        settings.app_table,
+        limit=PAGE_SIZE,
+        start=job.start_key,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.score_partition(job.shard)}},
+        ProjectionExpression="pk",
+    )
     members = 0
-    for item in response["Items"]:
+    for item in page.items:
         address = keys.wallet_of(item["pk"]["S"])
         members += _evaluate_member(address, definition, context, now)
-    latest = _record_page(job, len(response["Items"]), members, settings)
-    next_job = _next_job(job, response.get("LastEvaluatedKey"))
+    latest = _record_page(job, len(page.items), members, settings)
+    next_job = _next_job(job, page.next_key)
     if next_job is None:
         if latest:
             _finish(definition, settings, now)

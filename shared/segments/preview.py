@@ -18,8 +18,8 @@ from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings
-from shared.store import dynamo, keys
-from shared.store.paging import count
+from shared.store import keys
+from shared.store.paging import count, query_page
 
 PAGE = 100
 THREADS = 8
@@ -72,19 +72,17 @@ def preview(rule: SegmentRule, sample_size: int, settings: Settings, budget_s: f
 
 
 def _page(shard: int, start: dict[str, Any] | None, settings: Settings) -> tuple[list[str], dict[str, Any] | None]:
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-        "ScanIndexForward": False,
-        "Limit": PAGE,
-        "ProjectionExpression": "pk",
-    }
-    if start:
-        query["ExclusiveStartKey"] = start
-    response = dynamo.client("dynamodb").query(**query)
-    return [keys.wallet_of(i["pk"]["S"]) for i in response["Items"]], response.get("LastEvaluatedKey")
+    page = query_page(
+        settings.app_table,
+        limit=PAGE,
+        start=start,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+        ScanIndexForward=False,
+        ProjectionExpression="pk",
+    )
+    return [keys.wallet_of(i["pk"]["S"]) for i in page.items], page.next_key
 
 
 def _shard_size(shard: int, settings: Settings) -> int:

@@ -20,7 +20,7 @@ from shared.segments.rules import SegmentRule
 from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.bus import BusEvent, publish
-from shared.store.paging import count, query_all, query_pages
+from shared.store.paging import count, query_all, query_page, query_pages
 from shared.store.transact import cancellation_reasons
 
 
@@ -142,13 +142,13 @@ def get_segment(segment_id: str, settings: Settings, version: int | None = None)
 
 
 def segment_history(segment_id: str, settings: Settings) -> list[SegmentDefinition]:
-    response = _db().query(
-        TableName=settings.app_table,
+    items = query_all(
+        settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
         ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":v": {"S": "DEF#v"}},
         ScanIndexForward=False,
     )
-    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in items]
 
 
 def list_segments(settings: Settings) -> list[SegmentDefinition]:
@@ -268,17 +268,15 @@ def publish_changes(changes: list[tuple[str, SegmentDefinition, str]], at: int, 
 def members_page(
     segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One page of members: exactly one Query."""
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = _db().query(**kwargs)
-    return [dynamo.from_item(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+    """One page of members: exactly one Query (no filter, so a page comes back short only at the end)."""
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+    )
+    return [dynamo.from_item(i) for i in page.items], page.next_key
 
 
 def member_count(segment_id: str, settings: Settings) -> int:

@@ -46,6 +46,7 @@ from shared.segments.store import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_items
 from shared.store.transact import cancellation_reasons, versioned_put
 
 EVALUATION_THREADS = 8
@@ -261,12 +262,13 @@ def _whale_floor_movers(context: EvaluationContext, done: set[str]) -> list[str]
     movers: list[str] = []
     for (chain_id, contract), floor in list(context.whale_floor.items()):
         stats_key = dynamo.to_item(keys.token_stats_key(chain_id, contract))
-        stored = db.get_item(TableName=table, Key=stats_key).get("Item", {}).get("whale_floor", {}).get("S")
+        stats = db.get_item(TableName=table, Key=stats_key).get("Item")
+        stored: str | None = dynamo.from_item(stats).get("whale_floor") if stats else None
         if stored == str(floor):
             continue
         lowest = min(floor, int(stored)) if stored else floor
-        response = db.query(
-            TableName=table,
+        holders = query_items(
+            table,
             IndexName=keys.GSI2,
             KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :floor",
             ExpressionAttributeValues={
@@ -275,7 +277,7 @@ def _whale_floor_movers(context: EvaluationContext, done: set[str]) -> list[str]
             },
             ProjectionExpression="address",
         )
-        movers += [i["address"]["S"] for i in response["Items"] if i["address"]["S"] not in done]
+        movers += [h["address"] for h in holders if h["address"] not in done]
         db.update_item(
             TableName=table,
             Key=stats_key,
