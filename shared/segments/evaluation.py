@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shared.segments import wallets
 from shared.segments.store import (
+    EVAL_PROGRESS_CODEC,
+    EvalProgress,
     SegmentDefinition,
     SegmentNotFound,
     get_segment,
@@ -24,6 +26,7 @@ from shared.segments.store import (
 from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_page
+from shared.store.transact import is_condition_failure
 
 PAGE_SIZE = 200
 
@@ -34,17 +37,6 @@ class EvalJob(BaseModel):
     shard: int = 0
     page: int = 0
     start_key: dict[str, Any] | None = None
-
-
-class EvalProgress(BaseModel):
-    segment_id: str
-    version: int
-    state: Literal["running", "done"] = "running"
-    pages: int = 0
-    evaluated: int = 0
-    members: int = 0
-    started_at: int = 0
-    finished_at: int | None = None
 
 
 def start_evaluation(definition: SegmentDefinition, settings: Settings) -> EvalJob:
@@ -61,10 +53,14 @@ def enqueue(job: EvalJob, settings: Settings) -> None:
     dynamo.client("sqs").send_message(QueueUrl=settings.segment_eval_queue_url, MessageBody=job.model_dump_json())
 
 
+def _progress_item(progress: EvalProgress) -> dict[str, Any]:
+    """The pages counted stand beside the document, so a write can be conditional on them."""
+    key = keys.segment_eval_key(progress.segment_id, progress.version)
+    return EVAL_PROGRESS_CODEC.encode(key, progress, pages=progress.pages)
+
+
 def _put_progress(progress: EvalProgress, settings: Settings) -> None:
-    item = dynamo.to_item({**keys.segment_eval_key(progress.segment_id, progress.version), "pages": progress.pages})
-    item["doc"] = {"S": progress.model_dump_json()}
-    dynamo.client("dynamodb").put_item(TableName=settings.app_table, Item=item)
+    dynamo.client("dynamodb").put_item(TableName=settings.app_table, Item=_progress_item(progress))
 
 
 def evaluation_progress(segment_id: str, version: int, settings: Settings) -> EvalProgress | None:
@@ -77,7 +73,7 @@ def evaluation_progress(segment_id: str, version: int, settings: Settings) -> Ev
         )
         .get("Item")
     )
-    return EvalProgress.model_validate_json(item["doc"]["S"]) if item else None
+    return EVAL_PROGRESS_CODEC.decode(item) if item else None
 
 
 def run_page(job: EvalJob, settings: Settings, now: int | None = None) -> EvalJob | None:
@@ -104,7 +100,7 @@ def run_page(job: EvalJob, settings: Settings, now: int | None = None) -> EvalJo
     )
     members = 0
     for item in page.items:
-        address = keys.wallet_of(item["pk"]["S"])
+        address = keys.wallet_of(dynamo.from_item(item)["pk"])
         members += _evaluate_member(address, definition, context, now)
     latest = _record_page(job, len(page.items), members, settings)
     next_job = _next_job(job, page.next_key)
@@ -143,17 +139,15 @@ def _record_page(job: EvalJob, evaluated: int, members: int, settings: Settings)
             "members": progress.members + members,
         }
     )
-    item = dynamo.to_item({**keys.segment_eval_key(job.segment_id, job.version), "pages": job.page + 1})
-    item["doc"] = {"S": updated.model_dump_json()}
     try:
         dynamo.client("dynamodb").put_item(
             TableName=settings.app_table,
-            Item=item,
+            Item=_progress_item(updated),
             ConditionExpression="pages = :p",
             ExpressionAttributeValues={":p": {"N": str(job.page)}},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not is_condition_failure(exc):
             raise
         return False
     return True

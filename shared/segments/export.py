@@ -14,6 +14,11 @@ from shared.profiles.model import WalletProfile
 from shared.segments.store import members_page
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.codec import DocCodec
+
+# the profile (A4) and state (A14) items of each member, read beside the membership page
+PROFILE_CODEC = DocCodec(WalletProfile)
+STATE_CODEC = DocCodec(WalletState)
 
 COLUMNS = ["address", "entered_at", "segment_version", "score", "churn_state", "labels"]
 
@@ -29,11 +34,12 @@ def members_csv(
     profiles: dict[str, WalletProfile] = {}
     states: dict[str, WalletState] = {}
     for item in dynamo.batch_get(settings.app_table, wanted, consistent=False):
-        address = keys.wallet_of(item["pk"]["S"])
-        if keys.wallet_item_kind(item["sk"]["S"]) == "profile":
-            profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
+        plain = dynamo.from_item(item)
+        address = keys.wallet_of(plain["pk"])
+        if keys.wallet_item_kind(plain["sk"]) == "profile":
+            profiles[address] = PROFILE_CODEC.decode(item)
         else:
-            states[address] = WalletState.model_validate_json(item["doc"]["S"])
+            states[address] = STATE_CODEC.decode(item)
     now = int(time.time())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -18,7 +18,7 @@ from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings
-from shared.store import keys
+from shared.store import dynamo, keys
 from shared.store.paging import count, query_page
 
 PAGE = 100
@@ -82,7 +82,7 @@ def _page(shard: int, start: dict[str, Any] | None, settings: Settings) -> tuple
         ScanIndexForward=False,
         ProjectionExpression="pk",
     )
-    return [keys.wallet_of(i["pk"]["S"]) for i in page.items], page.next_key
+    return [keys.wallet_of(dynamo.from_item(i)["pk"]) for i in page.items], page.next_key
 
 
 def _shard_size(shard: int, settings: Settings) -> int:

@@ -20,8 +20,9 @@ from shared.segments.rules import SegmentRule
 from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.bus import BusEvent, publish
+from shared.store.codec import DocCodec
 from shared.store.paging import count, query_all, query_page, query_pages
-from shared.store.transact import cancellation_reasons
+from shared.store.transact import cancellation_reasons, is_condition_failure
 
 
 class SegmentDefinition(BaseModel):
@@ -34,6 +35,21 @@ class SegmentDefinition(BaseModel):
     updated_at: int
     status: Literal["evaluating", "ready"] = "evaluating"
     members: int | None = Field(default=None, description="current number of members")
+
+
+class EvalProgress(BaseModel):
+    segment_id: str
+    version: int
+    state: Literal["running", "done"] = "running"
+    pages: int = 0
+    evaluated: int = 0
+    members: int = 0
+    started_at: int = 0
+    finished_at: int | None = None
+
+
+SEGMENT_CODEC = DocCodec(SegmentDefinition)
+EVAL_PROGRESS_CODEC = DocCodec(EvalProgress)
 
 
 class SegmentNotFound(LookupError):
@@ -50,10 +66,8 @@ def _db() -> Any:
 
 def _definition_item(definition: SegmentDefinition, current: bool) -> dict[str, Any]:
     key = keys.segment_def_key(definition.segment_id, None if current else definition.version)
-    extra = keys.segment_list_gsi(definition.segment_id) if current else {}
-    item = dynamo.to_item({**key, **extra, "version": definition.version})
-    item["doc"] = {"S": definition.model_dump_json()}
-    return item
+    listed = keys.segment_list_gsi(definition.segment_id) if current else {}
+    return SEGMENT_CODEC.encode({**key, **listed}, definition, version=definition.version)
 
 
 def create_segment(name: str, rule: SegmentRule, settings: Settings, description: str = "") -> SegmentDefinition:
@@ -138,7 +152,7 @@ def get_segment(segment_id: str, settings: Settings, version: int | None = None)
     )
     if not item:
         raise SegmentNotFound(segment_id)
-    return SegmentDefinition.model_validate_json(item["doc"]["S"])
+    return SEGMENT_CODEC.decode(item)
 
 
 def segment_history(segment_id: str, settings: Settings) -> list[SegmentDefinition]:
@@ -148,7 +162,7 @@ def segment_history(segment_id: str, settings: Settings) -> list[SegmentDefiniti
         ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":v": {"S": "DEF#v"}},
         ScanIndexForward=False,
     )
-    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in items]
+    return [SEGMENT_CODEC.decode(i) for i in items]
 
 
 def list_segments(settings: Settings) -> list[SegmentDefinition]:
@@ -158,7 +172,7 @@ def list_segments(settings: Settings) -> list[SegmentDefinition]:
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": "SEGMENTS"}},
     )
-    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in items]
+    return [SEGMENT_CODEC.decode(i) for i in items]
 
 
 def set_status(definition: SegmentDefinition, status: str, members: int | None, settings: Settings) -> None:
@@ -172,7 +186,7 @@ def set_status(definition: SegmentDefinition, status: str, members: int | None, 
             ExpressionAttributeValues={":v": {"N": str(definition.version)}},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not is_condition_failure(exc):
             raise
 
 
@@ -187,7 +201,7 @@ def delete_segment(segment_id: str, settings: Settings) -> int:
         ProjectionExpression="pk, sk",
     )
     for items in pages:
-        removed += sum(1 for i in items if i["sk"]["S"].startswith(keys.MEMBER_PREFIX))
+        removed += sum(1 for i in items if dynamo.from_item(i)["sk"].startswith(keys.MEMBER_PREFIX))
         if items:
             dynamo.batch_write(settings.app_table, deletes=items)
     return removed
@@ -198,23 +212,8 @@ def delete_segment(segment_id: str, settings: Settings) -> int:
 
 def current_memberships(address: str, segment_ids: Iterable[str], settings: Settings) -> set[str]:
     """Which of these segments the wallet is a member of now (BatchGetItem, 100 keys a request)."""
-    ids = list(segment_ids)
-    found: set[str] = set()
-    for start in range(0, len(ids), 100):
-        chunk = ids[start : start + 100]
-        pending: dict[str, Any] = {
-            settings.app_table: {
-                "Keys": [dynamo.to_item(keys.member_key(s, address)) for s in chunk],
-                "ProjectionExpression": "pk",
-                "ConsistentRead": True,
-            }
-        }
-        while pending:
-            response = _db().batch_get_item(RequestItems=pending)
-            for item in response["Responses"].get(settings.app_table, []):
-                found.add(keys.segment_of(item["pk"]["S"]))
-            pending = response.get("UnprocessedKeys") or {}
-    return found
+    wanted = [dynamo.to_item(keys.member_key(s, address)) for s in segment_ids]
+    return {keys.segment_of(dynamo.from_item(item)["pk"]) for item in dynamo.batch_get(settings.app_table, wanted)}
 
 
 def member_put(segment_id: str, address: str, version: int, at: int) -> dict[str, Any]:

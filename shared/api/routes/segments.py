@@ -15,7 +15,7 @@ from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.api.routes.wallets import valid_address, valid_token
 from shared.segments import export, preview, store
-from shared.segments.evaluation import EvalProgress, evaluation_progress, start_evaluation
+from shared.segments.evaluation import evaluation_progress, start_evaluation
 from shared.segments.rules import SegmentRule
 from shared.settings import get_settings
 
@@ -37,7 +37,7 @@ class SegmentUpdate(BaseModel):
 
 class SegmentView(BaseModel):
     definition: store.SegmentDefinition
-    evaluation: EvalProgress | None
+    evaluation: store.EvalProgress | None
 
 
 class SegmentList(BaseModel):
