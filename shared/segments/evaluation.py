@@ -25,7 +25,6 @@ from shared.segments.store import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_page
 from shared.store.transact import is_condition_failure
 
 PAGE_SIZE = 200
@@ -89,21 +88,10 @@ def run_page(job: EvalJob, settings: Settings, now: int | None = None) -> EvalJo
     # the list index may lag a just-created segment: this page's segment is always the one evaluated
     others = [s for s in context.segments if s.segment_id != definition.segment_id]
     context.segments = [*others, definition]
-    page = query_page(
-        settings.app_table,
-        limit=PAGE_SIZE,
-        start=job.start_key,
-        IndexName=keys.GSI1,
-        KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.score_partition(job.shard)}},
-        ProjectionExpression="pk",
-    )
-    members = 0
-    for item in page.items:
-        address = keys.wallet_of(dynamo.from_item(item)["pk"])
-        members += _evaluate_member(address, definition, context, now)
-    latest = _record_page(job, len(page.items), members, settings)
-    next_job = _next_job(job, page.next_key)
+    addresses, next_key = wallets.shard_page(job.shard, PAGE_SIZE, job.start_key, settings)
+    members = sum(_evaluate_member(address, definition, context, now) for address in addresses)
+    latest = _record_page(job, len(addresses), members, settings)
+    next_job = _next_job(job, next_key)
     if next_job is None:
         if latest:
             _finish(definition, settings, now)

@@ -18,8 +18,8 @@ from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings
-from shared.store import dynamo, keys
-from shared.store.paging import count, query_page
+from shared.store import keys
+from shared.store.paging import count
 
 PAGE = 100
 THREADS = 8
@@ -54,7 +54,7 @@ def preview(rule: SegmentRule, sample_size: int, settings: Settings, budget_s: f
                 if time.monotonic() > deadline:
                     complete = False
                     break
-                addresses, start = _page(shard, start, settings)
+                addresses, start = wallets.shard_page(shard, PAGE, start, settings, highest_first=True)
                 for address, is_member in zip(addresses, pool.map(member, addresses), strict=True):
                     evaluated += 1
                     if is_member:
@@ -69,20 +69,6 @@ def preview(rule: SegmentRule, sample_size: int, settings: Settings, budget_s: f
     return Preview(
         count=count, evaluated=evaluated, wallets=total, complete=complete, estimated_count=estimate, sample=sample
     )
-
-
-def _page(shard: int, start: dict[str, Any] | None, settings: Settings) -> tuple[list[str], dict[str, Any] | None]:
-    page = query_page(
-        settings.app_table,
-        limit=PAGE,
-        start=start,
-        IndexName=keys.GSI1,
-        KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
-        ScanIndexForward=False,
-        ProjectionExpression="pk",
-    )
-    return [keys.wallet_of(dynamo.from_item(i)["pk"]) for i in page.items], page.next_key
 
 
 def _shard_size(shard: int, settings: Settings) -> int:

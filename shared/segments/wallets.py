@@ -46,7 +46,7 @@ from shared.segments.store import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_items
+from shared.store.paging import query_items, query_page
 from shared.store.transact import cancellation_reasons, versioned_put
 
 EVALUATION_THREADS = 8
@@ -61,6 +61,23 @@ class EvaluationContext(Context):
 
 def load_context(settings: Settings) -> EvaluationContext:
     return EvaluationContext(settings=settings, model=load_churn_model(settings), segments=list_segments(settings))
+
+
+def shard_page(
+    shard: int, limit: int, start: dict[str, Any] | None, settings: Settings, highest_first: bool = False
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Up to `limit` wallets of one score shard from `start` on, and where the next page starts (None: the end)."""
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=start,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+        ScanIndexForward=not highest_first,
+        ProjectionExpression="pk",
+    )
+    return [keys.wallet_of(dynamo.from_item(i)["pk"]) for i in page.items], page.next_key
 
 
 @dataclass
