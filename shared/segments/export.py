@@ -11,14 +11,9 @@ from shared import scoring
 from shared.csvsafe import cell
 from shared.intel import WalletState
 from shared.profiles.model import WalletProfile
-from shared.segments.store import members_page
+from shared.segments.store import PROFILE_CODEC, WALLET_STATE_CODEC, members_page
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.codec import DocCodec
-
-# the profile (A4) and state (A14) items of each member, read beside the membership page
-PROFILE_CODEC = DocCodec(WalletProfile)
-STATE_CODEC = DocCodec(WalletState)
 
 COLUMNS = ["address", "entered_at", "segment_version", "score", "churn_state", "labels"]
 
@@ -39,7 +34,7 @@ def members_csv(
         if keys.wallet_item_kind(plain["sk"]) == "profile":
             profiles[address] = PROFILE_CODEC.decode(item)
         else:
-            states[address] = STATE_CODEC.decode(item)
+            states[address] = WALLET_STATE_CODEC.decode(item)
     now = int(time.time())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -37,6 +37,7 @@ from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
 from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
 from shared.segments.store import (
+    WALLET_STATE_CODEC,
     SegmentDefinition,
     apply_membership,
     current_memberships,
@@ -190,15 +191,10 @@ def _store_state(
 ) -> bool:
     """State and membership changes in one transaction, so the state's segment list and the MEMBER#
     items can never disagree. False when a concurrent evaluation of the wallet won (nothing written)."""
-    values: dict[str, Any] = {
-        **keys.wallet_state_key(state.address),
-        "churn_state": state.churn_state,
-        "labels": state.labels or None,
-    }
-    if state.due is not None:
-        values.update(keys.due_gsi(state.address, state.due))
-    item = dynamo.to_item(values)
-    item["doc"] = {"S": state.model_dump_json()}
+    due = keys.due_gsi(state.address, state.due) if state.due is not None else {}
+    item = WALLET_STATE_CODEC.encode(
+        keys.wallet_state_key(state.address), state, churn_state=state.churn_state, labels=state.labels or None, **due
+    )
     writes: list[dict[str, Any]] = [versioned_put(settings.app_table, item, version)]
     writes += [
         {
