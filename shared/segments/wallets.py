@@ -35,7 +35,8 @@ from shared.intel import (
 from shared.intel.lending_records import loyalty_inputs
 from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
-from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
+from shared.segments.evaluate import matches, time_sensitivity
+from shared.segments.facts import WalletFacts
 from shared.segments.store import (
     WALLET_STATE_CODEC,
     SegmentDefinition,

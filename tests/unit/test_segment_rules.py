@@ -13,14 +13,8 @@ from pydantic import ValidationError
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding, WalletProfile
 from shared.scoring import ComponentState, ScoreState
-from shared.segments.evaluate import (
-    FACT_NAMES,
-    WalletFacts,
-    changed_fields,
-    matches,
-    referenced_fields,
-    time_sensitivity,
-)
+from shared.segments.evaluate import changed_fields, matches, referenced_fields, time_sensitivity
+from shared.segments.facts import FACT_NAMES, WalletFacts
 from shared.segments.rules import (
     AllOf,
     AnyOf,
