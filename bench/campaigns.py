@@ -226,7 +226,7 @@ def build_audience(recipients: int, webhook_url: str) -> tuple[str, str]:
     settings = get_settings()
     now = int(time.time())
     segment = segments.create_segment(
-        "Bench audience", parse_rule({"match": {"type": "tag", "tag": "bench"}}), "bench/campaigns.py"
+        "Bench audience", parse_rule({"match": {"type": "tag", "tag": "bench"}}), settings, "bench/campaigns.py"
     )
     # joined a minute ago: a broadcast freezes only members who entered before the send was pressed
     dynamo.batch_write(

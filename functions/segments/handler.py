@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.wallets import evaluate_wallets
 from shared.settings import Needs, get_settings
-from shared.store import keys
+from shared.store import dynamo, keys
 from shared.tracing import observability, observed
 
 logger, tracer, metrics = observability()
@@ -25,7 +25,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def _wallets(records: Iterable[dict[str, Any]]) -> list[str]:
     """Any change in a wallet's partition (profile, holdings, lending positions and summary) re-derives
     that wallet (docs/architecture.md, "Flows"); records of other partitions carry no wallet."""
-    pks = (str(r["dynamodb"]["Keys"]["pk"]["S"]) for r in records)
+    pks = (str(dynamo.from_item(r["dynamodb"]["Keys"])["pk"]) for r in records)
     return [keys.wallet_of(pk) for pk in pks if pk.startswith(keys.WALLET_PREFIX)]
 
 

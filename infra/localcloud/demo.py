@@ -176,7 +176,7 @@ def segment_ids(app: LocalApp | None) -> dict[str, str]:
     """Segment name -> id, read with the API function's environment."""
     if app is None or app.host is None:
         return {}
-    segments: list[Any] = app.host.call_as(_key_function(app), store.list_segments)
+    segments: list[Any] = app.host.call_as(_key_function(app), lambda: store.list_segments(store_settings()))
     return {s.name: s.segment_id for s in segments}
 
 
@@ -185,13 +185,14 @@ def create_demo_segments(app: LocalApp) -> None:
     assert app.host is not None
 
     def create_missing() -> None:
-        existing = {s.name for s in store.list_segments()}
+        settings = store_settings()
+        existing = {s.name for s in store.list_segments(settings)}
         for name, description, rule in DEMO_SEGMENTS:
             if name not in existing:
                 # created before the first event: there is nobody to evaluate yet, and the segments
                 # function keeps membership live from the first profile on
-                created = store.create_segment(name, parse_rule(rule), description)
-                store.set_status(created, "ready", 0, store_settings())
+                created = store.create_segment(name, parse_rule(rule), settings, description)
+                store.set_status(created, "ready", 0, settings)
 
     app.host.call_as(_key_function(app), create_missing)
 

@@ -14,13 +14,7 @@ from shared.churn import MAX_DUE_UNIX
 from shared.crossing import first_second
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding
-from shared.segments.facts import (
-    DERIVED_CHURN_STATES,
-    FACT_NAMES,
-    HEALTH_BANDS,
-    PROFILE_LABELS,
-    WalletFacts,
-)
+from shared.segments.facts import HEALTH_BANDS, WalletFacts
 from shared.segments.rules import (
     AllOf,
     AnyOf,
@@ -39,13 +33,7 @@ from shared.segments.rules import (
 )
 
 __all__ = [
-    "DERIVED_CHURN_STATES",
-    "FACT_NAMES",
-    "HEALTH_BANDS",
-    "MAX_DUE_UNIX",
-    "PROFILE_LABELS",
     "Leaf",
-    "WalletFacts",
     "changed_fields",
     "matches",
     "referenced_fields",

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shared.segments import wallets
 from shared.segments.store import (
+    EVAL_PROGRESS_CODEC,
+    EvalProgress,
     SegmentDefinition,
     SegmentNotFound,
     get_segment,
     set_status,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.transact import is_condition_failure
 
 PAGE_SIZE = 200
 
@@ -35,19 +38,7 @@ class EvalJob(BaseModel):
     start_key: dict[str, Any] | None = None
 
 
-class EvalProgress(BaseModel):
-    segment_id: str
-    version: int
-    state: Literal["running", "done"] = "running"
-    pages: int = 0
-    evaluated: int = 0
-    members: int = 0
-    started_at: int = 0
-    finished_at: int | None = None
-
-
-def start_evaluation(definition: SegmentDefinition, settings: Settings | None = None) -> EvalJob:
-    settings = settings or get_settings()
+def start_evaluation(definition: SegmentDefinition, settings: Settings) -> EvalJob:
     progress = EvalProgress(segment_id=definition.segment_id, version=definition.version, started_at=int(time.time()))
     _put_progress(progress, settings)
     job = EvalJob(segment_id=definition.segment_id, version=definition.version)
@@ -61,14 +52,17 @@ def enqueue(job: EvalJob, settings: Settings) -> None:
     dynamo.client("sqs").send_message(QueueUrl=settings.segment_eval_queue_url, MessageBody=job.model_dump_json())
 
 
+def _progress_item(progress: EvalProgress) -> dict[str, Any]:
+    """The pages counted stand beside the document, so a write can be conditional on them."""
+    key = keys.segment_eval_key(progress.segment_id, progress.version)
+    return EVAL_PROGRESS_CODEC.encode(key, progress, pages=progress.pages)
+
+
 def _put_progress(progress: EvalProgress, settings: Settings) -> None:
-    item = dynamo.to_item({**keys.segment_eval_key(progress.segment_id, progress.version), "pages": progress.pages})
-    item["doc"] = {"S": progress.model_dump_json()}
-    dynamo.client("dynamodb").put_item(TableName=settings.app_table, Item=item)
+    dynamo.client("dynamodb").put_item(TableName=settings.app_table, Item=_progress_item(progress))
 
 
-def evaluation_progress(segment_id: str, version: int, settings: Settings | None = None) -> EvalProgress | None:
-    settings = settings or get_settings()
+def evaluation_progress(segment_id: str, version: int, settings: Settings) -> EvalProgress | None:
     item = (
         dynamo.client("dynamodb")
         .get_item(
@@ -78,12 +72,11 @@ def evaluation_progress(segment_id: str, version: int, settings: Settings | None
         )
         .get("Item")
     )
-    return EvalProgress.model_validate_json(item["doc"]["S"]) if item else None
+    return EVAL_PROGRESS_CODEC.decode(item) if item else None
 
 
-def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = None) -> EvalJob | None:
+def run_page(job: EvalJob, settings: Settings, now: int | None = None) -> EvalJob | None:
     """Evaluate one page; returns the next job (already enqueued), or None when the evaluation ended."""
-    settings = settings or get_settings()
     now = now or int(time.time())
     try:
         definition = get_segment(job.segment_id, settings)
@@ -95,23 +88,10 @@ def run_page(job: EvalJob, settings: Settings | None = None, now: int | None = N
     # the list index may lag a just-created segment: this page's segment is always the one evaluated
     others = [s for s in context.segments if s.segment_id != definition.segment_id]
     context.segments = [*others, definition]
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(job.shard)}},
-        "Limit": PAGE_SIZE,
-        "ProjectionExpression": "pk",
-    }
-    if job.start_key:
-        query["ExclusiveStartKey"] = job.start_key
-    response = dynamo.client("dynamodb").query(**query)
-    members = 0
-    for item in response["Items"]:
-        address = keys.wallet_of(item["pk"]["S"])
-        members += _evaluate_member(address, definition, context, now)
-    latest = _record_page(job, len(response["Items"]), members, settings)
-    next_job = _next_job(job, response.get("LastEvaluatedKey"))
+    addresses, next_key = wallets.shard_page(job.shard, PAGE_SIZE, job.start_key, settings)
+    members = sum(_evaluate_member(address, definition, context, now) for address in addresses)
+    latest = _record_page(job, len(addresses), members, settings)
+    next_job = _next_job(job, next_key)
     if next_job is None:
         if latest:
             _finish(definition, settings, now)
@@ -147,17 +127,15 @@ def _record_page(job: EvalJob, evaluated: int, members: int, settings: Settings)
             "members": progress.members + members,
         }
     )
-    item = dynamo.to_item({**keys.segment_eval_key(job.segment_id, job.version), "pages": job.page + 1})
-    item["doc"] = {"S": updated.model_dump_json()}
     try:
         dynamo.client("dynamodb").put_item(
             TableName=settings.app_table,
-            Item=item,
+            Item=_progress_item(updated),
             ConditionExpression="pages = :p",
             ExpressionAttributeValues={":p": {"N": str(job.page)}},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not is_condition_failure(exc):
             raise
         return False
     return True

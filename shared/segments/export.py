@@ -11,18 +11,17 @@ from shared import scoring
 from shared.csvsafe import cell
 from shared.intel import WalletState
 from shared.profiles.model import WalletProfile
-from shared.segments.store import members_page
-from shared.settings import Settings, get_settings
+from shared.segments.store import PROFILE_CODEC, WALLET_STATE_CODEC, members_page
+from shared.settings import Settings
 from shared.store import dynamo, keys
 
 COLUMNS = ["address", "entered_at", "segment_version", "score", "churn_state", "labels"]
 
 
 def members_csv(
-    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[str, dict[str, Any] | None]:
     """One Query for the page of members, then batched reads (100 keys a request) for their profiles."""
-    settings = settings or get_settings()
     members, next_key = members_page(segment_id, limit, after, settings)
     addresses = [m["address"] for m in members]
     wanted = [dynamo.to_item(keys.profile_key(a)) for a in addresses]
@@ -30,11 +29,12 @@ def members_csv(
     profiles: dict[str, WalletProfile] = {}
     states: dict[str, WalletState] = {}
     for item in dynamo.batch_get(settings.app_table, wanted, consistent=False):
-        address = keys.wallet_of(item["pk"]["S"])
-        if keys.wallet_item_kind(item["sk"]["S"]) == "profile":
-            profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
+        plain = dynamo.from_item(item)
+        address = keys.wallet_of(plain["pk"])
+        if keys.wallet_item_kind(plain["sk"]) == "profile":
+            profiles[address] = PROFILE_CODEC.decode(item)
         else:
-            states[address] = WalletState.model_validate_json(item["doc"]["S"])
+            states[address] = WALLET_STATE_CODEC.decode(item)
     now = int(time.time())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -17,8 +17,8 @@ from shared import intel
 from shared.segments import wallets
 from shared.segments.evaluate import matches
 from shared.segments.rules import SegmentRule
-from shared.settings import Settings, get_settings
-from shared.store import dynamo, keys
+from shared.settings import Settings
+from shared.store import keys
 from shared.store.paging import count
 
 PAGE = 100
@@ -34,8 +34,7 @@ class Preview(BaseModel):
     sample: list[str] = Field(description="addresses of some members")
 
 
-def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, settings: Settings | None = None) -> Preview:
-    settings = settings or get_settings()
+def preview(rule: SegmentRule, sample_size: int, settings: Settings, budget_s: float = 20.0) -> Preview:
     deadline = time.monotonic() + budget_s
     context = wallets.load_context(settings)
     now = int(time.time())
@@ -55,7 +54,7 @@ def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, setting
                 if time.monotonic() > deadline:
                     complete = False
                     break
-                addresses, start = _page(shard, start, settings)
+                addresses, start = wallets.shard_page(shard, PAGE, start, settings, highest_first=True)
                 for address, is_member in zip(addresses, pool.map(member, addresses), strict=True):
                     evaluated += 1
                     if is_member:
@@ -70,22 +69,6 @@ def preview(rule: SegmentRule, sample_size: int, budget_s: float = 20.0, setting
     return Preview(
         count=count, evaluated=evaluated, wallets=total, complete=complete, estimated_count=estimate, sample=sample
     )
-
-
-def _page(shard: int, start: dict[str, Any] | None, settings: Settings) -> tuple[list[str], dict[str, Any] | None]:
-    query: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "IndexName": keys.GSI1,
-        "KeyConditionExpression": "gsi1pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.score_partition(shard)}},
-        "ScanIndexForward": False,
-        "Limit": PAGE,
-        "ProjectionExpression": "pk",
-    }
-    if start:
-        query["ExclusiveStartKey"] = start
-    response = dynamo.client("dynamodb").query(**query)
-    return [keys.wallet_of(i["pk"]["S"]) for i in response["Items"]], response.get("LastEvaluatedKey")
 
 
 def _shard_size(shard: int, settings: Settings) -> int:

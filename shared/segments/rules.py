@@ -118,6 +118,19 @@ def _ordered(lo: float | None, hi: float | None, lo_name: str, hi_name: str) -> 
         )
 
 
+def _bounds(single: str) -> Any:
+    """The validator of a comparison's bounds: `single` for the one-bound operators, lo <= hi for `between`."""
+
+    def shape(cls: type[_Node], bound: float | None, info: ValidationInfo) -> float | None:
+        assert info.field_name is not None
+        _requirement(info.data.get("op"), bound is not None, info.field_name, single)
+        if info.field_name == "hi":
+            _ordered(info.data.get("lo"), bound, "lo", "hi")
+        return bound
+
+    return field_validator(single, "lo", "hi")(classmethod(shape))
+
+
 class FieldCondition(_Node):
     """Compares one profile field with a constant. `score` is the decayed score at evaluation time."""
 
@@ -132,14 +145,7 @@ class FieldCondition(_Node):
     lo: Number | None = Field(default=None, validate_default=True, description="lower bound, for 'between'")
     hi: Number | None = Field(default=None, validate_default=True, description="upper bound, for 'between'")
 
-    @field_validator("value", "lo", "hi")
-    @classmethod
-    def _shape(cls, bound: float | None, info: ValidationInfo) -> float | None:
-        assert info.field_name is not None
-        _requirement(info.data.get("op"), bound is not None, info.field_name, "value")
-        if info.field_name == "hi":
-            _ordered(info.data.get("lo"), bound, "lo", "hi")
-        return bound
+    _shape = _bounds("value")
 
 
 class DaysSinceCondition(_Node):
@@ -156,14 +162,7 @@ class DaysSinceCondition(_Node):
     lo: Days | None = Field(default=None, validate_default=True, description="minimum age in days, for 'between'")
     hi: Days | None = Field(default=None, validate_default=True, description="maximum age in days, for 'between'")
 
-    @field_validator("days", "lo", "hi")
-    @classmethod
-    def _shape(cls, bound: int | None, info: ValidationInfo) -> int | None:
-        assert info.field_name is not None
-        _requirement(info.data.get("op"), bound is not None, info.field_name, "days")
-        if info.field_name == "hi":
-            _ordered(info.data.get("lo"), bound, "lo", "hi")
-        return bound
+    _shape = _bounds("days")
 
 
 class HoldingCondition(_Node):

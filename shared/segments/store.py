@@ -15,13 +15,15 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from shared.intel import EVENT_SOURCE
+from shared.intel import EVENT_SOURCE, WalletState
+from shared.profiles.model import WalletProfile
 from shared.segments.rules import SegmentRule
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.bus import BusEvent, publish
-from shared.store.paging import count, query_all, query_pages
-from shared.store.transact import cancellation_reasons
+from shared.store.codec import DocCodec
+from shared.store.paging import count, query_all, query_page, query_pages
+from shared.store.transact import cancellation_reasons, is_condition_failure
 
 
 class SegmentDefinition(BaseModel):
@@ -34,6 +36,24 @@ class SegmentDefinition(BaseModel):
     updated_at: int
     status: Literal["evaluating", "ready"] = "evaluating"
     members: int | None = Field(default=None, description="current number of members")
+
+
+class EvalProgress(BaseModel):
+    segment_id: str
+    version: int
+    state: Literal["running", "done"] = "running"
+    pages: int = 0
+    evaluated: int = 0
+    members: int = 0
+    started_at: int = 0
+    finished_at: int | None = None
+
+
+SEGMENT_CODEC = DocCodec(SegmentDefinition)
+EVAL_PROGRESS_CODEC = DocCodec(EvalProgress)
+# a wallet's state is written here with its memberships (segments.wallets); its profile is only read, for export
+WALLET_STATE_CODEC = DocCodec(WalletState)
+PROFILE_CODEC = DocCodec(WalletProfile)
 
 
 class SegmentNotFound(LookupError):
@@ -50,16 +70,11 @@ def _db() -> Any:
 
 def _definition_item(definition: SegmentDefinition, current: bool) -> dict[str, Any]:
     key = keys.segment_def_key(definition.segment_id, None if current else definition.version)
-    extra = keys.segment_list_gsi(definition.segment_id) if current else {}
-    item = dynamo.to_item({**key, **extra, "version": definition.version})
-    item["doc"] = {"S": definition.model_dump_json()}
-    return item
+    listed = keys.segment_list_gsi(definition.segment_id) if current else {}
+    return SEGMENT_CODEC.encode({**key, **listed}, definition, version=definition.version)
 
 
-def create_segment(
-    name: str, rule: SegmentRule, description: str = "", settings: Settings | None = None
-) -> SegmentDefinition:
-    settings = settings or get_settings()
+def create_segment(name: str, rule: SegmentRule, settings: Settings, description: str = "") -> SegmentDefinition:
     now = int(time.time())
     definition = SegmentDefinition(
         segment_id=secrets.token_hex(6),
@@ -92,10 +107,9 @@ def update_segment(
     name: str | None = None,
     description: str | None = None,
     rule: SegmentRule | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> SegmentDefinition:
     """A new version; `expected_version` (optimistic concurrency) guards against lost updates."""
-    settings = settings or get_settings()
     current = get_segment(segment_id, settings)
     if expected_version is not None and expected_version != current.version:
         raise VersionConflict(f"segment {segment_id} is at version {current.version}, not {expected_version}")
@@ -130,8 +144,7 @@ def update_segment(
     return updated
 
 
-def get_segment(segment_id: str, settings: Settings | None = None, version: int | None = None) -> SegmentDefinition:
-    settings = settings or get_settings()
+def get_segment(segment_id: str, settings: Settings, version: int | None = None) -> SegmentDefinition:
     item = (
         _db()
         .get_item(
@@ -143,29 +156,27 @@ def get_segment(segment_id: str, settings: Settings | None = None, version: int 
     )
     if not item:
         raise SegmentNotFound(segment_id)
-    return SegmentDefinition.model_validate_json(item["doc"]["S"])
+    return SEGMENT_CODEC.decode(item)
 
 
-def segment_history(segment_id: str, settings: Settings | None = None) -> list[SegmentDefinition]:
-    settings = settings or get_settings()
-    response = _db().query(
-        TableName=settings.app_table,
+def segment_history(segment_id: str, settings: Settings) -> list[SegmentDefinition]:
+    items = query_all(
+        settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
         ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":v": {"S": "DEF#v"}},
         ScanIndexForward=False,
     )
-    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in response["Items"]]
+    return [SEGMENT_CODEC.decode(i) for i in items]
 
 
-def list_segments(settings: Settings | None = None) -> list[SegmentDefinition]:
-    settings = settings or get_settings()
+def list_segments(settings: Settings) -> list[SegmentDefinition]:
     items = query_all(
         settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
         ExpressionAttributeValues={":p": {"S": "SEGMENTS"}},
     )
-    return [SegmentDefinition.model_validate_json(i["doc"]["S"]) for i in items]
+    return [SEGMENT_CODEC.decode(i) for i in items]
 
 
 def set_status(definition: SegmentDefinition, status: str, members: int | None, settings: Settings) -> None:
@@ -179,13 +190,12 @@ def set_status(definition: SegmentDefinition, status: str, members: int | None, 
             ExpressionAttributeValues={":v": {"N": str(definition.version)}},
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        if not is_condition_failure(exc):
             raise
 
 
-def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
+def delete_segment(segment_id: str, settings: Settings) -> int:
     """Delete the definition, its history and its members; returns the members removed."""
-    settings = settings or get_settings()
     get_segment(segment_id, settings)
     removed = 0
     pages = query_pages(
@@ -195,7 +205,7 @@ def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
         ProjectionExpression="pk, sk",
     )
     for items in pages:
-        removed += sum(1 for i in items if i["sk"]["S"].startswith(keys.MEMBER_PREFIX))
+        removed += sum(1 for i in items if dynamo.from_item(i)["sk"].startswith(keys.MEMBER_PREFIX))
         if items:
             dynamo.batch_write(settings.app_table, deletes=items)
     return removed
@@ -206,23 +216,8 @@ def delete_segment(segment_id: str, settings: Settings | None = None) -> int:
 
 def current_memberships(address: str, segment_ids: Iterable[str], settings: Settings) -> set[str]:
     """Which of these segments the wallet is a member of now (BatchGetItem, 100 keys a request)."""
-    ids = list(segment_ids)
-    found: set[str] = set()
-    for start in range(0, len(ids), 100):
-        chunk = ids[start : start + 100]
-        pending: dict[str, Any] = {
-            settings.app_table: {
-                "Keys": [dynamo.to_item(keys.member_key(s, address)) for s in chunk],
-                "ProjectionExpression": "pk",
-                "ConsistentRead": True,
-            }
-        }
-        while pending:
-            response = _db().batch_get_item(RequestItems=pending)
-            for item in response["Responses"].get(settings.app_table, []):
-                found.add(keys.segment_of(item["pk"]["S"]))
-            pending = response.get("UnprocessedKeys") or {}
-    return found
+    wanted = [dynamo.to_item(keys.member_key(s, address)) for s in segment_ids]
+    return {keys.segment_of(dynamo.from_item(item)["pk"]) for item in dynamo.batch_get(settings.app_table, wanted)}
 
 
 def member_put(segment_id: str, address: str, version: int, at: int) -> dict[str, Any]:
@@ -274,25 +269,21 @@ def publish_changes(changes: list[tuple[str, SegmentDefinition, str]], at: int, 
 
 
 def members_page(
-    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    segment_id: str, limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One page of members: exactly one Query."""
-    settings = settings or get_settings()
-    kwargs: dict[str, Any] = {
-        "TableName": settings.app_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :m)",
-        "ExpressionAttributeValues": {":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
-        "Limit": limit,
-    }
-    if after:
-        kwargs["ExclusiveStartKey"] = after
-    response = _db().query(**kwargs)
-    return [dynamo.from_item(i) for i in response["Items"]], response.get("LastEvaluatedKey")
+    """One page of members: exactly one Query (no filter, so a page comes back short only at the end)."""
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=after,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+    )
+    return [dynamo.from_item(i) for i in page.items], page.next_key
 
 
-def member_count(segment_id: str, settings: Settings | None = None) -> int:
+def member_count(segment_id: str, settings: Settings) -> int:
     """Live member count: a COUNT query (one request per MB of keys), never a stored counter to drift."""
-    settings = settings or get_settings()
     return count(
         settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
@@ -300,12 +291,11 @@ def member_count(segment_id: str, settings: Settings | None = None) -> int:
     )
 
 
-def with_live_count(definition: SegmentDefinition, settings: Settings | None = None) -> SegmentDefinition:
+def with_live_count(definition: SegmentDefinition, settings: Settings) -> SegmentDefinition:
     return definition.model_copy(update={"members": member_count(definition.segment_id, settings)})
 
 
-def is_member(segment_id: str, address: str, settings: Settings | None = None) -> dict[str, Any] | None:
-    settings = settings or get_settings()
+def is_member(segment_id: str, address: str, settings: Settings) -> dict[str, Any] | None:
     item = (
         _db()
         .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.member_key(segment_id, address)))

@@ -35,8 +35,10 @@ from shared.intel import (
 from shared.intel.lending_records import loyalty_inputs
 from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
-from shared.segments.evaluate import WalletFacts, matches, time_sensitivity
+from shared.segments.evaluate import matches, time_sensitivity
+from shared.segments.facts import WalletFacts
 from shared.segments.store import (
+    WALLET_STATE_CODEC,
     SegmentDefinition,
     apply_membership,
     current_memberships,
@@ -46,6 +48,7 @@ from shared.segments.store import (
 )
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.paging import query_items, query_page
 from shared.store.transact import cancellation_reasons, versioned_put
 
 EVALUATION_THREADS = 8
@@ -60,6 +63,23 @@ class EvaluationContext(Context):
 
 def load_context(settings: Settings) -> EvaluationContext:
     return EvaluationContext(settings=settings, model=load_churn_model(settings), segments=list_segments(settings))
+
+
+def shard_page(
+    shard: int, limit: int, start: dict[str, Any] | None, settings: Settings, highest_first: bool = False
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Up to `limit` wallets of one score shard from `start` on, and where the next page starts (None: the end)."""
+    page = query_page(
+        settings.app_table,
+        limit=limit,
+        start=start,
+        IndexName=keys.GSI1,
+        KeyConditionExpression="gsi1pk = :p",
+        ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+        ScanIndexForward=not highest_first,
+        ProjectionExpression="pk",
+    )
+    return [keys.wallet_of(dynamo.from_item(i)["pk"]) for i in page.items], page.next_key
 
 
 @dataclass
@@ -172,15 +192,10 @@ def _store_state(
 ) -> bool:
     """State and membership changes in one transaction, so the state's segment list and the MEMBER#
     items can never disagree. False when a concurrent evaluation of the wallet won (nothing written)."""
-    values: dict[str, Any] = {
-        **keys.wallet_state_key(state.address),
-        "churn_state": state.churn_state,
-        "labels": state.labels or None,
-    }
-    if state.due is not None:
-        values.update(keys.due_gsi(state.address, state.due))
-    item = dynamo.to_item(values)
-    item["doc"] = {"S": state.model_dump_json()}
+    due = keys.due_gsi(state.address, state.due) if state.due is not None else {}
+    item = WALLET_STATE_CODEC.encode(
+        keys.wallet_state_key(state.address), state, churn_state=state.churn_state, labels=state.labels or None, **due
+    )
     writes: list[dict[str, Any]] = [versioned_put(settings.app_table, item, version)]
     writes += [
         {
@@ -261,12 +276,13 @@ def _whale_floor_movers(context: EvaluationContext, done: set[str]) -> list[str]
     movers: list[str] = []
     for (chain_id, contract), floor in list(context.whale_floor.items()):
         stats_key = dynamo.to_item(keys.token_stats_key(chain_id, contract))
-        stored = db.get_item(TableName=table, Key=stats_key).get("Item", {}).get("whale_floor", {}).get("S")
+        stats = db.get_item(TableName=table, Key=stats_key).get("Item")
+        stored: str | None = dynamo.from_item(stats).get("whale_floor") if stats else None
         if stored == str(floor):
             continue
         lowest = min(floor, int(stored)) if stored else floor
-        response = db.query(
-            TableName=table,
+        holders = query_items(
+            table,
             IndexName=keys.GSI2,
             KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :floor",
             ExpressionAttributeValues={
@@ -275,7 +291,7 @@ def _whale_floor_movers(context: EvaluationContext, done: set[str]) -> list[str]
             },
             ProjectionExpression="address",
         )
-        movers += [i["address"]["S"] for i in response["Items"] if i["address"]["S"] not in done]
+        movers += [h["address"] for h in holders if h["address"] not in done]
         db.update_item(
             TableName=table,
             Key=stats_key,

@@ -59,7 +59,7 @@ def _dynamo_requests() -> dict[str, int]:
 @pytest.fixture
 def segment_with_members(deployed) -> str:
     settings = get_settings()
-    segment = store.create_segment("Whales", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    segment = store.create_segment("Whales", parse_rule({"match": {"type": "label", "label": "whale"}}), settings)
     for index in range(MEMBERS):
         store.apply_membership(f"0x{index + 1:040x}", [segment], [], 1_700_000_000 + index, settings)
     return segment.segment_id
@@ -91,7 +91,7 @@ def test_a_page_of_members_costs_one_query_with_or_without_a_cursor(segment_with
 def test_only_an_empty_first_page_pays_to_tell_an_unknown_segment_from_an_empty_one(deployed) -> None:
     # Given a segment nobody has entered yet, and an id no segment has
     app = build_app()
-    empty = store.create_segment("Nobody", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    empty = store.create_segment("Nobody", parse_rule({"match": {"type": "label", "label": "whale"}}), get_settings())
 
     # When both are paged
     REQUESTS.reset()

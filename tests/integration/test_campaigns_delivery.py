@@ -82,7 +82,7 @@ def _wallets(n: int, salt: int = 0) -> list[str]:
 
 def _segment_with(members: list[str]) -> str:
     settings = get_settings()
-    definition = segments.create_segment("audience", parse_rule({"match": {"type": "tag", "tag": "x"}}), "")
+    definition = segments.create_segment("audience", parse_rule({"match": {"type": "tag", "tag": "x"}}), settings)
     dynamo.batch_write(
         settings.app_table,
         puts=[segments.member_put(definition.segment_id, a, 1, int(time.time()) - 60) for a in members],

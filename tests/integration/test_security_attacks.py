@@ -140,7 +140,7 @@ def test_f8_a_key_that_floods_the_api_is_throttled_and_expensive_routes_cost_mor
     monkeypatch.setenv("KITH_API", json.dumps({"units_per_minute": 40}))
     get_settings.cache_clear()
     reader = api.key("read")
-    segment = segments.create_segment("s", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    segment = segments.create_segment("s", parse_rule({"match": {"type": "label", "label": "whale"}}), get_settings())
     statuses = [api.call(reader, "GET", f"/segments/{segment.segment_id}/members")[0] for _ in range(45)]
     # Then the key gets its 40 units, then 429s with a Retry-After and the error shape
     assert statuses.count(200) == 40 and set(statuses[40:]) == {429}
@@ -180,8 +180,8 @@ def test_f8_an_overlap_of_communities_too_large_for_one_request_is_refused_after
     # Given two segments, one with more wallets than an overlap request may read (the bound made small)
     monkeypatch.setattr(overlap, "MAX_SIDE_WALLETS", 3)
     settings = get_settings()
-    small = segments.create_segment("small", parse_rule({"match": {"type": "label", "label": "whale"}}))
-    large = segments.create_segment("large", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    small = segments.create_segment("small", parse_rule({"match": {"type": "label", "label": "whale"}}), settings)
+    large = segments.create_segment("large", parse_rule({"match": {"type": "label", "label": "whale"}}), settings)
     for n in range(1, 5):
         wallet = f"0x{n:040x}"
         segments.apply_membership(wallet, [large] + ([small] if n <= 3 else []), [], 1, settings)
@@ -236,7 +236,7 @@ def test_f9_one_csv_row_cannot_switch_an_opted_out_email_back_on(api: Api) -> No
 
 
 def test_f10_only_an_admin_may_mark_a_campaign_transactional(api: Api) -> None:
-    segment = segments.create_segment("t", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    segment = segments.create_segment("t", parse_rule({"match": {"type": "label", "label": "whale"}}), get_settings())
     body = {
         "name": "not an alert",
         "segment_id": segment.segment_id,
@@ -280,7 +280,7 @@ def test_f12_without_the_pii_scope_contacts_and_webhook_urls_are_masked(api: Api
     assert api.call(pii, "GET", f"/contacts/{contact['contact_id']}")[1]["email"] == "pat@example.org"
     assert "pat@example.org" not in json.dumps(api.call(reader, "GET", "/contacts")[1])
     assert api.call(reader, "GET", "/contacts/export.csv")[0] == 403
-    segment = segments.create_segment("m", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    segment = segments.create_segment("m", parse_rule({"match": {"type": "label", "label": "whale"}}), get_settings())
     hook = "https://hooks.example.org/T0KEN/secret-path?sig=abc"
     body = {"name": "c", "segment_id": segment.segment_id, "channel": "webhook", "webhook_url": hook}
     status, campaign, _ = api.call(writer, "POST", "/campaigns", {**body, "template": {"body": "gm"}})
@@ -294,7 +294,7 @@ def test_f2_a_campaign_aimed_at_internal_addresses_is_refused_on_create(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KITH_EGRESS", "")  # as in AWS: https to public addresses only
-    segment = segments.create_segment("i", parse_rule({"match": {"type": "label", "label": "whale"}}))
+    segment = segments.create_segment("i", parse_rule({"match": {"type": "label", "label": "whale"}}), get_settings())
     writer = api.key("write")
     for url in ("https://169.254.169.254/latest", "https://127.0.0.1:9001/2018-06-01/runtime", "https://10.0.0.7/"):
         body = {"name": "x", "segment_id": segment.segment_id, "channel": "webhook", "webhook_url": url}

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from shared.loyalty import LoyaltyInputs, points_at
 from shared.profiles.model import WalletProfile
-from shared.segments.evaluate import WalletFacts, changed_fields, matches, referenced_fields, time_sensitivity
+from shared.segments.evaluate import changed_fields, matches, referenced_fields, time_sensitivity
+from shared.segments.facts import WalletFacts
 from shared.segments.rules import parse_rule, problems
 from shared.settings import LoyaltySettings
 

@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding, WalletProfile
 from shared.scoring import ComponentState, ScoreState
-from shared.segments import (
+from shared.segments.evaluate import changed_fields, matches, referenced_fields, time_sensitivity
+from shared.segments.facts import FACT_NAMES, WalletFacts
+from shared.segments.rules import (
     AllOf,
     AnyOf,
     ChainCondition,
@@ -26,15 +28,9 @@ from shared.segments import (
     RuleNode,
     SegmentRule,
     TagCondition,
-    WalletFacts,
-    changed_fields,
-    matches,
     parse_rule,
     problems,
-    referenced_fields,
-    time_sensitivity,
 )
-from shared.segments.evaluate import FACT_NAMES
 
 KITH = "0x" + "4b" * 20
 NFT = "0x" + "99" * 20

@@ -66,7 +66,7 @@ def _campaign(campaign_id: str) -> Campaign:
 
 def _segment_exists(segment_id: str, field: str) -> None:
     try:
-        segments.get_segment(segment_id)
+        segments.get_segment(segment_id, get_settings())
     except segments.SegmentNotFound:
         raise NotFound(f"no segment {segment_id}; GET /segments lists them", field) from None
 

@@ -15,7 +15,7 @@ from shared.api.cursor import decode_cursor, encode_cursor
 from shared.api.errors import Conflict, NotFound, Unprocessable
 from shared.api.routes.wallets import valid_address, valid_token
 from shared.segments import export, preview, store
-from shared.segments.evaluation import EvalProgress, evaluation_progress, start_evaluation
+from shared.segments.evaluation import evaluation_progress, start_evaluation
 from shared.segments.rules import SegmentRule
 from shared.settings import get_settings
 
@@ -37,7 +37,7 @@ class SegmentUpdate(BaseModel):
 
 class SegmentView(BaseModel):
     definition: store.SegmentDefinition
-    evaluation: EvalProgress | None
+    evaluation: store.EvalProgress | None
 
 
 class SegmentList(BaseModel):
@@ -68,34 +68,40 @@ class MembershipCheck(BaseModel):
 
 def _segment(segment_id: str) -> store.SegmentDefinition:
     try:
-        return store.get_segment(segment_id)
+        return store.get_segment(segment_id, get_settings())
     except store.SegmentNotFound:
         raise NotFound(f"no segment {segment_id}; GET /segments lists them", "segment_id") from None
 
 
 @router.get("/segments", summary="All segments", tags=["segments"])
 def list_segments() -> SegmentList:
-    return SegmentList(items=[store.with_live_count(s) for s in store.list_segments()])
+    settings = get_settings()
+    return SegmentList(items=[store.with_live_count(s, settings) for s in store.list_segments(settings)])
 
 
 @router.post(
     "/segments", summary="Create a segment and evaluate it over every wallet", tags=["segments"], status_code=201
 )
 def create_segment(body: SegmentCreate) -> SegmentView:
-    definition = store.create_segment(body.name, body.rule, body.description)
-    start_evaluation(definition)
+    settings = get_settings()
+    definition = store.create_segment(body.name, body.rule, settings, body.description)
+    start_evaluation(definition, settings)
     audit("segment.created", definition.segment_id)
-    return SegmentView(definition=definition, evaluation=evaluation_progress(definition.segment_id, definition.version))
+    return SegmentView(
+        definition=definition, evaluation=evaluation_progress(definition.segment_id, definition.version, settings)
+    )
 
 
 @router.get("/segments/<segment_id>", summary="A segment and its evaluation progress", tags=["segments"])
 def get_segment(segment_id: Annotated[str, Path(max_length=40)]) -> SegmentView:
-    definition = store.with_live_count(_segment(segment_id))
-    return SegmentView(definition=definition, evaluation=evaluation_progress(segment_id, definition.version))
+    settings = get_settings()
+    definition = store.with_live_count(_segment(segment_id), settings)
+    return SegmentView(definition=definition, evaluation=evaluation_progress(segment_id, definition.version, settings))
 
 
 @router.put("/segments/<segment_id>", summary="Edit a segment (a new version)", tags=["segments"])
 def update_segment(segment_id: Annotated[str, Path(max_length=40)], body: SegmentUpdate) -> SegmentView:
+    settings = get_settings()
     _segment(segment_id)
     try:
         updated = store.update_segment(
@@ -104,19 +110,20 @@ def update_segment(segment_id: Annotated[str, Path(max_length=40)], body: Segmen
             name=body.name,
             description=body.description,
             rule=body.rule,
+            settings=settings,
         )
     except store.VersionConflict as exc:
         raise Conflict(str(exc), "expected_version") from None
     if body.rule is not None:
-        start_evaluation(updated)
+        start_evaluation(updated, settings)
     audit("segment.updated", segment_id, version=updated.version)
-    return SegmentView(definition=updated, evaluation=evaluation_progress(segment_id, updated.version))
+    return SegmentView(definition=updated, evaluation=evaluation_progress(segment_id, updated.version, settings))
 
 
 @router.delete("/segments/<segment_id>", summary="Delete a segment and its members", tags=["segments"])
 def delete_segment(segment_id: Annotated[str, Path(max_length=40)]) -> dict[str, Any]:
     _segment(segment_id)
-    removed = store.delete_segment(segment_id)
+    removed = store.delete_segment(segment_id, get_settings())
     audit("segment.deleted", segment_id, members_removed=removed)
     return {"segment_id": segment_id, "members_removed": removed}
 
@@ -124,7 +131,7 @@ def delete_segment(segment_id: Annotated[str, Path(max_length=40)]) -> dict[str,
 @router.get("/segments/<segment_id>/history", summary="Every version of a segment", tags=["segments"])
 def segment_history(segment_id: Annotated[str, Path(max_length=40)]) -> SegmentHistory:
     _segment(segment_id)
-    return SegmentHistory(items=store.segment_history(segment_id))
+    return SegmentHistory(items=store.segment_history(segment_id, get_settings()))
 
 
 @router.get("/segments/<segment_id>/members", summary="Members, one DynamoDB query per page", tags=["segments"])
@@ -133,7 +140,7 @@ def list_members(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> MemberPage:
-    items, after = store.members_page(segment_id, limit, decode_cursor(cursor) if cursor else None)
+    items, after = store.members_page(segment_id, limit, decode_cursor(cursor) if cursor else None, get_settings())
     if not items and cursor is None:
         # only an empty first page pays to tell "no such segment" (404) from "no members yet"
         _segment(segment_id)
@@ -160,7 +167,7 @@ def export_members(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Response[str]:
     _segment(segment_id)
-    text, after = export.members_csv(segment_id, limit, decode_cursor(cursor) if cursor else None)
+    text, after = export.members_csv(segment_id, limit, decode_cursor(cursor) if cursor else None, get_settings())
     headers = {"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'}
     if after:
         headers["X-Next-Cursor"] = encode_cursor(after)
@@ -178,7 +185,7 @@ class PreviewRequest(BaseModel):
 
 @router.post("/segments/preview", summary="Count and sample a rule's audience, without saving it", tags=["segments"])
 def preview_segment(body: PreviewRequest) -> preview.Preview:
-    return preview.preview(body.rule, body.sample_size, budget_s=PREVIEW_BUDGET_S)
+    return preview.preview(body.rule, body.sample_size, get_settings(), budget_s=PREVIEW_BUDGET_S)
 
 
 @router.get(
@@ -188,7 +195,7 @@ def check_member(
     segment_id: Annotated[str, Path(max_length=40)], address: Annotated[str, Path(max_length=42)]
 ) -> MembershipCheck:
     valid_address(address)
-    found = store.is_member(segment_id, address)
+    found = store.is_member(segment_id, address, get_settings())
     if found is None:
         _segment(segment_id)
     return MembershipCheck(
