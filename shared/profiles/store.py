@@ -135,7 +135,7 @@ class _Applier:
         self.applied: set[str] = set()
 
     def apply(self, changes: list[Change]) -> None:
-        self._load(event for change in changes for event in change if event is not None)
+        self._load(event for old, new in changes if old != new for event in (old, new) if event is not None)
         inserts: list[ChainEvent] = []
         for old, new in changes:
             if old is None and new is not None:
