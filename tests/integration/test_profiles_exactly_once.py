@@ -23,6 +23,7 @@ from shared.profiles.store import (
     token_supply,
 )
 from shared.settings import get_settings
+from shared.store import dynamo
 from tests.support.dynamo import wipe_table
 
 # 600 examples is the acceptance run (KITH_PROPERTY_EXAMPLES=600); the suite runs fewer to stay quick
@@ -252,3 +253,35 @@ def test_redelivery_disorder_and_rollback_match_the_reference_fold(deployed, his
     records += [(e, None) for e in second for _ in range(2)]
     apply_stream(records, rng)
     _assert_matches_reference([e for e in history if e not in second])
+
+
+@pytest.mark.integration
+def test_a_writer_racing_a_batch_loses_nothing(deployed):
+    # Given empty tables, and another writer that applies an event to the same wallets just before the
+    # batch's transaction is sent (botocore's own event hook on the real client)
+    wipe_table(deployed.app_table)
+    cfg = get_settings()
+    history = [
+        _transfer(1, 0, ZERO, WALLETS[0], 100),
+        _transfer(2, 0, WALLETS[0], WALLETS[1], 40),
+        _transfer(3, 0, ZERO, WALLETS[1], 7),
+    ]
+    racer = _transfer(4, 0, WALLETS[1], WALLETS[0], 5)
+    hooks = dynamo.client("dynamodb").meta.events
+    raced: list[bool] = []
+
+    def race(**_: object) -> None:
+        if not raced:
+            raced.append(True)
+            apply_change(None, racer, cfg)
+
+    hooks.register("before-call.dynamodb.TransactWriteItems", race)
+    try:
+        # When the batch applies its events over the items the racer changed meanwhile
+        apply_changes([(None, e) for e in history], cfg)
+    finally:
+        hooks.unregister("before-call.dynamodb.TransactWriteItems", race)
+
+    # Then both writers' events count, each once
+    assert raced
+    _assert_matches_reference([*history, racer])
