@@ -225,7 +225,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             open_positions(chain.url, addresses, args.borrowers, args.bystanders, args.seed)
             ingest_chain(config, settings)
             everything, batch = stream.read()
-            apply_images(images(everything))
+            apply_images(images(everything), settings)
             opened = process_images(images(batch), settings)
             say(f"positions: {opened.positions_applied} events applied, {opened.evaluations} evaluations")
 

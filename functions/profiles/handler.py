@@ -24,7 +24,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def record_handler(record: DynamoDBRecord) -> None:
     images = record.raw_event["dynamodb"]
     change = change_of(images.get("OldImage"), images.get("NewImage"))
-    apply_change(*change)
+    apply_change(*change, NEEDS.settings())
     credit_changes([change], NEEDS.settings())
 
 
@@ -34,7 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     records = event["Records"]
     try:
         images = [(r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records]
-        applied = apply_images(images)
+        applied = apply_images(images, settings)
         credited = credit_changes((change_of(old, new) for old, new in images), settings)
         metrics.add_metric(name="RecordsApplied", unit=MetricUnit.Count, value=applied)
         metrics.add_metric(name="ConversionsCredited", unit=MetricUnit.Count, value=credited)

@@ -295,12 +295,11 @@ def _record_wallet(
         return [s for s in records.values() if s.doc.pending]  # a redelivery: finish what a crash left unfired
     writes: list[dict[str, Any]] = []
     for key, doc in touched.items():
-        extra = {"block": doc.block, "band": doc.band, "health_factor": doc.health_factor}
-        writes.append(store.versioned_put(table, records[key], doc, extra, older_than=doc.block))
+        writes.append(store.health_write(table, records[key], doc))
     writes += [store.alert_put(table, alert) for alert in alerts]
     sdoc.last_alert_at, sdoc.last_severity = limit.last_alert_at, limit.last_severity
     if sdoc != summary.doc:
-        writes.append(store.versioned_put(table, summary, sdoc, {}))
+        writes.append(store.summary_write(table, summary, sdoc))
     dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
     outcome.stale += stale
     for key, doc in touched.items():

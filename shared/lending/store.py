@@ -26,8 +26,12 @@ from shared.lending.model import Band, PoolPosition, apply_lending
 from shared.lending.refinance import RateQuote
 from shared.settings import Settings
 from shared.store import dynamo, keys, paging, transact
+from shared.store.codec import DocCodec
 
 MAX_CONFLICT_RETRIES = 8
+
+POSITION_CODEC = DocCodec(PoolPosition)
+RATE_CODEC = DocCodec(RateQuote)
 
 
 # ---- positions and the exposure index ------------------------------------------------------------
@@ -55,10 +59,8 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
     item_key = keys.lending_position_key(event.user, event.chain_id, event.contract)
     raw = db.get_item(TableName=table, Key=dynamo.to_item(item_key), ConsistentRead=True).get("Item")
     version = transact.version_of(raw)
-    position = (
-        PoolPosition.model_validate_json(raw["doc"]["S"])
-        if raw
-        else PoolPosition(chain_id=event.chain_id, pool=event.contract, address=event.user)
+    position = POSITION_CODEC.decode_or(
+        raw, PoolPosition(chain_id=event.chain_id, pool=event.contract, address=event.user)
     )
     exposed_before = position.exposure
     apply_lending(position, event, sign)
@@ -69,8 +71,9 @@ def _apply_once(event: LendingEvent, sign: int, settings: Settings) -> Applied:
         if version:
             writes.append(transact.versioned_delete(table, dynamo.to_item(item_key), version))
     else:
-        item = dynamo.to_item({**item_key, "chain_id": event.chain_id, "pool": event.contract, "address": event.user})
-        item["doc"] = {"S": position.model_dump_json()}
+        item = POSITION_CODEC.encode(
+            item_key, position, chain_id=event.chain_id, pool=event.contract, address=event.user
+        )
         writes.append(transact.versioned_put(table, item, version))
     for asset in sorted(exposed_after - exposed_before):
         exposure = keys.exposure_key(event.chain_id, asset, event.contract, event.user)
@@ -92,14 +95,12 @@ def exposed_wallets(chain_id: int, asset: str, settings: Settings) -> list[tuple
         ProjectionExpression="#pool, address",
         ExpressionAttributeNames={"#pool": "pool"},
     )
-    return [(i["pool"]["S"], i["address"]["S"]) for i in items]
+    exposures = [dynamo.from_item(item) for item in items]
+    return [(exposure["pool"], exposure["address"]) for exposure in exposures]
 
 
 def load_positions(address: str, settings: Settings) -> list[PoolPosition]:
-    return [
-        PoolPosition.model_validate_json(i["doc"]["S"])
-        for i in _wallet_items(address, keys.LENDING_POSITION_PREFIX, settings)
-    ]
+    return [POSITION_CODEC.decode(item) for item in _wallet_items(address, keys.LENDING_POSITION_PREFIX, settings)]
 
 
 def _wallet_items(address: str, prefix: str, settings: Settings) -> Iterator[dict[str, Any]]:
@@ -124,10 +125,8 @@ def store_rate(event: LendingEvent, name: str, settings: Settings) -> bool:
         liquidity_rate=event.liquidity_rate,
         block=event.block_number,
     )
-    item = dynamo.to_item(
-        {**keys.rates_key(event.chain_id, event.contract, event.reserve), "block": event.block_number}
-    )
-    item["doc"] = {"S": quote.model_dump_json()}
+    rates_key = keys.rates_key(event.chain_id, event.contract, event.reserve)
+    item = RATE_CODEC.encode(rates_key, quote, block=event.block_number)
     try:
         dynamo.client("dynamodb").put_item(
             TableName=settings.app_table,
@@ -150,7 +149,7 @@ def load_rates(settings: Settings) -> dict[tuple[int, str, str], RateQuote]:
         KeyConditionExpression="pk = :p",
         ExpressionAttributeValues={":p": {"S": keys.RATES_PARTITION}},
     )
-    quotes = [RateQuote.model_validate_json(raw["doc"]["S"]) for raw in items]
+    quotes = [RATE_CODEC.decode(item) for item in items]
     return {(quote.chain_id, quote.pool, quote.asset): quote for quote in quotes}
 
 
@@ -193,6 +192,10 @@ class LendingSummary(BaseModel):
     first_warned_at: int | None = None
 
 
+HEALTH_CODEC = DocCodec(HealthRecord)
+SUMMARY_CODEC = DocCodec(LendingSummary)
+
+
 @dataclass
 class Stored:
     doc: Any
@@ -210,58 +213,48 @@ class Loaded:
 def load_health(pairs: Iterable[tuple[str, int, str]], settings: Settings) -> Loaded:
     """Health records and positions of (wallet, chain, pool) pairs, and their wallets' summaries, by
     BatchGetItem (positions ride along: an alert names the wallet's debts and collateral)."""
-    wanted: dict[tuple[str, str], dict[str, str]] = {}
     pairs = list(dict.fromkeys(pairs))
-    for address, chain_id, pool in pairs:
+    wanted = [
+        key
+        for address, chain_id, pool in pairs
         for key in (
             keys.health_key(address, chain_id, pool),
             keys.lending_summary_key(address),
             keys.lending_position_key(address, chain_id, pool),
-        ):
-            wanted[(key[keys.PK], key[keys.SK])] = key
-    found = batch_get(settings.app_table, list(wanted.values()))
+        )
+    ]
+    found = dynamo.batch_get_by_key(settings.app_table, wanted)
     records: dict[tuple[str, int, str], Stored] = {}
     summaries: dict[str, Stored] = {}
     positions: dict[tuple[str, int, str], PoolPosition | None] = {}
     for address, chain_id, pool in pairs:
-        pkey = keys.lending_position_key(address, chain_id, pool)
-        raw_position = found.get((pkey[keys.PK], pkey[keys.SK]))
-        positions[(address, chain_id, pool)] = (
-            PoolPosition.model_validate_json(raw_position["doc"]) if raw_position else None
-        )
+        raw_position = found.get(_item_id(keys.lending_position_key(address, chain_id, pool)))
+        positions[(address, chain_id, pool)] = POSITION_CODEC.decode(raw_position) if raw_position else None
         key = keys.health_key(address, chain_id, pool)
-        raw = found.get((key[keys.PK], key[keys.SK]))
-        doc = (
-            HealthRecord.model_validate_json(raw["doc"])
-            if raw
-            else HealthRecord(chain_id=chain_id, pool=pool, address=address)
-        )
-        records[(address, chain_id, pool)] = Stored(doc, int(raw["v"]) if raw else 0, key)
+        raw = found.get(_item_id(key))
+        doc = HEALTH_CODEC.decode_or(raw, HealthRecord(chain_id=chain_id, pool=pool, address=address))
+        records[(address, chain_id, pool)] = Stored(doc, transact.version_of(raw), key)
         if address not in summaries:
             skey = keys.lending_summary_key(address)
-            raw = found.get((skey[keys.PK], skey[keys.SK]))
-            sdoc = LendingSummary.model_validate_json(raw["doc"]) if raw else LendingSummary(address=address)
-            summaries[address] = Stored(sdoc, int(raw["v"]) if raw else 0, skey)
+            raw = found.get(_item_id(skey))
+            sdoc = SUMMARY_CODEC.decode_or(raw, LendingSummary(address=address))
+            summaries[address] = Stored(sdoc, transact.version_of(raw), skey)
     return Loaded(records, summaries, positions)
 
 
-def batch_get(table: str, item_keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    items = [dynamo.from_item(raw) for raw in dynamo.batch_get(table, [dynamo.to_item(k) for k in item_keys])]
-    return {(item[keys.PK], item[keys.SK]): item for item in items}
+def _item_id(key: dict[str, str]) -> tuple[str, str]:
+    return key[keys.PK], key[keys.SK]
 
 
-def versioned_put(
-    table: str, stored: Stored, doc: BaseModel, extra: dict[str, Any], older_than: int | None = None
-) -> dict[str, Any]:
-    """A Put over exactly the version read; with `older_than`, also only over a record of an older block."""
-    item = {**dynamo.to_item({**stored.item_key, **extra}), "doc": {"S": doc.model_dump_json()}}
-    write = transact.versioned_put(table, item, stored.version)
-    if stored.version and older_than is not None:
-        put = write["Put"]
-        put["ConditionExpression"] += " AND #b < :b"
-        put["ExpressionAttributeNames"] = {"#b": "block"}
-        put["ExpressionAttributeValues"][":b"] = {"N": str(older_than)}
-    return write
+def health_write(table: str, stored: Stored, doc: HealthRecord) -> dict[str, Any]:
+    """A record's Put over exactly the version read and, when one is stored, only over an older block."""
+    item = HEALTH_CODEC.encode(stored.item_key, doc, block=doc.block, band=doc.band, health_factor=doc.health_factor)
+    return transact.versioned_put(table, item, stored.version, transact.below("block", doc.block))
+
+
+def summary_write(table: str, stored: Stored, doc: LendingSummary) -> dict[str, Any]:
+    """A wallet summary's Put over exactly the version read."""
+    return transact.versioned_put(table, SUMMARY_CODEC.encode(stored.item_key, doc), stored.version)
 
 
 def alert_put(table: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -325,6 +318,4 @@ def load_alerts(address: str, settings: Settings) -> list[dict[str, Any]]:
 
 
 def load_health_records(address: str, settings: Settings) -> list[HealthRecord]:
-    return [
-        HealthRecord.model_validate_json(i["doc"]["S"]) for i in _wallet_items(address, keys.HEALTH_PREFIX, settings)
-    ]
+    return [HEALTH_CODEC.decode(item) for item in _wallet_items(address, keys.HEALTH_PREFIX, settings)]

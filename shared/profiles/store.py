@@ -1,35 +1,44 @@
 """Applying chain events to stored profiles exactly once.
 
-One event is one DynamoDB transaction: the APPLIED marker (created on apply, deleted on rollback,
-each conditional), every touched profile and holding (optimistic version check), and the wallets'
-activity items. A redelivered, bisected or replayed stream record therefore changes nothing twice,
-and two writers on one wallet cannot lose each other's update.
-
-Documents are stored as JSON in `doc`, because uint256 balances do not fit a DynamoDB Number;
-the few attributes that indexes or filters need sit beside it.
+A stream batch becomes DynamoDB transactions, each of which writes, for every event it carries, the
+APPLIED marker (created on apply, deleted on rollback, each conditional) and the wallets' activity
+items, and every profile and holding those events touched (optimistic version check). Events that
+arrive in chain order share a transaction; a rollback or an out-of-order arrival, which must read the
+wallet's timeline, has one of its own. There is one way an event becomes writes, whichever
+transaction carries it, and a cancelled transaction is redone one event at a time over a fresh read
+of whatever may have changed. A redelivered, bisected or replayed stream record therefore changes
+nothing twice, and two writers on one wallet cannot lose each other's update.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared import scoring
 from shared.events import ChainEvent, TokenTransfer
+from shared.profiles.items import (
+    Document,
+    activity_write,
+    codec_of,
+    holding_timeline,
+    holding_write,
+    is_empty,
+    profile_write,
+    timeline,
+)
+from shared.profiles.items import iter_activities as iter_activities
+from shared.profiles.items import load_profile as load_profile
 from shared.profiles.model import (
     Activity,
-    Direction,
     Holding,
     WalletProfile,
     activities_of,
     apply_to_holding,
     apply_to_profile,
-    chain_order,
     new_holding,
     replay_holding_times,
     replay_holding_window,
@@ -44,449 +53,345 @@ from shared.profiles.supply import holder_count_update, minted_by
 from shared.profiles.supply import supply_from_limbs as supply_from_limbs
 from shared.profiles.supply import supply_limbs as supply_limbs
 from shared.profiles.supply import token_supply as token_supply
-from shared.settings import Settings, get_settings
-from shared.store import dynamo, keys, paging, transact
+from shared.settings import Settings
+from shared.store import dynamo, keys, transact
 from shared.store.transact import ApplyConflict as ApplyConflict
 
 MAX_CONFLICT_RETRIES = 8
-
-
-@dataclass
-class _Loaded:
-    item_key: dict[str, str]
-    version: int  # 0 = the item does not exist yet
-
-
-@dataclass
-class _Touched:
-    profiles: dict[str, tuple[WalletProfile, _Loaded]] = field(default_factory=dict)
-    holdings: dict[tuple[str, int, str], tuple[Holding, _Loaded]] = field(default_factory=dict)
-
-
-def apply_change(old: ChainEvent | None, new: ChainEvent | None, settings: Settings | None = None) -> None:
-    """Apply one stream record: INSERT (new only), REMOVE = rollback (old only), or MODIFY (both)."""
-    settings = settings or get_settings()
-    if old is not None and new is not None and old == new:
-        return  # an identical re-put (moto emits MODIFY for it; DynamoDB emits nothing)
-    if old is not None:
-        apply_event(old, -1, settings)
-    if new is not None:
-        apply_event(new, +1, settings)
-
-
-def apply_event(event: ChainEvent, sign: int, settings: Settings) -> bool:
-    """Apply (sign=+1) or roll back (sign=-1) one event. Returns False when it was already so."""
-    applied = transact.apply_once(
-        lambda: _apply_once(event, sign, settings), what=f"event {event.event_id}", attempts=MAX_CONFLICT_RETRIES
-    )
-    return applied is not None
-
-
-def _apply_once(event: ChainEvent, sign: int, settings: Settings) -> bool:
-    table = settings.app_table
-    db = dynamo.client("dynamodb")
-    marker_key = keys.applied_key(event.event_id)
-    # No read of the marker first: its condition inside the transaction decides, and a redelivery
-    # (the rare case) costs one cancelled transaction instead of every event paying a GetItem.
-    pairs = activities_of(event)
-    touched = _load(pairs, event, table)
-    held_before = {hkey: holding.balance > 0 for hkey, (holding, _) in touched.holdings.items()}
-    replay_profiles: set[str] = set()
-    replay_holdings: set[tuple[str, int, str]] = set()
-    # out-of-order arrivals: replay only from the arrival's time on, when the stored state allows it
-    window_holdings: dict[tuple[str, int, str], int] = {}
-    stored_holdings: dict[tuple[str, int, str], Holding] = {}
-    for wallet, activity in pairs:
-        profile, _ = touched.profiles[wallet]
-        apply_to_profile(profile, activity, event, settings.score, sign)
-        if sign > 0:
-            step_profile_times(profile, activity)
-        else:
-            replay_profiles.add(wallet)
-        if isinstance(event, TokenTransfer):
-            hkey = (wallet, event.chain_id, event.contract)
-            holding, _ = touched.holdings[hkey]
-            before = holding.balance
-            stored_holdings.setdefault(hkey, holding.model_copy(deep=True))
-            apply_to_holding(holding, activity, sign)
-            in_order = holding.last_position is None or activity.position > holding.last_position
-            if sign > 0 and in_order and hkey not in replay_holdings and hkey not in window_holdings:
-                step_holding_times(holding, activity, before)
-            elif sign > 0 and hkey not in replay_holdings:
-                window_holdings[hkey] = min(window_holdings.get(hkey, activity.block_time), activity.block_time)
-            else:
-                replay_holdings.add(hkey)
-
-    changed_activities = {(w, a.event_id, a.direction): a for w, a in pairs}
-    for wallet in replay_profiles:
-        profile, _ = touched.profiles[wallet]
-        replay_profile_times(profile, _activities(table, wallet, changed_activities, sign))
-    for (wallet, chain_id, contract), start in window_holdings.items():
-        holding, _ = touched.holdings[(wallet, chain_id, contract)]
-        window = [
-            a
-            for a in _activities(table, wallet, changed_activities, sign, since=start)
-            if a.chain_id == chain_id and a.contract == contract and a.direction in ("in", "out")
-        ]
-        if not replay_holding_window(holding, stored_holdings[(wallet, chain_id, contract)], window, start):
-            replay_holdings.add((wallet, chain_id, contract))
-    for wallet, chain_id, contract in replay_holdings:
-        holding, _ = touched.holdings[(wallet, chain_id, contract)]
-        related = [
-            a
-            for a in _activities(table, wallet, changed_activities, sign)
-            if a.chain_id == chain_id and a.contract == contract and a.direction in ("in", "out")
-        ]
-        replay_holding_times(holding, related)
-
-    now = int(time.time())
-    writes: list[dict[str, Any]] = [_marker_write(table, marker_key, event, sign)]
-    for profile, loaded in touched.profiles.values():
-        writes.append(_profile_write(table, profile, loaded, settings, now))
-    for (_wallet, _chain, _contract), (holding, loaded) in touched.holdings.items():
-        writes.append(_holding_write(table, _wallet, holding, loaded))
-    holder_delta = sum(int(h.balance > 0) - int(held_before[k]) for k, (h, _) in touched.holdings.items())
-    minted = sign * minted_by(event)
-    if (holder_delta or minted) and isinstance(event, TokenTransfer):
-        writes.append(holder_count_update(table, event.chain_id, event.contract, holder_delta, minted))
-    for wallet, activity in pairs:
-        akey = dynamo.to_item(keys.activity_key(wallet, activity.block_time, activity.event_id, activity.direction))
-        if sign > 0:
-            item = {**akey, "doc": {"S": activity.model_dump_json()}}
-            writes.append({"Put": {"TableName": table, "Item": item}})
-        else:
-            writes.append({"Delete": {"TableName": table, "Key": akey}})
-    db.transact_write_items(TransactItems=writes)
-    return True
-
-
-def _load(pairs: list[tuple[str, Activity]], event: ChainEvent, table: str) -> _Touched:
-    touched = _Touched()
-    wanted: dict[str, dict[str, str]] = {}
-    for wallet, _ in pairs:
-        wanted[f"p:{wallet}"] = keys.profile_key(wallet)
-        if isinstance(event, TokenTransfer):
-            wanted[f"h:{wallet}"] = keys.holding_key(wallet, event.chain_id, event.contract)
-    found = _batch_get(table, list(wanted.values()))
-    for wallet, _ in pairs:
-        pkey = keys.profile_key(wallet)
-        doc = found.get((pkey[keys.PK], pkey[keys.SK]))
-        profile = WalletProfile.model_validate_json(doc["doc"]) if doc else WalletProfile(address=wallet)
-        touched.profiles[wallet] = (profile, _Loaded(pkey, int(doc["v"]) if doc else 0))
-        if isinstance(event, TokenTransfer):
-            hkey = keys.holding_key(wallet, event.chain_id, event.contract)
-            doc = found.get((hkey[keys.PK], hkey[keys.SK]))
-            holding = Holding.model_validate_json(doc["doc"]) if doc else new_holding(event)
-            touched.holdings[(wallet, event.chain_id, event.contract)] = (
-                holding,
-                _Loaded(hkey, int(doc["v"]) if doc else 0),
-            )
-    return touched
-
-
-def _batch_get(table: str, item_keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-    unique = {(k[keys.PK], k[keys.SK]): k for k in item_keys}
-    items = [dynamo.from_item(raw) for raw in dynamo.batch_get(table, [dynamo.to_item(k) for k in unique.values()])]
-    return {(item[keys.PK], item[keys.SK]): item for item in items}
-
-
-def _activities(
-    table: str, wallet: str, changed: dict[tuple[str, str, Direction], Activity], sign: int, since: int = 0
-) -> list[Activity]:
-    """The wallet's activities (from `since` on) as they will be once this transaction commits."""
-    stored = {(a.event_id, a.direction): a for a in iter_activities(table, wallet, since=since)}
-    for (owner, event_id, direction), activity in changed.items():
-        if owner != wallet or activity.block_time < since:
-            continue
-        if sign > 0:
-            stored[(event_id, direction)] = activity
-        else:
-            stored.pop((event_id, direction), None)
-    return sorted(stored.values(), key=chain_order)
-
-
-def iter_activities(
-    table: str, wallet: str, newest_first: bool = False, limit: int | None = None, since: int = 0
-) -> Iterator[Activity]:
-    start = keys.activity_key(wallet, since, "", "")[keys.SK].rstrip("#")
-    items = paging.query_all(
-        table,
-        KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
-        ExpressionAttributeValues={
-            ":pk": {"S": keys.activity_pk(wallet)},
-            ":from": {"S": start},
-            ":to": {"S": keys.ACTIVITY_PREFIX + "~"},
-        },
-        ScanIndexForward=not newest_first,
-    )
-    for item in islice(items, limit):
-        yield Activity.model_validate_json(item["doc"]["S"])
-
-
-def _guarded(table: str, loaded: _Loaded, item: dict[str, Any] | None) -> dict[str, Any]:
-    if item is None:
-        return transact.versioned_delete(table, dynamo.to_item(loaded.item_key), loaded.version)
-    return transact.versioned_put(table, item, loaded.version)
-
-
-def _profile_write(table: str, profile: WalletProfile, loaded: _Loaded, settings: Settings, now: int) -> dict[str, Any]:
-    if not profile.active_days:
-        return _guarded(table, loaded, None)  # every event of this wallet was rolled back
-    rank = scoring.rank_key(profile.score, now, settings.score)
-    item = dynamo.to_item(
-        {
-            **loaded.item_key,
-            **keys.score_gsi(profile.address, rank),
-            "v": loaded.version + 1,
-            "address": profile.address,
-            "score_at_write": scoring.score_at(profile.score, now, settings.score),
-            "last_active": profile.last_active,
-            "first_seen": profile.first_seen,
-            "updated_at": now,
-        }
-    )
-    item["doc"] = {"S": profile.model_dump_json()}
-    return _guarded(table, loaded, item)
-
-
-def _holding_write(table: str, wallet: str, holding: Holding, loaded: _Loaded) -> dict[str, Any]:
-    if holding.in_count == 0 and holding.out_count == 0:
-        return _guarded(table, loaded, None)
-    item = dynamo.to_item(
-        {
-            **loaded.item_key,
-            **keys.holders_gsi(holding.chain_id, holding.contract, max(holding.balance, 0)),
-            "v": loaded.version + 1,
-            "address": wallet,
-            "chain_id": holding.chain_id,
-            "contract": holding.contract,
-            "standard": str(holding.standard),
-        }
-    )
-    item["doc"] = {"S": holding.model_dump_json()}
-    return _guarded(table, loaded, item)
-
-
-def _marker_write(table: str, marker_key: dict[str, str], event: ChainEvent, sign: int) -> dict[str, Any]:
-    write = transact.marker_write(table, dynamo.to_item(marker_key), sign, event.block_hash)
-    if sign > 0:
-        write["Put"]["Item"]["kind"] = {"S": event.kind}  # which kind of event the marker stands for
-    return write
-
-
-def load_profile(address: str, settings: Settings | None = None) -> tuple[WalletProfile, list[Holding]] | None:
-    settings = settings or get_settings()
-    db = dynamo.client("dynamodb")
-    response = db.query(
-        TableName=settings.app_table,
-        KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
-        ExpressionAttributeValues={
-            ":pk": {"S": keys.wallet_pk(address)},
-            ":a": {"S": keys.HOLDING_PREFIX},
-            ":b": {"S": "PROFILE"},
-        },
-    )
-    profile: WalletProfile | None = None
-    holdings: list[Holding] = []
-    for raw in response["Items"]:
-        sk = raw["sk"]["S"]
-        if sk == "PROFILE":
-            profile = WalletProfile.model_validate_json(raw["doc"]["S"])
-        elif sk.startswith(keys.HOLDING_PREFIX):
-            holdings.append(Holding.model_validate_json(raw["doc"]["S"]))
-    return (profile, holdings) if profile else None
-
-
-# ---- the batched fast path ---------------------------------------------------------------------
-
 MAX_TRANSACTION_ITEMS = 100
 
+Change = tuple[ChainEvent | None, ChainEvent | None]
+ItemId = tuple[str, str]
+"""The (pk, sk) of a profile or a holding."""
+
 
 @dataclass
-class _Cached:
-    """One profile or holding as this batch knows it: the document and the version stored now."""
+class _Stored:
+    """A profile or holding as the store holds it now (version 0: the item does not exist)."""
 
-    doc: WalletProfile | Holding
-    stored_version: int
+    doc: Document
+    version: int
     item_key: dict[str, str]
-    dirty: bool = False
-    # whether the stored holding has a positive balance: the holder count moves when this flips
-    stored_holds: bool = False
+    blank: Document  # what the document is while the item does not exist
+    fresh: bool = True  # False once a cancelled transaction showed the item may have changed
+
+    @property
+    def holds(self) -> bool:
+        """A positive balance: the token's holder count moves when this flips."""
+        return isinstance(self.doc, Holding) and self.doc.balance > 0
 
 
-def apply_changes(changes: list[tuple[ChainEvent | None, ChainEvent | None]], settings: Settings | None = None) -> None:
+@dataclass
+class _Chunk:
+    """Events applied to working copies of the stored documents, to be written by one transaction."""
+
+    events: list[tuple[ChainEvent, int]] = field(default_factory=list)
+    working: dict[ItemId, Document] = field(default_factory=dict)
+    activities: int = 0
+    tokens: set[tuple[int, str]] = field(default_factory=set)
+    markers: list[int] = field(default_factory=list)  # the index of each event's marker among the writes
+
+    def items_with(self, event: ChainEvent) -> int:
+        """The transaction's item count were `event` added."""
+        pairs = activities_of(event)
+        touched = self.working.keys() | {item_id for item_id, _, _ in _items_of(event)}
+        markers = len(self.events) + 1
+        return markers + len(touched) + self.activities + len(pairs) + len(self.tokens | _token_of(event))
+
+
+@dataclass
+class _Replay:
+    """What one event leaves to replay from the timelines: profiles, holdings from a window's start
+    on (with each holding as it was before the event), and holdings from the beginning."""
+
+    profiles: set[str]
+    windows: dict[ItemId, int]
+    holdings: set[ItemId]
+    before_event: dict[ItemId, Holding]
+    owners: dict[ItemId, str]
+
+
+def apply_change(old: ChainEvent | None, new: ChainEvent | None, settings: Settings) -> None:
+    """Apply one stream record: INSERT (new only), REMOVE = rollback (old only), or MODIFY (both)."""
+    apply_changes([(old, new)], settings)
+
+
+def apply_changes(changes: list[Change], settings: Settings) -> None:
     """Apply a stream batch. New events in chain order share transactions (up to 100 items each, every
     event's APPLIED marker inside the one that writes its effects); rollbacks, modifications and
-    out-of-order events take the per-event path. The result equals applying each change alone."""
-    settings = settings or get_settings()
-    inserts: list[ChainEvent] = []
-    for old, new in changes:
-        if old is None and new is not None:
-            inserts.append(new)
-            continue
-        _apply_inserts(inserts, settings)
-        inserts = []
-        apply_change(old, new, settings)
-    _apply_inserts(inserts, settings)
+    out-of-order events have one each. The result equals applying each change alone."""
+    _Applier(settings).apply(changes)
 
 
-def _apply_inserts(events: list[ChainEvent], settings: Settings) -> None:
-    if not events:
-        return
-    # a stream is ordered per item only; chain order keeps most holdings on the in-order path
-    events = sorted(events, key=lambda e: (e.chain_id, e.block_number, e.log_index, e.sub_index))
-    table = settings.app_table
-    cache = _prefetch(events, table)
-    chunk: list[ChainEvent] = []
-    chunk_items: set[tuple[str, str]] = set()
-    chunk_tokens: set[tuple[int, str]] = set()
-    activity_count = 0
-    seen: set[str] = set()
-    for event in events:
-        if event.event_id in seen:
-            continue  # delivered twice in one batch: the first copy already carries its effects
-        seen.add(event.event_id)
+class _Applier:
+    """One batch's view of the items its events touch, read once and kept current by its own writes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.table = settings.app_table
+        self.stored: dict[ItemId, _Stored] = {}
+        self.chunk = _Chunk()
+        # events this batch applied, or found applied, and has not rolled back since
+        self.applied: set[str] = set()
+
+    def apply(self, changes: list[Change]) -> None:
+        self._load(event for old, new in changes if old != new for event in (old, new) if event is not None)
+        inserts: list[ChainEvent] = []
+        for old, new in changes:
+            if old is None and new is not None:
+                inserts.append(new)
+                continue
+            self._insert(inserts)
+            inserts = []
+            if old is not None and new is not None and old == new:
+                continue  # an identical re-put (moto emits MODIFY for it; DynamoDB emits nothing)
+            if old is not None:
+                self._apply_alone(old, -1)
+            if new is not None:
+                self._apply_alone(new, +1)
+        self._insert(inserts)
+
+    def _insert(self, events: list[ChainEvent]) -> None:
+        # a stream is ordered per item only; chain order keeps most holdings stepping forward
+        for event in sorted(events, key=lambda e: (e.chain_id, e.block_number, e.log_index, e.sub_index)):
+            if event.event_id in self.applied:
+                continue  # delivered twice in one batch: the first copy already carries its effects
+            self.applied.add(event.event_id)
+            if self.chunk.items_with(event) > MAX_TRANSACTION_ITEMS:
+                self._commit()
+            self._load([event])
+            if all(self._steps_forward(event).values()):
+                self._add(event, +1)
+            else:
+                self._apply_alone(event, +1)
+        self._commit()
+
+    def _apply_alone(self, event: ChainEvent, sign: int) -> None:
+        """Apply or roll back one event in a transaction of its own (nothing, when it is already so)."""
+        self._commit()
+
+        def attempt() -> bool:
+            self._load([event])  # after a lost race, the fresh read
+            self._add(event, sign)
+            self._write()
+            return True
+
+        transact.apply_once(attempt, what=f"event {event.event_id}", attempts=MAX_CONFLICT_RETRIES)
+        if sign > 0:
+            self.applied.add(event.event_id)
+        else:
+            self.applied.discard(event.event_id)
+
+    def _commit(self) -> None:
+        chunk = self.chunk
+        if not chunk.events:
+            return
+        try:
+            self._write()
+        except ClientError as exc:
+            reasons = transact.cancellation_reasons(exc)
+            if reasons is None:
+                raise
+            # nothing was written: redo one event at a time what the cancellation did not show done
+            for event, sign in _unsettled(chunk, reasons):
+                self._apply_alone(event, sign)
+
+    # ---- reading ----------------------------------------------------------------------------------
+
+    def _load(self, events: Iterable[ChainEvent]) -> None:
+        """Read the items of `events` not known yet, or no longer known fresh: one BatchGetItem per 100."""
+        wanted: dict[ItemId, tuple[dict[str, str], Document]] = {}
+        for event in events:
+            for item_id, item_key, blank in _items_of(event):
+                known = self.stored.get(item_id)
+                if known is None or not known.fresh:
+                    wanted.setdefault(item_id, (item_key, known.blank if known else blank))
+        if not wanted:
+            return
+        found = dynamo.batch_get_by_key(self.table, [item_key for item_key, _ in wanted.values()])
+        for item_id, (item_key, blank) in wanted.items():
+            raw = found.get(item_id)
+            doc = codec_of(blank).decode(raw) if raw else blank.model_copy(deep=True)
+            self.stored[item_id] = _Stored(doc, transact.version_of(raw), item_key, blank)
+
+    def _current(self, item_id: ItemId) -> Document:
+        if item_id in self.chunk.working:
+            return self.chunk.working[item_id]
+        return self.stored[item_id].doc
+
+    def _working(self, item_id: ItemId) -> Document:
+        if item_id not in self.chunk.working:
+            self.chunk.working[item_id] = self.stored[item_id].doc.model_copy(deep=True)
+        return self.chunk.working[item_id]
+
+    def _steps_forward(self, event: ChainEvent) -> dict[ItemId, bool]:
+        """Per holding the event moves: whether the event comes after all that the holding has seen,
+        so its times step forward; otherwise they are replayed from the wallet's timeline."""
+        forward: dict[ItemId, bool] = {}
+        if isinstance(event, TokenTransfer):
+            for wallet, activity in activities_of(event):
+                item_id = _holding_id(wallet, event)
+                holding = self._current(item_id)
+                assert isinstance(holding, Holding)
+                last = holding.last_position
+                forward[item_id] = forward.get(item_id, True) and (last is None or activity.position > last)
+        return forward
+
+    # ---- applying ---------------------------------------------------------------------------------
+
+    def _add(self, event: ChainEvent, sign: int) -> None:
+        """Apply (sign=+1) or roll back (sign=-1) one event on the chunk's working copies."""
         pairs = activities_of(event)
-        if not _in_order(event, pairs, cache):
-            _commit(chunk, cache, settings)
-            chunk, chunk_items, chunk_tokens, activity_count = [], set(), set(), 0
-            apply_event(event, +1, settings)
-            _refresh(cache, _item_keys(event, pairs), table)
-            continue
-        needed = set(_item_keys(event, pairs))
-        tokens = chunk_tokens | ({(event.chain_id, event.contract)} if isinstance(event, TokenTransfer) else set())
-        markers = len(chunk) + 1
-        if markers + len(chunk_items | needed) + activity_count + len(pairs) + len(tokens) > MAX_TRANSACTION_ITEMS:
-            _commit(chunk, cache, settings)
-            chunk, chunk_items, chunk_tokens, activity_count = [], set(), set(), 0
-            tokens = {(event.chain_id, event.contract)} if isinstance(event, TokenTransfer) else set()
+        forward = self._steps_forward(event)
+        self.chunk.events.append((event, sign))
+        self.chunk.activities += len(pairs)
+        self.chunk.tokens |= _token_of(event)
+        replay_profiles: set[str] = set()
+        replay_holdings: set[ItemId] = set()
+        # out-of-order arrivals: replay only from the arrival's time on, when the stored state allows it
+        window_holdings: dict[ItemId, int] = {}
+        before_event: dict[ItemId, Holding] = {}
+        owners: dict[ItemId, str] = {}
         for wallet, activity in pairs:
-            profile = cache[(keys.wallet_pk(wallet), "PROFILE")]
-            assert isinstance(profile.doc, WalletProfile)
-            apply_to_profile(profile.doc, activity, event, settings.score, +1)
-            step_profile_times(profile.doc, activity)
-            profile.dirty = True
+            profile = self._working(_profile_id(wallet))
+            assert isinstance(profile, WalletProfile)
+            apply_to_profile(profile, activity, event, self.settings.score, sign)
+            if sign > 0:
+                step_profile_times(profile, activity)
+            else:
+                replay_profiles.add(wallet)
             if isinstance(event, TokenTransfer):
-                holding = cache[_holding_id(wallet, event)]
-                assert isinstance(holding.doc, Holding)
-                before = holding.doc.balance
-                apply_to_holding(holding.doc, activity, +1)
-                step_holding_times(holding.doc, activity, before)
-                holding.dirty = True
-        chunk.append(event)
-        chunk_items |= needed
-        chunk_tokens = tokens
-        activity_count += len(pairs)
-    _commit(chunk, cache, settings)
+                item_id = _holding_id(wallet, event)
+                owners[item_id] = wallet
+                holding = self._working(item_id)
+                assert isinstance(holding, Holding)
+                before = holding.balance
+                if not forward[item_id]:
+                    before_event.setdefault(item_id, holding.model_copy(deep=True))
+                apply_to_holding(holding, activity, sign)
+                if sign > 0 and forward[item_id] and item_id not in replay_holdings:
+                    step_holding_times(holding, activity, before)
+                elif sign > 0 and item_id not in replay_holdings:
+                    earliest = min(window_holdings.get(item_id, activity.block_time), activity.block_time)
+                    window_holdings[item_id] = earliest
+                else:
+                    replay_holdings.add(item_id)
+        if replay_profiles or window_holdings or replay_holdings:
+            replay = _Replay(replay_profiles, window_holdings, replay_holdings, before_event, owners)
+            self._replay(pairs, sign, replay)
+
+    def _replay(self, pairs: list[tuple[str, Activity]], sign: int, replay: _Replay) -> None:
+        """Recompute order-dependent times from the wallets' timelines as they will be after this event."""
+        changed = {(wallet, a.event_id, a.direction): a for wallet, a in pairs}
+        for wallet in replay.profiles:
+            profile = self._working(_profile_id(wallet))
+            assert isinstance(profile, WalletProfile)
+            replay_profile_times(profile, timeline(self.table, wallet, changed, sign))
+        for item_id, start in replay.windows.items():
+            holding = self._working(item_id)
+            assert isinstance(holding, Holding)
+            window = holding_timeline(self.table, replay.owners[item_id], holding, changed, sign, since=start)
+            if not replay_holding_window(holding, replay.before_event[item_id], window, start):
+                replay.holdings.add(item_id)
+        for item_id in replay.holdings:
+            holding = self._working(item_id)
+            assert isinstance(holding, Holding)
+            history = holding_timeline(self.table, replay.owners[item_id], holding, changed, sign)
+            replay_holding_times(holding, history)
+
+    # ---- writing ----------------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """Write the chunk in one transaction. On success the stored state is the chunk's working state;
+        on a cancellation, whatever it showed may have changed is read afresh before its next use."""
+        chunk, self.chunk = self.chunk, _Chunk()
+        writes = self._writes(chunk)
+        try:
+            dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            reasons = transact.cancellation_reasons(exc)
+            if reasons is None or not _markers_alone_failed(chunk, reasons):
+                for item_id in chunk.working:
+                    self.stored[item_id].fresh = False
+            raise
+        for item_id, doc in chunk.working.items():
+            stored = self.stored[item_id]
+            if is_empty(doc):
+                stored.doc, stored.version = stored.blank.model_copy(deep=True), 0
+            else:
+                stored.doc, stored.version = doc, stored.version + 1
+
+    def _writes(self, chunk: _Chunk) -> list[dict[str, Any]]:
+        table, now = self.table, int(time.time())
+        writes: list[dict[str, Any]] = []
+        minted: dict[tuple[int, str], int] = {}
+        for event, sign in chunk.events:
+            chunk.markers.append(len(writes))
+            marker_key = dynamo.to_item(keys.applied_key(event.event_id))
+            # the marker names the kind of event it stands for
+            writes.append(transact.marker_write(table, marker_key, sign, event.block_hash, {"kind": event.kind}))
+            for wallet, activity in activities_of(event):
+                writes.append(activity_write(table, wallet, activity, sign))
+            if minted_by(event):
+                token = (event.chain_id, event.contract)
+                minted[token] = minted.get(token, 0) + sign * minted_by(event)
+        holder_deltas: dict[tuple[int, str], int] = {}
+        for item_id, doc in chunk.working.items():
+            stored = self.stored[item_id]
+            if isinstance(doc, WalletProfile):
+                writes.append(profile_write(table, doc, stored.item_key, stored.version, self.settings, now))
+                continue
+            wallet = keys.wallet_of(item_id[0])
+            writes.append(holding_write(table, wallet, doc, stored.item_key, stored.version))
+            token = (doc.chain_id, doc.contract)
+            holder_deltas[token] = holder_deltas.get(token, 0) + int(doc.balance > 0) - int(stored.holds)
+        for chain_id, contract in sorted(set(holder_deltas) | set(minted)):
+            delta, supply_delta = holder_deltas.get((chain_id, contract), 0), minted.get((chain_id, contract), 0)
+            if delta or supply_delta:
+                writes.append(holder_count_update(table, chain_id, contract, delta, supply_delta))
+        return writes
 
 
-def _holding_id(wallet: str, event: TokenTransfer) -> tuple[str, str]:
+def _failed(reasons: list[str]) -> set[int]:
+    return {index for index, code in enumerate(reasons) if code != "None"}
+
+
+def _markers_alone_failed(chunk: _Chunk, reasons: list[str]) -> bool:
+    """Only markers' conditions failed: every item the chunk read is still as it was read."""
+    failed = _failed(reasons)
+    return bool(failed) and failed <= set(chunk.markers)
+
+
+def _unsettled(chunk: _Chunk, reasons: list[str]) -> list[tuple[ChainEvent, int]]:
+    """The events of a cancelled chunk still to apply. When markers alone failed, their events are
+    already so (applied by an earlier delivery, or rollbacks of what is not applied) and the rest
+    stand; otherwise an item changed under the chunk, and every event is still to apply."""
+    if not _markers_alone_failed(chunk, reasons):
+        return chunk.events
+    failed = _failed(reasons)
+    return [change for change, marker in zip(chunk.events, chunk.markers, strict=True) if marker not in failed]
+
+
+def _items_of(event: ChainEvent) -> list[tuple[ItemId, dict[str, str], Document]]:
+    """The profiles and holdings an event touches: id, key, and the document of an item not yet there."""
+    found: list[tuple[ItemId, dict[str, str], Document]] = []
+    for wallet, _ in activities_of(event):
+        found.append((_profile_id(wallet), keys.profile_key(wallet), WalletProfile(address=wallet)))
+        if isinstance(event, TokenTransfer):
+            item_key = keys.holding_key(wallet, event.chain_id, event.contract)
+            found.append((_holding_id(wallet, event), item_key, new_holding(event)))
+    return found
+
+
+def _profile_id(wallet: str) -> ItemId:
+    key = keys.profile_key(wallet)
+    return key[keys.PK], key[keys.SK]
+
+
+def _holding_id(wallet: str, event: TokenTransfer) -> ItemId:
     key = keys.holding_key(wallet, event.chain_id, event.contract)
     return key[keys.PK], key[keys.SK]
 
 
-def _item_keys(event: ChainEvent, pairs: list[tuple[str, Activity]]) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for wallet, _ in pairs:
-        found.append((keys.wallet_pk(wallet), "PROFILE"))
-        if isinstance(event, TokenTransfer):
-            found.append(_holding_id(wallet, event))
-    return found
-
-
-def _in_order(event: ChainEvent, pairs: list[tuple[str, Activity]], cache: dict[tuple[str, str], _Cached]) -> bool:
-    if not isinstance(event, TokenTransfer):
-        return True
-    for wallet, activity in pairs:
-        holding = cache[_holding_id(wallet, event)].doc
-        assert isinstance(holding, Holding)
-        if holding.last_position is not None and activity.position <= holding.last_position:
-            return False
-    return True
-
-
-def _prefetch(events: list[ChainEvent], table: str) -> dict[tuple[str, str], _Cached]:
-    wanted: dict[tuple[str, str], dict[str, str]] = {}
-    templates: dict[tuple[str, str], WalletProfile | Holding] = {}
-    for event in events:
-        for wallet, _ in activities_of(event):
-            pkey = keys.profile_key(wallet)
-            wanted[(pkey[keys.PK], pkey[keys.SK])] = pkey
-            templates.setdefault((pkey[keys.PK], pkey[keys.SK]), WalletProfile(address=wallet))
-            if isinstance(event, TokenTransfer):
-                hkey = keys.holding_key(wallet, event.chain_id, event.contract)
-                wanted[(hkey[keys.PK], hkey[keys.SK])] = hkey
-                templates.setdefault((hkey[keys.PK], hkey[keys.SK]), new_holding(event))
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    keys_list = list(wanted.values())
-    for start in range(0, len(keys_list), 100):
-        found.update(_batch_get(table, keys_list[start : start + 100]))
-    cache: dict[tuple[str, str], _Cached] = {}
-    for ident, item_key in wanted.items():
-        cache[ident] = _cached_from(found.get(ident), templates[ident], item_key)
-    return cache
-
-
-def _cached_from(raw: dict[str, Any] | None, template: WalletProfile | Holding, item_key: dict[str, str]) -> _Cached:
-    if raw is None:
-        return _Cached(doc=template, stored_version=0, item_key=item_key)
-    model = WalletProfile if isinstance(template, WalletProfile) else Holding
-    doc = model.model_validate_json(raw["doc"])
-    holds = isinstance(doc, Holding) and doc.balance > 0
-    return _Cached(doc=doc, stored_version=int(raw["v"]), item_key=item_key, stored_holds=holds)
-
-
-def _refresh(cache: dict[tuple[str, str], _Cached], idents: list[tuple[str, str]], table: str) -> None:
-    item_keys = [cache[i].item_key for i in idents]
-    found = _batch_get(table, item_keys)
-    for ident in idents:
-        cache[ident] = _cached_from(found.get(ident), cache[ident].doc, cache[ident].item_key)
-
-
-def _commit(chunk: list[ChainEvent], cache: dict[tuple[str, str], _Cached], settings: Settings) -> None:
-    if not chunk:
-        return
-    table = settings.app_table
-    now = int(time.time())
-    writes: list[dict[str, Any]] = []
-    for event in chunk:
-        writes.append(_marker_write(table, keys.applied_key(event.event_id), event, +1))
-        for wallet, activity in activities_of(event):
-            akey = dynamo.to_item(keys.activity_key(wallet, activity.block_time, activity.event_id, activity.direction))
-            writes.append({"Put": {"TableName": table, "Item": {**akey, "doc": {"S": activity.model_dump_json()}}}})
-    dirty = {ident: c for ident, c in cache.items() if c.dirty}
-    holder_deltas: dict[tuple[int, str], int] = {}
-    for cached in dirty.values():
-        loaded = _Loaded(cached.item_key, cached.stored_version)
-        if isinstance(cached.doc, WalletProfile):
-            writes.append(_profile_write(table, cached.doc, loaded, settings, now))
-        else:
-            wallet = keys.wallet_of(cached.item_key[keys.PK])
-            writes.append(_holding_write(table, wallet, cached.doc, loaded))
-    for cached in dirty.values():
-        if isinstance(cached.doc, Holding):
-            token = (cached.doc.chain_id, cached.doc.contract)
-            holder_deltas[token] = holder_deltas.get(token, 0) + int(cached.doc.balance > 0) - int(cached.stored_holds)
-    minted: dict[tuple[int, str], int] = {}
-    for event in chunk:
-        if minted_by(event):
-            token = (event.chain_id, event.contract)
-            minted[token] = minted.get(token, 0) + minted_by(event)
-    for chain_id, contract in sorted(set(holder_deltas) | set(minted)):
-        delta, supply_delta = holder_deltas.get((chain_id, contract), 0), minted.get((chain_id, contract), 0)
-        if delta or supply_delta:
-            writes.append(holder_count_update(table, chain_id, contract, delta, supply_delta))
-    try:
-        dynamo.client("dynamodb").transact_write_items(TransactItems=writes)
-    except ClientError as exc:
-        if transact.cancellation_reasons(exc) is None:
-            raise
-        # A redelivered event or a concurrent writer: nothing was written; redo the chunk one event at a time.
-        for event in chunk:
-            apply_event(event, +1, settings)
-        _refresh(cache, list(dirty), table)
-        return
-    for cached in dirty.values():
-        cached.stored_version += 1
-        cached.dirty = False
-        cached.stored_holds = isinstance(cached.doc, Holding) and cached.doc.balance > 0
+def _token_of(event: ChainEvent) -> set[tuple[int, str]]:
+    return {(event.chain_id, event.contract)} if isinstance(event, TokenTransfer) else set()

@@ -8,6 +8,7 @@ from typing import Any
 from shared.chain.codec import event_from_item
 from shared.events import ChainEvent
 from shared.profiles.store import apply_changes
+from shared.settings import Settings
 from shared.store import dynamo
 
 Image = Mapping[str, Any] | None
@@ -20,8 +21,8 @@ def change_of(old_image: Image, new_image: Image) -> tuple[ChainEvent | None, Ch
     return old, new
 
 
-def apply_images(images: Iterable[tuple[Image, Image]]) -> int:
-    """Apply a whole stream batch on the fast path; returns how many records it held."""
+def apply_images(images: Iterable[tuple[Image, Image]], settings: Settings) -> int:
+    """Apply a whole stream batch; returns how many records it held."""
     changes = [change_of(old, new) for old, new in images]
-    apply_changes(changes)
+    apply_changes(changes, settings)
     return len(changes)

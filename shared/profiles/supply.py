@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.events import ZERO_ADDRESS, ChainEvent, Standard, TokenTransfer
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 
 # A DynamoDB number holds 38 significant digits and a uint256 needs 78, and ADD rounds a running sum
@@ -63,18 +63,17 @@ def minted_by(event: ChainEvent) -> int:
     return 0
 
 
-def token_supply(chain_id: int, contract: str, settings: Settings | None = None) -> float:
-    settings = settings or get_settings()
+def token_supply(chain_id: int, contract: str, settings: Settings) -> float:
+    stats = _token_stats(chain_id, contract, settings)
+    return float(supply_from_limbs([int(stats.get(name, 0)) for name in SUPPLY_LIMBS]))
+
+
+def holder_count(chain_id: int, contract: str, settings: Settings) -> int:
+    return int(_token_stats(chain_id, contract, settings).get("holders", 0))
+
+
+def _token_stats(chain_id: int, contract: str, settings: Settings) -> dict[str, Any]:
     response = dynamo.client("dynamodb").get_item(
         TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
     )
-    item = response.get("Item", {})
-    return float(supply_from_limbs([int(item.get(name, {}).get("N", "0")) for name in SUPPLY_LIMBS]))
-
-
-def holder_count(chain_id: int, contract: str, settings: Settings | None = None) -> int:
-    settings = settings or get_settings()
-    response = dynamo.client("dynamodb").get_item(
-        TableName=settings.app_table, Key=dynamo.to_item(keys.token_stats_key(chain_id, contract))
-    )
-    return int(response.get("Item", {}).get("holders", {}).get("N", "0"))
+    return dynamo.from_item(response.get("Item", {}))

@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from shared.retry import STORE, Backoff, RetriesExhausted, drain
 from shared.store.counting import REQUESTS, RequestCounter  # noqa: F401 - importers find the counter here
+from shared.store.keys import PK, SK
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -132,6 +133,20 @@ def batch_get(
         pending = {table: {"Keys": wanted[start : start + BATCH_GET_LIMIT], "ConsistentRead": consistent}}
         _drain(pending, read, f"reading {table}", backoff)
     return found
+
+
+def batch_get_by_key(
+    table: str, item_keys: Iterable[Mapping[str, str]], consistent: bool = True
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Typed items by plain key, each key read once, found by their (pk, sk); missing keys are absent."""
+    unique = {(key[PK], key[SK]): key for key in item_keys}
+    found = batch_get(table, [to_item(key) for key in unique.values()], consistent)
+    return {_key_of(item): item for item in found}
+
+
+def _key_of(item: Mapping[str, Any]) -> tuple[str, str]:
+    key = from_item({PK: item[PK], SK: item[SK]})
+    return key[PK], key[SK]
 
 
 def _drain(pending: Any, send: Any, what: str, backoff: Backoff) -> None:

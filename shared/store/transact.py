@@ -10,11 +10,13 @@ optimistic concurrency: each carries a version `v`, and a write is conditional o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from shared.retry import STORE, Backoff
+from shared.store import dynamo
 
 T = TypeVar("T")
 
@@ -46,14 +48,36 @@ def version_guard(version: int) -> tuple[str, dict[str, Any]]:
     return f"{VERSION} = :expected_version", {":expected_version": {"N": str(version)}}
 
 
-def versioned_put(table: str, item: Mapping[str, Any], version: int) -> dict[str, Any]:
-    """A transaction's Put of a typed item at `version` + 1, on condition it is still at `version`."""
+@dataclass(frozen=True)
+class Guard:
+    """A further condition on an item that exists, beside its version (names and values typed)."""
+
+    expression: str
+    names: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def below(attribute: str, bound: int) -> Guard:
+    """The stored number `attribute` is below `bound`: e.g. a record of an older block."""
+    return Guard("#below < :below", {"#below": attribute}, {":below": {"N": str(bound)}})
+
+
+def versioned_put(
+    table: str, item: Mapping[str, Any], version: int, when_present: Guard | None = None
+) -> dict[str, Any]:
+    """A transaction's Put of a typed item at `version` + 1, on condition it is still at `version`
+    and, when it exists, that `when_present` holds."""
     condition, values = version_guard(version)
     put: dict[str, Any] = {
         "TableName": table,
         "Item": {**item, VERSION: {"N": str(version + 1)}},
         "ConditionExpression": condition,
     }
+    if version and when_present is not None:
+        put["ConditionExpression"] = f"{condition} AND {when_present.expression}"
+        values = {**values, **when_present.values}
+        if when_present.names:
+            put["ExpressionAttributeNames"] = dict(when_present.names)
     if values:
         put["ExpressionAttributeValues"] = values
     return {"Put": put}
@@ -73,14 +97,17 @@ def version_of(item: Mapping[str, Any] | None) -> int:
     return int(item[VERSION]["N"]) if item and VERSION in item else 0
 
 
-def marker_write(table: str, key: Mapping[str, Any], sign: int, block_hash: str) -> dict[str, Any]:
+def marker_write(
+    table: str, key: Mapping[str, Any], sign: int, block_hash: str, attributes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The first write of an exactly-once transaction: the marker put (apply) or deleted (roll back).
 
     Applying requires that no marker exists; rolling back requires the marker of the same block, so a
-    rollback of an event never applied, or applied from another block, changes nothing.
+    rollback of an event never applied, or applied from another block, changes nothing. A put marker
+    also carries `attributes` (plain values), e.g. what kind of event it stands for.
     """
     if sign > 0:
-        item = {**key, "block_hash": {"S": block_hash}}
+        item = {**key, **dynamo.to_item(attributes or {}), "block_hash": {"S": block_hash}}
         return {"Put": {"TableName": table, "Item": item, "ConditionExpression": NOT_THERE}}
     return {
         "Delete": {

@@ -115,7 +115,9 @@ class Lab:
 
         ingest_chain(self.config, self.settings, fast_options())
         everything, batch = self.stream.read()
-        apply_profiles((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything)
+        apply_profiles(
+            ((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything), self.settings
+        )
         self.last_batch = batch
         outcome = self.deliver(batch)
         _, changed = self.app_stream.read()  # what the App table's stream hands the segments function
@@ -259,7 +261,7 @@ def _ingest_only(lab: Lab) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
     ingest_chain(lab.config, lab.settings, fast_options())
     everything, batch = lab.stream.read()
-    apply_profiles((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything)
+    apply_profiles(((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything), lab.settings)
     return everything, batch
 
 

@@ -67,7 +67,7 @@ def test_the_simulated_community_gets_one_alert_per_crossing_and_its_liquidation
     # When it is ingested and the stream is delivered to profiles and, in mapping-sized batches, to health
     ingest_chain(config, settings, fast_options())
     everything, batch = stream.read()
-    apply_profiles((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything)
+    apply_profiles(((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in everything), settings)
     for start in range(0, len(batch), BATCH_SIZE):
         chunk = batch[start : start + BATCH_SIZE]
         process_images(((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in chunk), settings)

@@ -18,7 +18,7 @@ from shared.events import Standard
 from shared.ingest import ingest_chain
 from shared.profiles.store import load_profile
 from shared.profiles.stream import apply_images
-from shared.settings import ChainConfig, TrackedContract
+from shared.settings import ChainConfig, TrackedContract, get_settings
 from tests.integration.test_lending_health import StreamReader
 from tests.support.ingest_chain import HistoryAnvil, fast_options, item_set, receipt, rpc, settings_for
 from tests.support.ingest_fixtures import clean_event_items
@@ -105,7 +105,7 @@ def assert_profiles_match_the_chain(lab: NftLab, cursor: int) -> None:
     owners = lab.owners(cursor)
     for wallet in lab.wallets:
         address = wallet.lower()
-        stored = load_profile(address)
+        stored = load_profile(address, get_settings())
         holdings = {h.standard: h for h in stored[1]} if stored else {}
         expected_ids = sorted(t for t, owner in owners.items() if owner == address)
         nft = holdings.get(Standard.ERC721)
@@ -151,9 +151,9 @@ def test_nft_ids_equal_the_contracts_through_random_reorgs_and_redelivery(
             while position < len(images):
                 size = rng.randint(1, 20)
                 batch = images[position : position + size]
-                apply_images(batch)
+                apply_images(batch, get_settings())
                 if rng.random() < 0.3:
-                    apply_images(batch)
+                    apply_images(batch, get_settings())
                 position += size
 
             # Then each wallet's ids and balances are the contracts' own at the cursor

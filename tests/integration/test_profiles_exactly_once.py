@@ -23,6 +23,7 @@ from shared.profiles.store import (
     token_supply,
 )
 from shared.settings import get_settings
+from shared.store import dynamo
 from tests.support.dynamo import wipe_table
 
 # 600 examples is the acceptance run (KITH_PROPERTY_EXAMPLES=600); the suite runs fewer to stay quick
@@ -171,9 +172,9 @@ def apply_stream(records: list[Change], rng: random.Random) -> None:
         batch = records[position : position + size]
         if rng.random() < 0.2:
             for old, new in batch:
-                apply_change(old, new)
+                apply_change(old, new, get_settings())
         else:
-            apply_changes(batch)
+            apply_changes(batch, get_settings())
         position += size
 
 
@@ -182,17 +183,17 @@ def _assert_matches_reference(final_events: list[ChainEvent]) -> None:
     expected = fold(final_events, cfg.score)
     for contract in (TOKEN, NFT, ITEMS):
         holders = sum(1 for (_, _, c), h in expected.holdings.items() if c == contract and h.balance > 0)
-        assert holder_count(31337, contract) == holders, f"holder count of {contract}"
+        assert holder_count(31337, contract, cfg) == holders, f"holder count of {contract}"
     minted = sum(e.amount for e in final_events if isinstance(e, TokenTransfer) and e.contract == TOKEN)
     minted -= sum(
         e.amount
         for e in final_events
         if isinstance(e, TokenTransfer) and e.contract == TOKEN and e.from_address != ZERO
     )
-    assert token_supply(31337, TOKEN) == pytest.approx(minted, rel=1e-12, abs=1e-9), "supply"
+    assert token_supply(31337, TOKEN, cfg) == pytest.approx(minted, rel=1e-12, abs=1e-9), "supply"
     now = T0 + 10**6
     for wallet in WALLETS:
-        stored = load_profile(wallet)
+        stored = load_profile(wallet, cfg)
         reference = expected.profiles.get(wallet)
         if reference is None:
             assert stored is None, f"{wallet} should have no profile"
@@ -242,8 +243,8 @@ def test_redelivery_disorder_and_rollback_match_the_reference_fold(deployed, his
 
     # And a fresh copy of the rolled-back events (re-included after the reorg) applies exactly once
     for event in rolled_back:
-        apply_change(None, event)
-        apply_change(event, event)  # moto's MODIFY for an identical re-put changes nothing
+        apply_change(None, event, get_settings())
+        apply_change(event, event, get_settings())  # moto's MODIFY for an identical re-put changes nothing
     _assert_matches_reference(history)
 
     # And a second reorg, of another depth, interleaved with redelivery of what came before it
@@ -252,3 +253,35 @@ def test_redelivery_disorder_and_rollback_match_the_reference_fold(deployed, his
     records += [(e, None) for e in second for _ in range(2)]
     apply_stream(records, rng)
     _assert_matches_reference([e for e in history if e not in second])
+
+
+@pytest.mark.integration
+def test_a_writer_racing_a_batch_loses_nothing(deployed):
+    # Given empty tables, and another writer that applies an event to the same wallets just before the
+    # batch's transaction is sent (botocore's own event hook on the real client)
+    wipe_table(deployed.app_table)
+    cfg = get_settings()
+    history = [
+        _transfer(1, 0, ZERO, WALLETS[0], 100),
+        _transfer(2, 0, WALLETS[0], WALLETS[1], 40),
+        _transfer(3, 0, ZERO, WALLETS[1], 7),
+    ]
+    racer = _transfer(4, 0, WALLETS[1], WALLETS[0], 5)
+    hooks = dynamo.client("dynamodb").meta.events
+    raced: list[bool] = []
+
+    def race(**_: object) -> None:
+        if not raced:
+            raced.append(True)
+            apply_change(None, racer, cfg)
+
+    hooks.register("before-call.dynamodb.TransactWriteItems", race)
+    try:
+        # When the batch applies its events over the items the racer changed meanwhile
+        apply_changes([(None, e) for e in history], cfg)
+    finally:
+        hooks.unregister("before-call.dynamodb.TransactWriteItems", race)
+
+    # Then both writers' events count, each once
+    assert raced
+    _assert_matches_reference([*history, racer])

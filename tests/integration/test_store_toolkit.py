@@ -118,6 +118,33 @@ def test_apply_once_does_the_work_once_and_retries_a_lost_race(deployed: Deploye
     assert transact.apply_once(racing_attempt, what="raced event", backoff=QUICK) == "applied"
 
 
+def test_a_guarded_put_writes_only_over_an_older_record_and_reads_back_by_key(deployed: Deployed) -> None:
+    table = deployed.app_table
+    key = {keys.PK: "GUARD#record", keys.SK: "DOC"}
+    db = dynamo.client("dynamodb")
+
+    def put(block: int, version: int) -> None:
+        item = dynamo.to_item({**key, "block": block})
+        db.transact_write_items(
+            TransactItems=[transact.versioned_put(table, item, version, transact.below("block", block))]
+        )
+
+    # Given a record of block 5 (the guard does not apply to an item not yet there)
+    put(5, 0)
+    # When a write of an older block comes at the current version, it is refused
+    with pytest.raises(ClientError) as refused:
+        put(4, 1)
+    assert transact.cancellation_reasons(refused.value) == [transact.CONDITION_FAILED]
+    # And a newer block is written
+    put(6, 1)
+
+    # Then reading by key (asked twice, and with a key that is not there) finds the newer record once
+    found = dynamo.batch_get_by_key(table, [key, dict(key), {keys.PK: "GUARD#none", keys.SK: "DOC"}])
+    assert list(found) == [(key[keys.PK], key[keys.SK])]
+    record = dynamo.from_item(found[(key[keys.PK], key[keys.SK])])
+    assert record["block"] == 6 and transact.version_of(found[(key[keys.PK], key[keys.SK])]) == 2
+
+
 def test_a_failure_that_is_not_a_cancellation_is_not_swallowed(deployed: Deployed) -> None:
     def attempt() -> None:
         dynamo.client("dynamodb").get_item(TableName="no-such-table", Key={"pk": {"S": "x"}, "sk": {"S": "y"}})
