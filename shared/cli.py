@@ -210,7 +210,7 @@ def run_contacts_import(args: argparse.Namespace) -> int:
             print(f"\r{progress_line(done, max(total, done), unit='rows')}", end="", file=sys.stderr, flush=True)
 
     try:
-        report = import_csv(text, default_source=args.source, row_limit=None, on_row=show)
+        report = import_csv(text, get_settings(), default_source=args.source, row_limit=None, on_row=show)
     except ContactError as exc:
         return fail_usage(exc.message)
     print(file=sys.stderr)

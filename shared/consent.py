@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_all
 
@@ -95,8 +95,7 @@ def _ledger_items(contact_id: str, settings: Settings) -> list[dict[str, Any]]:
     )
 
 
-def history(contact_id: str, settings: Settings | None = None) -> ConsentHistory:
-    settings = settings or get_settings()
+def history(contact_id: str, settings: Settings) -> ConsentHistory:
     entries = [ConsentEntry.model_validate_json(i["entry"]["S"]) for i in _ledger_items(contact_id, settings)]
     return ConsentHistory(contact_id=contact_id, items=entries)
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from shared import contacts
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_items
 from shared.store.queue import send_batch
@@ -87,8 +87,7 @@ def _csv_text(header: list[str], rows: list[list[str]]) -> str:
     return out.getvalue()
 
 
-def start_import(text: str, default_source: str | None, key_id: str, settings: Settings | None = None) -> ImportJob:
-    settings = settings or get_settings()
+def start_import(text: str, default_source: str | None, key_id: str, settings: Settings) -> ImportJob:
     if not settings.import_queue_url:
         raise RuntimeError("IMPORT_QUEUE_URL is not set: background imports cannot be queued")
     _, chunks = _split(text)
@@ -128,9 +127,8 @@ def start_import(text: str, default_source: str | None, key_id: str, settings: S
     return import_status(job_id, settings)
 
 
-def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
+def run_chunk(job: ChunkJob, settings: Settings) -> bool:
     """Import one chunk; False when it was done already (a redelivery)."""
-    settings = settings or get_settings()
     db = dynamo.client("dynamodb")
     item = db.get_item(
         TableName=settings.app_table,
@@ -144,8 +142,8 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
     )["Item"]
     report = contacts.import_csv(
         item["text"]["S"],
+        settings,
         default_source=status.get("source", {}).get("S"),
-        settings=settings,
         row_limit=None,
         key_id=status.get("key_id", {}).get("S", ""),
         line_offset=int(item["line_offset"]["N"]),
@@ -187,8 +185,7 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
     return True
 
 
-def import_status(job_id: str, settings: Settings | None = None) -> ImportJob:
-    settings = settings or get_settings()
+def import_status(job_id: str, settings: Settings) -> ImportJob:
     items = list(
         query_items(
             settings.app_table,

@@ -29,7 +29,7 @@ from shared.contacts.model import (
     Erasure,
     Suppressed,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_all, query_page
 from shared.store.secrets import parameter_secret
@@ -42,10 +42,10 @@ def _hash(kind: str, value: str, settings: Settings) -> str:
     return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def audit_ref(contact_id: str, settings: Settings | None = None) -> str:
+def audit_ref(contact_id: str, settings: Settings) -> str:
     """How the audit log names a contact: a keyed hash of its id, the same for every action on it, that
     says nothing once the contact is erased (the id itself would link the log to whatever kept it)."""
-    return "contact:" + _hash("contact", contact_id, settings or get_settings())[:20]
+    return "contact:" + _hash("contact", contact_id, settings)[:20]
 
 
 def _db() -> Any:
@@ -135,11 +135,10 @@ def _consent_map(consent: Consent) -> dict[str, bool]:
 
 def create_contact(
     fields: ContactFields,
-    settings: Settings | None = None,
+    settings: Settings,
     now: int | None = None,
     provenance: Provenance = API_PROVENANCE,
 ) -> Contact:
-    settings = settings or get_settings()
     now = now or int(time.time())
     refused = suppressed(fields, settings)
     if refused:
@@ -184,8 +183,7 @@ def _transact(actions: list[dict[str, Any]], fields: ContactFields, settings: Se
         raise ContactConflict("the contact changed meanwhile; read it again and retry", "version") from None
 
 
-def get_contact(contact_id: str, settings: Settings | None = None) -> Contact:
-    settings = settings or get_settings()
+def get_contact(contact_id: str, settings: Settings) -> Contact:
     found = (
         _db()
         .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.contact_key(contact_id)), ConsistentRead=True)
@@ -218,9 +216,8 @@ def load_contacts(contact_ids: Iterable[str], settings: Settings) -> list[Contac
 
 
 def list_contacts(
-    limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[Contact], dict[str, Any] | None]:
-    settings = settings or get_settings()
     page = query_page(
         settings.app_table,
         limit=limit,
@@ -235,14 +232,13 @@ def list_contacts(
 def update_contact(
     contact_id: str,
     fields: ContactFields,
+    settings: Settings,
     expected_version: int | None = None,
-    settings: Settings | None = None,
     now: int | None = None,
     provenance: Provenance = API_PROVENANCE,
 ) -> Contact:
     """Replace a contact's identities, wallets and consent; identities, links and the consent ledger follow
     in one transaction."""
-    settings = settings or get_settings()
     current = get_contact(contact_id, settings)
     if expected_version is not None and expected_version != current.version:
         raise ContactConflict(
@@ -288,12 +284,11 @@ def update_contact(
     return updated
 
 
-def erase_contact(contact_id: str, settings: Settings | None = None, now: int | None = None) -> Erasure:
+def erase_contact(contact_id: str, settings: Settings, now: int | None = None) -> Erasure:
     """Delete every trace of the person and suppress their identities and wallets for good.
 
     The suppressions hold only keyed hashes and the (public) wallet addresses, plus the time.
     """
-    settings = settings or get_settings()
     contact = get_contact(contact_id, settings)
     at = {"suppressed_at": {"N": str(now or int(time.time()))}}
     actions: list[dict[str, Any]] = [
