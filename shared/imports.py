@@ -137,16 +137,19 @@ def run_chunk(job: ChunkJob, settings: Settings) -> bool:
     ).get("Item")
     if item is None or "done" in item:
         return False
-    status = db.get_item(
-        TableName=settings.app_table, Key=dynamo.to_item(keys.import_status_key(job.job_id)), ConsistentRead=True
-    )["Item"]
+    chunk = dynamo.from_item(item)
+    status = dynamo.from_item(
+        db.get_item(
+            TableName=settings.app_table, Key=dynamo.to_item(keys.import_status_key(job.job_id)), ConsistentRead=True
+        )["Item"]
+    )
     report = contacts.import_csv(
-        item["text"]["S"],
+        chunk["text"],
         settings,
-        default_source=status.get("source", {}).get("S"),
+        default_source=status.get("source"),
         row_limit=None,
-        key_id=status.get("key_id", {}).get("S", ""),
-        line_offset=int(item["line_offset"]["N"]),
+        key_id=status.get("key_id", ""),
+        line_offset=int(chunk["line_offset"]),
     )
     errors = [e.model_dump() for e in report.errors]
     try:
@@ -159,7 +162,7 @@ def run_chunk(job: ChunkJob, settings: Settings) -> bool:
                         "UpdateExpression": "SET done = :t, errors = :e REMOVE #text",
                         "ConditionExpression": "attribute_not_exists(done)",
                         "ExpressionAttributeNames": {"#text": "text"},
-                        "ExpressionAttributeValues": {":t": {"BOOL": True}, ":e": {"S": json.dumps(errors)}},
+                        "ExpressionAttributeValues": dynamo.to_item({":t": True, ":e": json.dumps(errors)}),
                     }
                 },
                 {
@@ -167,13 +170,15 @@ def run_chunk(job: ChunkJob, settings: Settings) -> bool:
                         "TableName": settings.app_table,
                         "Key": dynamo.to_item(keys.import_status_key(job.job_id)),
                         "UpdateExpression": COUNT_CHUNK,
-                        "ExpressionAttributeValues": {
-                            ":one": {"N": "1"},
-                            ":c": {"N": str(report.created)},
-                            ":u": {"N": str(report.updated)},
-                            ":n": {"N": str(report.unchanged)},
-                            ":f": {"N": str(len(report.errors))},
-                        },
+                        "ExpressionAttributeValues": dynamo.to_item(
+                            {
+                                ":one": 1,
+                                ":c": report.created,
+                                ":u": report.updated,
+                                ":n": report.unchanged,
+                                ":f": len(report.errors),
+                            }
+                        ),
                     }
                 },
             ]
@@ -190,7 +195,7 @@ def import_status(job_id: str, settings: Settings) -> ImportJob:
         query_items(
             settings.app_table,
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": keys.import_pk(job_id)}},
+            ExpressionAttributeValues=dynamo.to_item({":p": keys.import_pk(job_id)}),
             ConsistentRead=True,
         )
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all
+from shared.store.paging import query_items
 
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 TAG_RULE = "1-64 characters: letters, digits, space, _ . : -, starting with a letter or digit"
@@ -27,14 +27,14 @@ def valid_tag(tag: str) -> str:
 
 
 def wallet_tags(address: str, settings: Settings) -> list[str]:
-    items = query_all(
+    items = query_items(
         settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
-        ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":t": {"S": keys.TAG_PREFIX}},
+        ExpressionAttributeValues=dynamo.to_item({":pk": keys.wallet_pk(address), ":t": keys.TAG_PREFIX}),
         ProjectionExpression="sk",
         ConsistentRead=True,
     )
-    return sorted(keys.tag_of(i["sk"]["S"]) for i in items)
+    return sorted(keys.tag_of(i["sk"]) for i in items)
 
 
 def add_tags(address: str, tags: Iterable[str], settings: Settings) -> list[str]:

@@ -120,3 +120,8 @@ def frequency_wallet_of(pk: str) -> str:
 def attribution_wallet_of(pk: str) -> str:
     """The address of a conversion window's partition (pk=ATTRIB#<addr>)."""
     return _after("ATTRIB#", pk)
+
+
+def suppressed_wallet_of(pk: str) -> str:
+    """The address of a wallet suppression's partition key (SUPPRESS#wallet#<addr>)."""
+    return _after("SUPPRESS#wallet#", pk)
