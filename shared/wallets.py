@@ -19,7 +19,7 @@ from shared.intel.codecs import ACTIVITY_CODEC, HOLDING_CODEC, PROFILE_CODEC, WA
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_page
+from shared.store.paging import Page, query_page
 
 
 class HoldingView(BaseModel):
@@ -234,15 +234,7 @@ def _score_stream(
         state = positions.get(str(shard)) if shard not in next_start else next_start[shard]
         if state == "done":
             return
-        page = query_page(
-            settings.app_table,
-            limit=_CHUNK,
-            start=state or None,
-            IndexName=keys.GSI1,
-            KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues=dynamo.to_item({":p": keys.score_partition(shard)}),
-            ScanIndexForward=False,
-        )
+        page = _highest_first(keys.GSI1, keys.score_partition(shard), state, settings)
         pending[shard] = list(page.items)
         next_start[shard] = page.next_key or "done"
         if pending[shard]:
@@ -276,16 +268,21 @@ def _holder_stream(
     """Holders of one token, largest balance first (A7), a page of _CHUNK at a time."""
     start = (after or {}).get("h")
     while start != "done":
-        page = query_page(
-            settings.app_table,
-            limit=_CHUNK,
-            start=start or None,
-            IndexName=keys.GSI2,
-            KeyConditionExpression="gsi2pk = :p",
-            ExpressionAttributeValues=dynamo.to_item({":p": keys.holders_partition(*token)}),
-            ScanIndexForward=False,
-        )
+        page = _highest_first(keys.GSI2, keys.holders_partition(*token), start, settings)
         for item in page.items:
             position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
             yield keys.wallet_of(dynamo.from_item(item)[keys.PK]), None, {"h": position}
         start = page.next_key or "done"
+
+
+def _highest_first(index: str, partition: str, start: dict[str, Any] | None, settings: Settings) -> Page:
+    """Up to _CHUNK items of one partition of an index, highest sort key first, from `start` on."""
+    return query_page(
+        settings.app_table,
+        limit=_CHUNK,
+        start=start or None,
+        IndexName=index,
+        KeyConditionExpression=f"{index}pk = :p",
+        ExpressionAttributeValues=dynamo.to_item({":p": partition}),
+        ScanIndexForward=False,
+    )
