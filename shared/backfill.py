@@ -98,12 +98,9 @@ def mark_range_done(app_table: str, job: RangeJob, events: int) -> bool:
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(done_ids) OR NOT contains(done_ids, :id))"
             ),
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":ids": {"SS": [range_id]},
-                ":id": {"S": range_id},
-                ":now": {"N": str(int(time.time()))},
-            },
+            ExpressionAttributeValues=to_item(
+                {":one": 1, ":ids": {range_id}, ":id": range_id, ":now": int(time.time())}
+            ),
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
