@@ -59,7 +59,6 @@ def _view(status: backfill.BackfillStatus) -> BackfillView:
     "/backfill", summary="Backfill a block range through the queue of range jobs", tags=["ingestion"], status_code=202
 )
 def start(body: BackfillRequest) -> BackfillView:
-    # imported per call: the chain-reading code (requests, the RPC client) is no cost to the API's cold start
     settings = get_settings()
     try:
         chain = tracked_chain(settings, body.chain_id)
