@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.codec import DocCodec
 from shared.store.paging import query_page
 
 AUDIT_RETENTION_DAYS = 400
@@ -34,6 +35,9 @@ class AuditEntry(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditEntry]
     next_cursor: str | None
+
+
+AUDIT_CODEC = DocCodec(AuditEntry, attribute="entry")
 
 
 def day_of(at: float) -> str:
@@ -61,13 +65,10 @@ def record(
         request_id=request_id,
         detail=detail or {},
     )
-    item = {
-        **keys.audit_key(day_of(at), int(at * 1000), secrets.token_hex(4)),
-        "entry": entry.model_dump_json(),
-        "expires_at": int(at) + AUDIT_RETENTION_DAYS * 86_400,
-    }
+    key = keys.audit_key(day_of(at), int(at * 1000), secrets.token_hex(4))
+    item = AUDIT_CODEC.encode(key, entry, expires_at=int(at) + AUDIT_RETENTION_DAYS * 86_400)
     dynamo.client("dynamodb").put_item(
-        TableName=settings.app_table, Item=dynamo.to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        TableName=settings.app_table, Item=item, ConditionExpression="attribute_not_exists(pk)"
     )
     return entry
 
@@ -81,7 +82,7 @@ def entries(
         limit=limit,
         start=after,
         KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": keys.audit_partition(day)}},
+        ExpressionAttributeValues=dynamo.to_item({":p": keys.audit_partition(day)}),
         ScanIndexForward=False,
     )
-    return [AuditEntry.model_validate_json(i["entry"]["S"]) for i in page.items], page.next_key
+    return [AUDIT_CODEC.decode(i) for i in page.items], page.next_key

@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -27,7 +26,7 @@ from shared.chain.jobs import (
 from shared.chain.ranges import AdaptiveRange
 from shared.chain.reader import ChainReader, IngestOptions
 from shared.chain.writes import write_events
-from shared.settings import ChainConfig, Settings, TrackedContract
+from shared.settings import Settings
 from shared.store.dynamo import client, from_item, to_item
 from shared.store.keys import backfill_range_key, backfill_status_key
 from shared.tracking import CHAIN_CACHE_S, tracked_chain
@@ -41,9 +40,9 @@ __all__ = [
     "confirmed_target",
     "drain_queue",
     "mark_range_done",
+    "open_backfill",
     "plan_ranges",
     "run_range_job",
-    "start_backfill",
 ]
 
 logger = logging.getLogger("kith.backfill")
@@ -54,24 +53,6 @@ class RangeOutcome:
     events: int
     malformed: int
     counted: bool  # False when a previous delivery had already counted this range
-
-
-def start_backfill(
-    settings: Settings,
-    chain_id: int,
-    from_block: int,
-    to_block: int,
-    range_size: int,
-    job_id: str | None = None,
-    options: IngestOptions | None = None,
-    chain: ChainConfig | None = None,
-    contracts: list[TrackedContract] | None = None,
-) -> BackfillStatus:
-    """Open a backfill job over a tracked chain (see shared.chain.jobs.open_backfill)."""
-    chain = chain or tracked_chain(settings, chain_id)
-    return open_backfill(
-        settings, chain_id, from_block, to_block, range_size, job_id, options, chain=chain, contracts=contracts
-    )
 
 
 def run_range_job(job: RangeJob, settings: Settings, options: IngestOptions | None = None) -> RangeOutcome:
@@ -117,12 +98,9 @@ def mark_range_done(app_table: str, job: RangeJob, events: int) -> bool:
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(done_ids) OR NOT contains(done_ids, :id))"
             ),
-            ExpressionAttributeValues={
-                ":one": {"N": "1"},
-                ":ids": {"SS": [range_id]},
-                ":id": {"S": range_id},
-                ":now": {"N": str(int(time.time()))},
-            },
+            ExpressionAttributeValues=to_item(
+                {":one": 1, ":ids": {range_id}, ":id": range_id, ":now": int(time.time())}
+            ),
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
@@ -152,10 +130,7 @@ def backfill_status(app_table: str, job_id: str) -> BackfillStatus:
     )
     if "Item" not in answer:
         raise BackfillError(f"no backfill job {job_id}")
-    v: dict[str, Any] = from_item(answer["Item"])
-    return BackfillStatus(
-        job_id, v["chain_id"], v["from_block"], v["to_block"], v["total_ranges"], v["done_ranges"], v["state"]
-    )
+    return BackfillStatus.model_validate(from_item(answer["Item"]))
 
 
 def drain_queue(settings: Settings, options: IngestOptions | None = None, idle_polls: int = 1) -> int:

@@ -20,7 +20,7 @@ from typing import NoReturn, TextIO
 from pydantic import ValidationError
 
 from shared.auth.manage import create_api_key, list_api_keys, revoke_api_key
-from shared.backfill import BackfillError, backfill_status, drain_queue, start_backfill
+from shared.backfill import BackfillError, backfill_status, drain_queue, open_backfill
 from shared.churn import ChurnBacktest, backtest
 from shared.contacts import ContactError, import_csv
 from shared.intel import activity_rows
@@ -32,6 +32,7 @@ from shared.tracking import (
     load_chain,
     put_chain,
     track_contracts,
+    tracked_chain,
     tracked_chains,
     untrack_contract,
 )
@@ -94,7 +95,8 @@ def run_backfill(args: argparse.Namespace, out: TextIO | None = None, err: TextI
         return fail_usage("--work must be >= 0 and --poll > 0")
     try:
         settings = get_settings()
-        status = start_backfill(settings, args.chain, args.from_block, args.to_block, args.range_size, args.job_id)
+        chain = tracked_chain(settings, args.chain)
+        status = open_backfill(settings, chain, args.from_block, args.to_block, args.range_size, args.job_id)
     except (BackfillError, ConfigError) as exc:
         return fail_usage(str(exc))
     print(
@@ -210,7 +212,7 @@ def run_contacts_import(args: argparse.Namespace) -> int:
             print(f"\r{progress_line(done, max(total, done), unit='rows')}", end="", file=sys.stderr, flush=True)
 
     try:
-        report = import_csv(text, default_source=args.source, row_limit=None, on_row=show)
+        report = import_csv(text, get_settings(), default_source=args.source, row_limit=None, on_row=show)
     except ContactError as exc:
         return fail_usage(exc.message)
     print(file=sys.stderr)

@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
+from shared.store.codec import DocCodec
 from shared.store.paging import query_all
 
 
@@ -42,6 +43,9 @@ class ConsentEntry(BaseModel):
 class ConsentHistory(BaseModel):
     contact_id: str
     items: list[ConsentEntry]
+
+
+CONSENT_ENTRY_CODEC = DocCodec(ConsentEntry, attribute="entry")
 
 
 def entry_puts(
@@ -71,12 +75,11 @@ def entry_puts(
         # milliseconds of the write, not `at`: two changes within one second keep their order
         written_ms = time.time_ns() // 1_000_000
         key = keys.consent_log_key(contact_id, written_ms, channel, secrets.token_hex(4))
-        item = {**key, "entry": entry.model_dump_json()}
         actions.append(
             {
                 "Put": {
                     "TableName": settings.app_table,
-                    "Item": dynamo.to_item(item),
+                    "Item": CONSENT_ENTRY_CODEC.encode(key, entry),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
@@ -89,15 +92,14 @@ def _ledger_items(contact_id: str, settings: Settings) -> list[dict[str, Any]]:
         query_all(
             settings.app_table,
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": keys.consent_log_pk(contact_id)}},
+            ExpressionAttributeValues=dynamo.to_item({":p": keys.consent_log_pk(contact_id)}),
             ConsistentRead=True,
         )
     )
 
 
-def history(contact_id: str, settings: Settings | None = None) -> ConsentHistory:
-    settings = settings or get_settings()
-    entries = [ConsentEntry.model_validate_json(i["entry"]["S"]) for i in _ledger_items(contact_id, settings)]
+def history(contact_id: str, settings: Settings) -> ConsentHistory:
+    entries = [CONSENT_ENTRY_CODEC.decode(i) for i in _ledger_items(contact_id, settings)]
     return ConsentHistory(contact_id=contact_id, items=entries)
 
 

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from shared import contacts
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
 from shared.store.paging import query_items
 from shared.store.queue import send_batch
@@ -87,8 +87,7 @@ def _csv_text(header: list[str], rows: list[list[str]]) -> str:
     return out.getvalue()
 
 
-def start_import(text: str, default_source: str | None, key_id: str, settings: Settings | None = None) -> ImportJob:
-    settings = settings or get_settings()
+def start_import(text: str, default_source: str | None, key_id: str, settings: Settings) -> ImportJob:
     if not settings.import_queue_url:
         raise RuntimeError("IMPORT_QUEUE_URL is not set: background imports cannot be queued")
     _, chunks = _split(text)
@@ -128,9 +127,8 @@ def start_import(text: str, default_source: str | None, key_id: str, settings: S
     return import_status(job_id, settings)
 
 
-def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
+def run_chunk(job: ChunkJob, settings: Settings) -> bool:
     """Import one chunk; False when it was done already (a redelivery)."""
-    settings = settings or get_settings()
     db = dynamo.client("dynamodb")
     item = db.get_item(
         TableName=settings.app_table,
@@ -139,16 +137,19 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
     ).get("Item")
     if item is None or "done" in item:
         return False
-    status = db.get_item(
-        TableName=settings.app_table, Key=dynamo.to_item(keys.import_status_key(job.job_id)), ConsistentRead=True
-    )["Item"]
+    chunk = dynamo.from_item(item)
+    status = dynamo.from_item(
+        db.get_item(
+            TableName=settings.app_table, Key=dynamo.to_item(keys.import_status_key(job.job_id)), ConsistentRead=True
+        )["Item"]
+    )
     report = contacts.import_csv(
-        item["text"]["S"],
-        default_source=status.get("source", {}).get("S"),
-        settings=settings,
+        chunk["text"],
+        settings,
+        default_source=status.get("source"),
         row_limit=None,
-        key_id=status.get("key_id", {}).get("S", ""),
-        line_offset=int(item["line_offset"]["N"]),
+        key_id=status.get("key_id", ""),
+        line_offset=int(chunk["line_offset"]),
     )
     errors = [e.model_dump() for e in report.errors]
     try:
@@ -161,7 +162,7 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
                         "UpdateExpression": "SET done = :t, errors = :e REMOVE #text",
                         "ConditionExpression": "attribute_not_exists(done)",
                         "ExpressionAttributeNames": {"#text": "text"},
-                        "ExpressionAttributeValues": {":t": {"BOOL": True}, ":e": {"S": json.dumps(errors)}},
+                        "ExpressionAttributeValues": dynamo.to_item({":t": True, ":e": json.dumps(errors)}),
                     }
                 },
                 {
@@ -169,13 +170,15 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
                         "TableName": settings.app_table,
                         "Key": dynamo.to_item(keys.import_status_key(job.job_id)),
                         "UpdateExpression": COUNT_CHUNK,
-                        "ExpressionAttributeValues": {
-                            ":one": {"N": "1"},
-                            ":c": {"N": str(report.created)},
-                            ":u": {"N": str(report.updated)},
-                            ":n": {"N": str(report.unchanged)},
-                            ":f": {"N": str(len(report.errors))},
-                        },
+                        "ExpressionAttributeValues": dynamo.to_item(
+                            {
+                                ":one": 1,
+                                ":c": report.created,
+                                ":u": report.updated,
+                                ":n": report.unchanged,
+                                ":f": len(report.errors),
+                            }
+                        ),
                     }
                 },
             ]
@@ -187,13 +190,12 @@ def run_chunk(job: ChunkJob, settings: Settings | None = None) -> bool:
     return True
 
 
-def import_status(job_id: str, settings: Settings | None = None) -> ImportJob:
-    settings = settings or get_settings()
+def import_status(job_id: str, settings: Settings) -> ImportJob:
     items = list(
         query_items(
             settings.app_table,
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": keys.import_pk(job_id)}},
+            ExpressionAttributeValues=dynamo.to_item({":p": keys.import_pk(job_id)}),
             ConsistentRead=True,
         )
     )

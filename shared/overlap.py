@@ -14,8 +14,8 @@ from itertools import islice
 from pydantic import BaseModel, Field
 
 from shared.settings import Settings
-from shared.store import keys
-from shared.store.paging import query_all
+from shared.store import dynamo, keys
+from shared.store.paging import query_items
 
 MAX_SIDE_WALLETS = 100_000
 
@@ -49,28 +49,30 @@ class Overlap(BaseModel):
 
 
 def segment_members(segment_id: str, settings: Settings) -> Iterator[str]:
-    items = query_all(
+    items = query_items(
         settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :m)",
-        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":m": {"S": keys.MEMBER_PREFIX}},
+        ExpressionAttributeValues=dynamo.to_item({":pk": keys.segment_pk(segment_id), ":m": keys.MEMBER_PREFIX}),
         ProjectionExpression="sk",
     )
-    yield from (keys.member_of(item["sk"]["S"]) for item in items)
+    yield from (keys.member_of(item["sk"]) for item in items)
 
 
 def token_holders(chain_id: int, contract: str, settings: Settings) -> Iterator[str]:
     """Wallets with a positive balance of the token (the index keeps balances zero-padded)."""
-    items = query_all(
+    items = query_items(
         settings.app_table,
         IndexName=keys.GSI2,
         KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :one",
-        ExpressionAttributeValues={
-            ":p": {"S": keys.holders_partition(chain_id, contract)},
-            ":one": {"S": keys.holders_gsi(chain_id, contract, 1)["gsi2sk"]},
-        },
+        ExpressionAttributeValues=dynamo.to_item(
+            {
+                ":p": keys.holders_partition(chain_id, contract),
+                ":one": keys.holders_gsi(chain_id, contract, 1)["gsi2sk"],
+            }
+        ),
         ProjectionExpression="address",
     )
-    yield from (item["address"]["S"] for item in items)
+    yield from (str(item["address"]) for item in items)
 
 
 def segment_overlap(a: str, b: str, limit: int, settings: Settings) -> Overlap:

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all
+from shared.store.paging import query_items
 
 TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 TAG_RULE = "1-64 characters: letters, digits, space, _ . : -, starting with a letter or digit"
@@ -26,21 +26,19 @@ def valid_tag(tag: str) -> str:
     return tag
 
 
-def wallet_tags(address: str, settings: Settings | None = None) -> list[str]:
-    settings = settings or get_settings()
-    items = query_all(
+def wallet_tags(address: str, settings: Settings) -> list[str]:
+    items = query_items(
         settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :t)",
-        ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":t": {"S": keys.TAG_PREFIX}},
+        ExpressionAttributeValues=dynamo.to_item({":pk": keys.wallet_pk(address), ":t": keys.TAG_PREFIX}),
         ProjectionExpression="sk",
         ConsistentRead=True,
     )
-    return sorted(keys.tag_of(i["sk"]["S"]) for i in items)
+    return sorted(keys.tag_of(i["sk"]) for i in items)
 
 
-def add_tags(address: str, tags: Iterable[str], settings: Settings | None = None) -> list[str]:
+def add_tags(address: str, tags: Iterable[str], settings: Settings) -> list[str]:
     """Idempotent: tagging twice changes nothing. Returns the wallet's tags afterwards."""
-    settings = settings or get_settings()
     address = address.lower()
     wanted = sorted({valid_tag(t) for t in tags})
     current = wallet_tags(address, settings)
@@ -54,9 +52,8 @@ def add_tags(address: str, tags: Iterable[str], settings: Settings | None = None
     return sorted(current + new)
 
 
-def remove_tag(address: str, tag: str, settings: Settings | None = None) -> bool:
+def remove_tag(address: str, tag: str, settings: Settings) -> bool:
     """True when the wallet carried the tag."""
-    settings = settings or get_settings()
     response = dynamo.client("dynamodb").delete_item(
         TableName=settings.app_table, Key=dynamo.to_item(keys.tag_key(address.lower(), tag)), ReturnValues="ALL_OLD"
     )

@@ -361,7 +361,7 @@ def _track(
     span = target - first + 1
     size = range_size or max(MIN_BACKFILL_RANGE, math.ceil(span / MAX_BACKFILL_RANGES))
     try:
-        open_backfill(settings, chain_id, first, target, size, job_id=job_id, chain=chain, contracts=outcome.added)
+        open_backfill(settings, chain, first, target, size, job_id=job_id, contracts=outcome.added)
     except BackfillError as exc:
         raise TrackingError(str(exc), "contracts") from exc
     outcome.backfill_job = job_id

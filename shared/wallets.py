@@ -11,23 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared import churn, scoring
+from shared import scoring
 from shared.api.lending_view import LendingView, lending_view_of
 from shared.contacts import Contact, load_contacts
-from shared.intel import WalletState, load_churn_model, load_wallet
-from shared.labels import churn_state, labels_for
+from shared.intel import WalletOverview, WalletState, WalletSummary, load_wallet, overview, summarize
+from shared.intel.codecs import ACTIVITY_CODEC, HOLDING_CODEC, PROFILE_CODEC, WALLET_STATE_CODEC
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all, query_page
-
-
-class WalletSummary(BaseModel):
-    address: str
-    score: float
-    last_active: int | None
-    first_seen: int | None
-    chains: list[int]
+from shared.store.paging import Page, query_page
 
 
 class HoldingView(BaseModel):
@@ -53,43 +45,12 @@ class ScoreComponentView(BaseModel):
     share: float
 
 
-class WalletView(WalletSummary):
-    labels: list[str]
-    churn_state: str
-    churn_since: int | None
-    p_alive: float | None = Field(description="probability the wallet is still active (MBG/NBD), when evaluated")
-    churn_risk: float | None = Field(
-        description="probability of no activity in the next churn_risk_horizon_days days (GET /churn/model)",
-    )
-    churn_risk_percentile: float | None = Field(
-        description="percentile (0-100) of churn_risk among the wallets of the latest fit"
-    )
-    churn_risk_horizon_days: float | None = Field(description="H of churn_risk")
-    churn_risk_due: int | None = Field(description="unix second from which the wallet is at risk if it stays silent")
-    segments: list[str] = Field(description="ids of the segments the wallet is a member of")
-    tags: list[str]
-    score_formula_version: int
+class WalletView(WalletOverview):
     score_explanation: list[ScoreComponentView]
-    distinct_active_days: int
-    transfers_in: int
-    transfers_out: int
-    votes: int
-    last_vote: int | None
-    liquidations: int
     holdings: list[HoldingView]
     contacts: list[Contact] = Field(description="off-chain identities linked to this wallet, with consent")
     lending: LendingView | None = Field(
         description="positions, health factors and bands, refinancing hints, alerts and the loyalty tier"
-    )
-
-
-def summarize(profile: WalletProfile, now: int, settings: Settings) -> WalletSummary:
-    return WalletSummary(
-        address=profile.address,
-        score=round(scoring.score_at(profile.score, now, settings.score), 6),
-        last_active=profile.last_active,
-        first_seen=profile.first_seen,
-        chains=sorted(int(c) for c in profile.chains),
     )
 
 
@@ -98,47 +59,14 @@ def wallet_view(address: str, settings: Settings, now: int | None = None) -> Wal
     inputs = load_wallet(address.lower(), settings)
     if inputs is None:
         return None
-    profile, holdings, state = inputs.profile, inputs.holdings, inputs.state
-    summary = summarize(profile, now, settings)
-    explanation = [ScoreComponentView(**vars(c)) for c in scoring.explain(profile.score, now, settings.score)]
-    p_alive, risk = _churn_now(profile, now, settings)
+    explanation = [ScoreComponentView(**vars(c)) for c in scoring.explain(inputs.profile.score, now, settings.score)]
     return WalletView(
-        **summary.model_dump(),
-        # the segments function's derivation (with population labels such as whale and the churn model's
-        # verdict) when it has run; the wallet-only derivation until then
-        labels=state.labels if state else labels_for(profile, holdings, now, settings.labels),
-        churn_state=state.churn_state if state else churn_state(profile, holdings, now, settings.labels),
-        churn_since=state.churn_since if state else None,
-        p_alive=p_alive,
-        churn_risk=round(risk.risk, 6) if risk else None,
-        churn_risk_percentile=round(risk.percentile, 2) if risk and risk.percentile is not None else None,
-        churn_risk_horizon_days=risk.horizon_days if risk else None,
-        churn_risk_due=risk.due if risk else None,
-        segments=state.segments or [] if state else [],
-        tags=sorted(inputs.tags),
-        score_formula_version=profile.score.version,
+        **overview(inputs, now, settings).model_dump(),
         score_explanation=explanation,
-        distinct_active_days=profile.distinct_active_days,
-        transfers_in=profile.transfers_in,
-        transfers_out=profile.transfers_out,
-        votes=profile.votes,
-        last_vote=profile.last_vote,
-        liquidations=profile.liquidations,
-        holdings=[_holding_view(h) for h in holdings],
+        holdings=[_holding_view(h) for h in inputs.holdings],
         contacts=load_contacts(inputs.contact_ids, settings) if inputs.contact_ids else [],
         lending=lending_view_of(inputs, settings, now),
     )
-
-
-def _churn_now(profile: WalletProfile, now: int, settings: Settings) -> tuple[float | None, churn.WalletRisk | None]:
-    """P(alive) decays and the churn risk grows with silence, so both are evaluated at read time with the
-    current churn model."""
-    if profile.first_seen is None:
-        return None, None
-    model = load_churn_model(settings)
-    days = [int(d) for d in profile.active_days]
-    p_alive, _ = churn.wallet_churn(model, profile.first_seen, days, now)
-    return round(p_alive, 6), churn.wallet_risk(model, profile.first_seen, days, now)
 
 
 def _holding_view(holding: Holding) -> HoldingView:
@@ -166,13 +94,10 @@ def timeline(
         limit=limit,
         start=after,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :act)",
-        ExpressionAttributeValues={
-            ":pk": {"S": keys.activity_pk(address)},
-            ":act": {"S": keys.ACTIVITY_PREFIX},
-        },
+        ExpressionAttributeValues=dynamo.to_item({":pk": keys.activity_pk(address), ":act": keys.ACTIVITY_PREFIX}),
         ScanIndexForward=False,
     )
-    return [Activity.model_validate_json(i["doc"]["S"]) for i in page.items], page.next_key
+    return [ACTIVITY_CODEC.decode(i) for i in page.items], page.next_key
 
 
 # ---- filtered listing ----------------------------------------------------------------------------
@@ -257,13 +182,14 @@ def _facts_for(addresses: list[str], filters: WalletFilter, sort: WalletSort, se
             wanted.append(keys.tag_key(address, filters.tag))
     facts = _Facts()
     for item in dynamo.batch_get(settings.app_table, [dynamo.to_item(k) for k in wanted], consistent=False):
-        address, kind = keys.wallet_of(item["pk"]["S"]), keys.wallet_item_kind(item["sk"]["S"])
+        plain = dynamo.from_item(item)
+        address, kind = keys.wallet_of(plain[keys.PK]), keys.wallet_item_kind(plain[keys.SK])
         if kind == "profile":
-            facts.profiles[address] = WalletProfile.model_validate_json(item["doc"]["S"])
+            facts.profiles[address] = PROFILE_CODEC.decode_plain(plain)
         elif kind == "state":
-            facts.states[address] = WalletState.model_validate_json(item["doc"]["S"])
+            facts.states[address] = WALLET_STATE_CODEC.decode_plain(plain)
         elif kind == "holding":
-            if Holding.model_validate_json(item["doc"]["S"]).balance > 0:
+            if HOLDING_CODEC.decode_plain(plain).balance > 0:
                 facts.holders.add(address)
         elif kind == "tag":
             facts.tagged.add(address)
@@ -308,20 +234,12 @@ def _score_stream(
         state = positions.get(str(shard)) if shard not in next_start else next_start[shard]
         if state == "done":
             return
-        page = query_page(
-            settings.app_table,
-            limit=_CHUNK,
-            start=state or None,
-            IndexName=keys.GSI1,
-            KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
-            ScanIndexForward=False,
-        )
+        page = _highest_first(keys.GSI1, keys.score_partition(shard), state, settings)
         pending[shard] = list(page.items)
         next_start[shard] = page.next_key or "done"
         if pending[shard]:
             item = pending[shard].pop(0)
-            heapq.heappush(heads, (_negated(item["gsi1sk"]["S"]), shard, item))
+            heapq.heappush(heads, (_score_order(item), shard, item))
 
     for shard in range(keys.SCORE_SHARDS):
         refill(shard)
@@ -330,34 +248,41 @@ def _score_stream(
         positions[str(shard)] = {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
         if pending.get(shard):
             following = pending[shard].pop(0)
-            heapq.heappush(heads, (_negated(following["gsi1sk"]["S"]), shard, following))
+            heapq.heappush(heads, (_score_order(following), shard, following))
         elif next_start.get(shard) != "done":
             refill(shard)
         else:
             positions[str(shard)] = "done"
-        profile = WalletProfile.model_validate_json(item["doc"]["S"])
+        profile = PROFILE_CODEC.decode(item)
         yield profile.address, profile, dict(positions)
 
 
-def _negated(sort_key: str) -> tuple[int, ...]:
+def _score_order(item: dict[str, Any]) -> tuple[int, ...]:
     # heapq is a min-heap; the score key sorts as a string, so invert each character for "highest first"
-    return tuple(-ord(c) for c in sort_key)
+    return tuple(-ord(c) for c in dynamo.from_item(item)["gsi1sk"])
 
 
 def _holder_stream(
     token: tuple[int, str], after: dict[str, Any] | None, settings: Settings
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
-    """Holders of one token, largest balance first (A7)."""
+    """Holders of one token, largest balance first (A7), a page of _CHUNK at a time."""
     start = (after or {}).get("h")
-    query: dict[str, Any] = {
-        "IndexName": keys.GSI2,
-        "KeyConditionExpression": "gsi2pk = :p",
-        "ExpressionAttributeValues": {":p": {"S": keys.holders_partition(*token)}},
-        "ScanIndexForward": False,
-        "Limit": _CHUNK,
-    }
-    if start:
-        query["ExclusiveStartKey"] = start
-    for item in query_all(settings.app_table, **query):
-        position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
-        yield keys.wallet_of(item["pk"]["S"]), None, {"h": position}
+    while start != "done":
+        page = _highest_first(keys.GSI2, keys.holders_partition(*token), start, settings)
+        for item in page.items:
+            position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
+            yield keys.wallet_of(dynamo.from_item(item)[keys.PK]), None, {"h": position}
+        start = page.next_key or "done"
+
+
+def _highest_first(index: str, partition: str, start: dict[str, Any] | None, settings: Settings) -> Page:
+    """Up to _CHUNK items of one partition of an index, highest sort key first, from `start` on."""
+    return query_page(
+        settings.app_table,
+        limit=_CHUNK,
+        start=start or None,
+        IndexName=index,
+        KeyConditionExpression=f"{index}pk = :p",
+        ExpressionAttributeValues=dynamo.to_item({":p": partition}),
+        ScanIndexForward=False,
+    )

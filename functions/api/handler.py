@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.api.app import access_record, build_app, routers_of
+from shared.settings import get_settings
 from shared.tracing import observability
 
 logger, tracer, metrics = observability()
@@ -39,7 +40,7 @@ def import_chunks(records: list[dict[str, Any]]) -> dict[str, Any]:
     failures = []
     for record in records:
         try:
-            imports.run_chunk(imports.ChunkJob.model_validate_json(record["body"]))
+            imports.run_chunk(imports.ChunkJob.model_validate_json(record["body"]), get_settings())
         except Exception:
             logger.exception("import chunk failed", extra={"message_id": record.get("messageId")})
             failures.append({"itemIdentifier": record["messageId"]})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -33,8 +32,7 @@ class RangeJob(BaseModel):
     contracts: list[TrackedContract] = Field(default_factory=list)
 
 
-@dataclass
-class BackfillStatus:
+class BackfillStatus(BaseModel):
     job_id: str
     chain_id: int
     from_block: int
@@ -69,20 +67,19 @@ def confirmed_target(settings: Settings, chain: ChainConfig, options: IngestOpti
 
 def open_backfill(
     settings: Settings,
-    chain_id: int,
+    chain: ChainConfig,
     from_block: int,
     to_block: int,
     range_size: int,
     job_id: str | None = None,
     options: IngestOptions | None = None,
-    *,
-    chain: ChainConfig,
     contracts: list[TrackedContract] | None = None,
 ) -> BackfillStatus:
     """Validate, write the status and range items, and enqueue one SQS message per range.
 
     With `contracts`, the jobs read only those contracts' logs (a newly tracked contract's history).
     """
+    chain_id = chain.chain_id
     ranges = plan_ranges(from_block, to_block, range_size)
     if not settings.backfill_queue_url:
         raise BackfillError("BACKFILL_QUEUE_URL is not set: point it at the backfill queue")
@@ -90,22 +87,25 @@ def open_backfill(
     if to_block > target:
         raise BackfillError(f"--to {to_block} is beyond chain {chain_id}'s confirmed head {target}")
     job_id = job_id or uuid.uuid4().hex[:12]
-    status = {
+    status = BackfillStatus(
+        job_id=job_id,
+        chain_id=chain_id,
+        from_block=from_block,
+        to_block=to_block,
+        total_ranges=len(ranges),
+        done_ranges=0,
+        state="running",
+    )
+    item = {
         **backfill_status_key(job_id),
-        "job_id": job_id,
-        "chain_id": chain_id,
-        "from_block": from_block,
-        "to_block": to_block,
+        **status.model_dump(),
         "range_size": range_size,
-        "total_ranges": len(ranges),
-        "done_ranges": 0,
-        "state": "running",
         "created_at": int(time.time()),
         "contracts": [c.address for c in contracts] if contracts else None,
     }
     try:
         client("dynamodb").put_item(
-            TableName=settings.app_table, Item=to_item(status), ConditionExpression="attribute_not_exists(pk)"
+            TableName=settings.app_table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -123,4 +123,4 @@ def open_backfill(
     only = list(contracts or [])
     jobs = [RangeJob(job_id=job_id, chain_id=chain_id, from_block=a, to_block=b, contracts=only) for a, b in ranges]
     send_batch(settings.backfill_queue_url, [j.model_dump_json() for j in jobs], what="backfill range jobs")
-    return BackfillStatus(job_id, chain_id, from_block, to_block, len(ranges), 0, "running")
+    return status

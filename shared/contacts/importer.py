@@ -21,7 +21,7 @@ from shared.contacts.model import (
     ImportRowError,
 )
 from shared.contacts.store import create_contact, find_contact, update_contact
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 MAX_IMPORT_ROWS = 5000
 _TRUE = {"1", "true", "yes", "y", "on", "x"}
@@ -97,8 +97,8 @@ def _fields_from_row(row: dict[str, str]) -> ContactFields:
 
 def import_csv(
     text: str,
+    settings: Settings,
     default_source: str | None = None,
-    settings: Settings | None = None,
     row_limit: int | None = MAX_IMPORT_ROWS,
     on_row: Callable[[int], None] | None = None,
     key_id: str = "",
@@ -113,7 +113,6 @@ def import_csv(
     consent list) and gives consent_proof; otherwise the row is refused, naming the channel.
     `line_offset` shifts reported line numbers (a background import reads the file in chunks).
     """
-    settings = settings or get_settings()
     report = ImportReport(rows=0, created=0, updated=0, unchanged=0, errors=[])
     # counted before any row is imported: a file over the limit changes nothing
     if row_limit is not None and sum(1 for _ in csv_rows(text, line_offset)) > row_limit:
@@ -180,7 +179,5 @@ def _upsert(fields: ContactFields, row: dict[str, str], settings: Settings, prov
         == ContactFields(**existing.model_dump(include=set(ContactFields.model_fields))).model_dump()
     ):
         return "unchanged"
-    update_contact(
-        existing.contact_id, merged, expected_version=existing.version, settings=settings, provenance=provenance
-    )
+    update_contact(existing.contact_id, merged, settings, expected_version=existing.version, provenance=provenance)
     return "updated"

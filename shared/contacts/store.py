@@ -29,11 +29,15 @@ from shared.contacts.model import (
     Erasure,
     Suppressed,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.store import dynamo, keys
-from shared.store.paging import query_all, query_page
+from shared.store.codec import DocCodec
+from shared.store.keys.inverses import suppressed_wallet_of
+from shared.store.paging import query_items, query_page
 from shared.store.secrets import parameter_secret
 from shared.store.transact import cancellation_reasons
+
+CONTACT_CODEC = DocCodec(Contact)
 
 
 def _hash(kind: str, value: str, settings: Settings) -> str:
@@ -42,10 +46,10 @@ def _hash(kind: str, value: str, settings: Settings) -> str:
     return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def audit_ref(contact_id: str, settings: Settings | None = None) -> str:
+def audit_ref(contact_id: str, settings: Settings) -> str:
     """How the audit log names a contact: a keyed hash of its id, the same for every action on it, that
     says nothing once the contact is erased (the id itself would link the log to whatever kept it)."""
-    return "contact:" + _hash("contact", contact_id, settings or get_settings())[:20]
+    return "contact:" + _hash("contact", contact_id, settings)[:20]
 
 
 def _db() -> Any:
@@ -53,26 +57,20 @@ def _db() -> Any:
 
 
 def _document_item(contact: Contact) -> dict[str, Any]:
-    return {
-        **dynamo.to_item(keys.contact_key(contact.contact_id)),
-        **dynamo.to_item(keys.contact_list_gsi(contact.contact_id)),
-        "doc": {"S": contact.model_dump_json()},
-        "v": {"N": str(contact.version)},
-    }
+    key = keys.contact_key(contact.contact_id)
+    return CONTACT_CODEC.encode(key, contact, **keys.contact_list_gsi(contact.contact_id), v=contact.version)
 
 
 def _identity_item(kind: str, digest: str, contact_id: str) -> dict[str, Any]:
-    return {**dynamo.to_item(keys.identity_key(kind, digest)), "contact_id": {"S": contact_id}}
+    return dynamo.to_item({**keys.identity_key(kind, digest), "contact_id": contact_id})
 
 
 def _link_item(address: str, contact: Contact) -> dict[str, Any]:
     # the consented channels ride on the link, so a dispatch learns a wallet's reach from its own partition
     channels = [c for c in CONSENT_CHANNELS if contact.consent.allows(c)]
-    return {
-        **dynamo.to_item(keys.wallet_contact_key(address, contact.contact_id)),
-        "contact_id": {"S": contact.contact_id},
-        "channels": {"L": [{"S": c} for c in channels]},
-    }
+    return dynamo.to_item(
+        {**keys.wallet_contact_key(address, contact.contact_id), "contact_id": contact.contact_id, "channels": channels}
+    )
 
 
 def suppressed(fields: ContactFields, settings: Settings) -> str | None:
@@ -81,7 +79,9 @@ def suppressed(fields: ContactFields, settings: Settings) -> str | None:
         (kind, keys.suppression_key(kind, _hash(kind, value, settings))) for kind, value in fields.identities().items()
     ]
     probes += [(f"wallets[{i}]", keys.suppression_key("wallet", a)) for i, a in enumerate(fields.wallets)]
-    found = {i["pk"]["S"] for i in dynamo.batch_get(settings.app_table, [dynamo.to_item(k) for _, k in probes])}
+    found = {
+        dynamo.from_item(i)["pk"] for i in dynamo.batch_get(settings.app_table, [dynamo.to_item(k) for _, k in probes])
+    }
     for name, key in probes:
         if key["pk"] in found:
             return name
@@ -95,13 +95,8 @@ def wallet_suppressed(addresses: Iterable[str], settings: Settings) -> set[str]:
     for start in range(0, len(wanted), 100):
         chunk = [dynamo.to_item(keys.suppression_key("wallet", a)) for a in wanted[start : start + 100]]
         for item in dynamo.batch_get(settings.app_table, chunk):
-            result.add(_suppressed_wallet_of(item["pk"]["S"]))
+            result.add(suppressed_wallet_of(dynamo.from_item(item)["pk"]))
     return result
-
-
-def _suppressed_wallet_of(pk: str) -> str:
-    """The address of a wallet suppression's partition key (SUPPRESS#wallet#<addr>)."""
-    return pk.rsplit("#", 1)[1]
 
 
 def _owner_of(kind: str, value: str, settings: Settings) -> str | None:
@@ -114,7 +109,7 @@ def _owner_of(kind: str, value: str, settings: Settings) -> str | None:
         )
         .get("Item")
     )
-    return found["contact_id"]["S"] if found else None
+    return str(dynamo.from_item(found)["contact_id"]) if found else None
 
 
 def find_contact(fields: ContactFields, settings: Settings) -> Contact | None:
@@ -135,11 +130,10 @@ def _consent_map(consent: Consent) -> dict[str, bool]:
 
 def create_contact(
     fields: ContactFields,
-    settings: Settings | None = None,
+    settings: Settings,
     now: int | None = None,
     provenance: Provenance = API_PROVENANCE,
 ) -> Contact:
-    settings = settings or get_settings()
     now = now or int(time.time())
     refused = suppressed(fields, settings)
     if refused:
@@ -165,7 +159,7 @@ def _claim_identity(kind: str, value: str, contact_id: str, settings: Settings) 
             "TableName": settings.app_table,
             "Item": _identity_item(kind, _hash(kind, value, settings), contact_id),
             "ConditionExpression": "attribute_not_exists(pk) OR contact_id = :me",
-            "ExpressionAttributeValues": {":me": {"S": contact_id}},
+            "ExpressionAttributeValues": dynamo.to_item({":me": contact_id}),
         }
     }
 
@@ -184,8 +178,7 @@ def _transact(actions: list[dict[str, Any]], fields: ContactFields, settings: Se
         raise ContactConflict("the contact changed meanwhile; read it again and retry", "version") from None
 
 
-def get_contact(contact_id: str, settings: Settings | None = None) -> Contact:
-    settings = settings or get_settings()
+def get_contact(contact_id: str, settings: Settings) -> Contact:
     found = (
         _db()
         .get_item(TableName=settings.app_table, Key=dynamo.to_item(keys.contact_key(contact_id)), ConsistentRead=True)
@@ -193,56 +186,54 @@ def get_contact(contact_id: str, settings: Settings | None = None) -> Contact:
     )
     if not found:
         raise ContactNotFound(f"no contact {contact_id}; GET /contacts lists them", "contact_id")
-    return Contact.model_validate_json(found["doc"]["S"])
+    return CONTACT_CODEC.decode(found)
 
 
 def _links(address: str, settings: Settings) -> list[dict[str, Any]]:
     """The wallet's contact links, each carrying the channels its contact consented to."""
     return list(
-        query_all(
+        query_items(
             settings.app_table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
-            ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}, ":c": {"S": keys.CONTACT_PREFIX}},
+            ExpressionAttributeValues=dynamo.to_item({":pk": keys.wallet_pk(address), ":c": keys.CONTACT_PREFIX}),
         )
     )
 
 
 def contacts_of_wallet(address: str, settings: Settings) -> list[Contact]:
-    return load_contacts([i["contact_id"]["S"] for i in _links(address, settings)], settings)
+    return load_contacts([link["contact_id"] for link in _links(address, settings)], settings)
 
 
 def load_contacts(contact_ids: Iterable[str], settings: Settings) -> list[Contact]:
     wanted = sorted(set(contact_ids))
     items = dynamo.batch_get(settings.app_table, [dynamo.to_item(keys.contact_key(c)) for c in wanted])
-    return sorted((Contact.model_validate_json(i["doc"]["S"]) for i in items), key=lambda c: c.created_at)
+    return sorted((CONTACT_CODEC.decode(i) for i in items), key=lambda c: c.created_at)
 
 
 def list_contacts(
-    limit: int, after: dict[str, Any] | None, settings: Settings | None = None
+    limit: int, after: dict[str, Any] | None, settings: Settings
 ) -> tuple[list[Contact], dict[str, Any] | None]:
-    settings = settings or get_settings()
     page = query_page(
         settings.app_table,
         limit=limit,
         start=after,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": "CONTACTS"}},
+        ExpressionAttributeValues=dynamo.to_item({":p": "CONTACTS"}),
     )
-    return [Contact.model_validate_json(i["doc"]["S"]) for i in page.items], page.next_key
+    return [CONTACT_CODEC.decode(i) for i in page.items], page.next_key
 
 
 def update_contact(
     contact_id: str,
     fields: ContactFields,
+    settings: Settings,
     expected_version: int | None = None,
-    settings: Settings | None = None,
     now: int | None = None,
     provenance: Provenance = API_PROVENANCE,
 ) -> Contact:
     """Replace a contact's identities, wallets and consent; identities, links and the consent ledger follow
     in one transaction."""
-    settings = settings or get_settings()
     current = get_contact(contact_id, settings)
     if expected_version is not None and expected_version != current.version:
         raise ContactConflict(
@@ -265,7 +256,7 @@ def update_contact(
                 "TableName": settings.app_table,
                 "Item": document,
                 "ConditionExpression": "v = :seen",
-                "ExpressionAttributeValues": {":seen": {"N": str(current.version)}},
+                "ExpressionAttributeValues": dynamo.to_item({":seen": current.version}),
             }
         }
     ]
@@ -288,21 +279,20 @@ def update_contact(
     return updated
 
 
-def erase_contact(contact_id: str, settings: Settings | None = None, now: int | None = None) -> Erasure:
+def erase_contact(contact_id: str, settings: Settings, now: int | None = None) -> Erasure:
     """Delete every trace of the person and suppress their identities and wallets for good.
 
     The suppressions hold only keyed hashes and the (public) wallet addresses, plus the time.
     """
-    settings = settings or get_settings()
     contact = get_contact(contact_id, settings)
-    at = {"suppressed_at": {"N": str(now or int(time.time()))}}
+    at = {"suppressed_at": now or int(time.time())}
     actions: list[dict[str, Any]] = [
         {
             "Delete": {
                 "TableName": settings.app_table,
                 "Key": dynamo.to_item(keys.contact_key(contact_id)),
                 "ConditionExpression": "v = :seen",
-                "ExpressionAttributeValues": {":seen": {"N": str(contact.version)}},
+                "ExpressionAttributeValues": dynamo.to_item({":seen": contact.version}),
             }
         }
     ]
@@ -316,7 +306,7 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
             {
                 "Put": {
                     "TableName": settings.app_table,
-                    "Item": {**dynamo.to_item(keys.suppression_key(kind, digest)), **at},
+                    "Item": dynamo.to_item({**keys.suppression_key(kind, digest), **at}),
                 }
             }
         )
@@ -328,7 +318,7 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
             {
                 "Put": {
                     "TableName": settings.app_table,
-                    "Item": {**dynamo.to_item(keys.suppression_key("wallet", address)), **at},
+                    "Item": dynamo.to_item({**keys.suppression_key("wallet", address), **at}),
                 }
             }
         )
@@ -346,7 +336,7 @@ def erase_contact(contact_id: str, settings: Settings | None = None, now: int | 
 def reach(address: str, settings: Settings) -> dict[str, list[str]]:
     """The channels this wallet's contacts consented to: {channel: [contact id, ...]} (one Query)."""
     found: dict[str, list[str]] = {}
-    for item in _links(address, settings):
-        for channel in item.get("channels", {}).get("L", []):
-            found.setdefault(channel["S"], []).append(item["contact_id"]["S"])
+    for link in _links(address, settings):
+        for channel in link.get("channels", []):
+            found.setdefault(channel, []).append(link["contact_id"])
     return found

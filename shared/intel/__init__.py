@@ -15,6 +15,7 @@ from shared.intel.churn_store import (
 from shared.intel.derivation import came_back_at, label_due, next_churn_state, next_state
 from shared.intel.lending_records import LendingRecords, loyalty_inputs
 from shared.intel.models import MAX_TRANSITIONS, ChurnState, Context, Transition, WalletInputs, WalletState
+from shared.intel.overview import WalletOverview, WalletSummary, overview, summarize
 from shared.intel.population import population_labels
 from shared.intel.tiers import EVENT_SOURCE, TIER_CHANGED, apply_loyalty, publish_tier_change
 from shared.intel.wallet import due_wallets, evaluated_at, load_wallet
@@ -28,7 +29,9 @@ __all__ = [
     "LendingRecords",
     "Transition",
     "WalletInputs",
+    "WalletOverview",
     "WalletState",
+    "WalletSummary",
     "activity_rows",
     "apply_loyalty",
     "came_back_at",
@@ -42,8 +45,10 @@ __all__ = [
     "next_churn_state",
     "next_state",
     "nightly_backtest",
+    "overview",
     "population_labels",
     "publish_tier_change",
     "refit_churn_model",
     "save_churn_model",
+    "summarize",
 ]

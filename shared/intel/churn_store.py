@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 from shared import churn
+from shared.intel.codecs import CHURN_MODEL_CODEC, PROFILE_CODEC
 from shared.profiles.model import DAY, WalletProfile
 from shared.settings import Settings
 from shared.store import dynamo, keys
@@ -20,14 +21,14 @@ def load_churn_model(settings: Settings) -> churn.ChurnModel:
         .get("Item")
     )
     if item:
-        return churn.ChurnModel.model_validate_json(item["doc"]["S"])
+        return CHURN_MODEL_CODEC.decode(item)
     return churn.prior_model()
 
 
 def save_churn_model(model: churn.ChurnModel, settings: Settings) -> None:
     db = dynamo.client("dynamodb")
     for key in (keys.churn_model_key(), keys.churn_model_key(model.version)):
-        db.put_item(TableName=settings.app_table, Item={**dynamo.to_item(key), "doc": {"S": model.model_dump_json()}})
+        db.put_item(TableName=settings.app_table, Item=CHURN_MODEL_CODEC.encode(key, model))
 
 
 def iter_profiles(settings: Settings) -> Iterator[WalletProfile]:
@@ -37,9 +38,9 @@ def iter_profiles(settings: Settings) -> Iterator[WalletProfile]:
             settings.app_table,
             IndexName=keys.GSI1,
             KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues={":p": {"S": keys.score_partition(shard)}},
+            ExpressionAttributeValues=dynamo.to_item({":p": keys.score_partition(shard)}),
         ):
-            yield WalletProfile.model_validate_json(item["doc"]["S"])
+            yield PROFILE_CODEC.decode(item)
 
 
 def activity_rows(settings: Settings, now: int) -> list[churn.Row]:

@@ -17,6 +17,11 @@ from shared.lending.store import HealthRecord, LendingSummary
 from shared.loyalty import LoyaltyInputs
 from shared.profiles.model import Holding, WalletProfile
 from shared.store import keys
+from shared.store.codec import DocCodec
+
+POSITION_CODEC = DocCodec(PoolPosition)
+HEALTH_CODEC = DocCodec(HealthRecord)
+LENDING_SUMMARY_CODEC = DocCodec(LendingSummary)
 
 
 @dataclass
@@ -26,13 +31,14 @@ class LendingRecords:
     summary: LendingSummary | None = None
 
     def absorb(self, sk: str, raw: dict[str, Any]) -> bool:
-        """Take a raw wallet-partition item if it is a lending record; False when it is not."""
-        if sk.startswith(keys.LENDING_POSITION_PREFIX):
-            self.positions.append(PoolPosition.model_validate_json(raw["doc"]["S"]))
-        elif sk.startswith(keys.HEALTH_PREFIX):
-            self.health.append(HealthRecord.model_validate_json(raw["doc"]["S"]))
-        elif sk == keys.lending_summary_key("0x")[keys.SK]:
-            self.summary = LendingSummary.model_validate_json(raw["doc"]["S"])
+        """Take a typed wallet-partition item if it is a lending record; False when it is not."""
+        kind = keys.wallet_item_kind(sk)
+        if kind == "lending_position":
+            self.positions.append(POSITION_CODEC.decode(raw))
+        elif kind == "health":
+            self.health.append(HEALTH_CODEC.decode(raw))
+        elif kind == "lending_summary":
+            self.summary = LENDING_SUMMARY_CODEC.decode(raw)
         else:
             return False
         return True

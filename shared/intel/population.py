@@ -10,6 +10,7 @@ from shared.intel.models import Context
 from shared.profiles.model import Holding
 from shared.profiles.store import holder_count, token_supply
 from shared.store import dynamo, keys
+from shared.store.paging import query_page
 
 
 def population_labels(holdings: Iterable[Holding], context: Context) -> set[str]:
@@ -40,16 +41,16 @@ def _whale_floor(chain_id: int, contract: str, context: Context) -> int | None:
     if cache_key not in context.whale_floor:
         holders = holder_count(chain_id, contract, context.settings)
         top = max(1, math.ceil(holders * context.settings.labels.whale_top_fraction))
-        response = dynamo.client("dynamodb").query(
-            TableName=context.settings.app_table,
+        page = query_page(
+            context.settings.app_table,
+            limit=top,
             IndexName=keys.GSI2,
             KeyConditionExpression="gsi2pk = :p",
-            ExpressionAttributeValues={":p": {"S": keys.holders_partition(chain_id, contract)}},
+            ExpressionAttributeValues=dynamo.to_item({":p": keys.holders_partition(chain_id, contract)}),
             ScanIndexForward=False,
-            Limit=top,
             ProjectionExpression="gsi2sk",
         )
-        balances = [int(i["gsi2sk"]["S"]) for i in response["Items"]]
+        balances = [int(dynamo.from_item(i)["gsi2sk"]) for i in page.items]
         context.whale_floor[cache_key] = balances[-1] if balances and balances[-1] > 0 else 0
     floor = context.whale_floor[cache_key]
     return floor or None

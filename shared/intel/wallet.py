@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 
+from shared.intel.codecs import HOLDING_CODEC, PROFILE_CODEC, WALLET_STATE_CODEC
 from shared.intel.lending_records import LendingRecords
 from shared.intel.models import WalletInputs, WalletState
 from shared.profiles.model import Holding, WalletProfile
 from shared.settings import Settings
-from shared.store import keys
+from shared.store import dynamo, keys
 from shared.store.paging import query_all, query_pages
+from shared.store.transact import version_of
 
 
 def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
@@ -25,22 +27,22 @@ def load_wallet(address: str, settings: Settings) -> WalletInputs | None:
     for raw in query_all(
         settings.app_table,
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": keys.wallet_pk(address)}},
+        ExpressionAttributeValues=dynamo.to_item({":pk": keys.wallet_pk(address)}),
         ConsistentRead=True,
     ):
-        sk = raw["sk"]["S"]
+        sk = dynamo.from_item(raw)[keys.SK]
         kind = keys.wallet_item_kind(sk)
         if kind == "profile":
-            profile = WalletProfile.model_validate_json(raw["doc"]["S"])
+            profile = PROFILE_CODEC.decode(raw)
         elif kind == "holding":
-            holdings.append(Holding.model_validate_json(raw["doc"]["S"]))
+            holdings.append(HOLDING_CODEC.decode(raw))
         elif kind == "tag":
             tags.add(keys.tag_of(sk))
         elif kind == "contact":
             contact_ids.append(keys.contact_of(sk))
         elif kind == "state":
-            state = WalletState.model_validate_json(raw["doc"]["S"])
-            state_version = int(raw["v"]["N"])
+            state = WALLET_STATE_CODEC.decode(raw)
+            state_version = version_of(raw)
         else:
             lending.absorb(sk, raw)
     if profile is None:
@@ -58,13 +60,12 @@ def due_wallets(now: int, settings: Settings, limit: int = 1000) -> list[str]:
             settings.app_table,
             IndexName=keys.GSI3,
             KeyConditionExpression="gsi3pk = :p AND gsi3sk <= :now",
-            ExpressionAttributeValues={
-                ":p": {"S": keys.due_partition(shard)},
-                ":now": {"S": keys.due_upper_bound(now)},
-            },
+            ExpressionAttributeValues=dynamo.to_item(
+                {":p": keys.due_partition(shard), ":now": keys.due_upper_bound(now)}
+            ),
         )
         for page in pages:
-            found += [keys.wallet_of(i["pk"]["S"]) for i in page]
+            found += [keys.wallet_of(dynamo.from_item(i)[keys.PK]) for i in page]
             if len(found) >= limit:
                 break
     return found[:limit]

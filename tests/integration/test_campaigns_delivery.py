@@ -293,9 +293,10 @@ def test_an_email_campaign_reaches_only_consenting_contacts(
     contacts.create_contact(
         contacts.ContactFields(
             name="Ada <admin>", email="ada@example.org", wallets=[consenting], consent=contacts.Consent(email=True)
-        )
+        ),
+        get_settings(),
     )
-    contacts.create_contact(contacts.ContactFields(email="bo@example.org", wallets=[silent]))
+    contacts.create_contact(contacts.ContactFields(email="bo@example.org", wallets=[silent]), get_settings())
     campaign = store.create_campaign(
         CampaignCreate.model_validate(
             {

@@ -30,15 +30,16 @@ def test_a_contact_links_identities_to_wallets_with_consent(deployed: Deployed) 
             telegram="12345",
             wallets=[ALICE.upper().replace("0X", "0x")],
             consent=contacts.Consent(email=True),
-        )
+        ),
+        get_settings(),
     )
     # Then it reads back normalised, and the wallet knows its contact
-    assert contacts.get_contact(created.contact_id).email == "alice@example.org"
+    assert contacts.get_contact(created.contact_id, get_settings()).email == "alice@example.org"
     assert [c.contact_id for c in contacts.contacts_of_wallet(ALICE, get_settings())] == [created.contact_id]
     assert created.consent.allows("email") and not created.consent.allows("telegram")
     # And the same email cannot belong to a second contact
     with pytest.raises(contacts.ContactConflict) as conflict:
-        contacts.create_contact(contacts.ContactFields(email="alice@example.org", wallets=[BOB]))
+        contacts.create_contact(contacts.ContactFields(email="alice@example.org", wallets=[BOB]), get_settings())
     assert conflict.value.field == "email"
 
 
@@ -58,15 +59,15 @@ def test_csv_import_reports_each_bad_row_and_keeps_the_good_ones(deployed: Deplo
         f"{CAROL};{BOB},carol2@example.org,,1,xmtp\n"
     )
     # When it is imported
-    report = contacts.import_csv(text, default_source="form")
+    report = contacts.import_csv(text, get_settings(), default_source="form")
     # Then the good rows are contacts and every bad row is named by its line and field
     assert (report.rows, report.created, report.updated) == (5, 2, 0)
     assert [(e.row, e.field) for e in report.errors] == [(3, "wallets"), (4, "email"), (5, None)]
     assert "maybe" in report.errors[2].message
     # And importing again changes nothing, while a row naming a known identity merges into its contact
-    again = contacts.import_csv(text)
+    again = contacts.import_csv(text, get_settings())
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
-    merged = contacts.import_csv(f"wallet,email,consent_email\n{CAROL},alice@example.org,no\n")
+    merged = contacts.import_csv(f"wallet,email,consent_email\n{CAROL},alice@example.org,no\n", get_settings())
     assert merged.updated == 1
     alice = contacts.contacts_of_wallet(CAROL, get_settings())
     assert {c.email for c in alice} == {"alice@example.org", "carol2@example.org"}
@@ -76,12 +77,13 @@ def test_csv_import_reports_each_bad_row_and_keeps_the_good_ones(deployed: Deplo
 def test_erasure_leaves_no_personal_data_and_suppresses_reimport(deployed: Deployed) -> None:
     # Given an imported contact
     contacts.import_csv(
-        f"wallet,email,discord,x,name,consent\n{ALICE},alice@example.org,alice_d,@AliceX,Alice Q,email\n"
+        f"wallet,email,discord,x,name,consent\n{ALICE},alice@example.org,alice_d,@AliceX,Alice Q,email\n",
+        get_settings(),
     )
     contact = contacts.contacts_of_wallet(ALICE, get_settings())[0]
     assert "alice@example.org" in _everything(deployed)
     # When it is erased
-    erased = contacts.erase_contact(contact.contact_id)
+    erased = contacts.erase_contact(contact.contact_id, get_settings())
     # Then no table holds any of its personal data, and the wallet has no contact
     dump = _everything(deployed).lower()
     for secret in ("alice@example.org", "alice_d", "alicex", "alice q", contact.contact_id):
@@ -89,7 +91,7 @@ def test_erasure_leaves_no_personal_data_and_suppresses_reimport(deployed: Deplo
     assert erased.suppressions_added == 4  # email, discord, x, wallet
     assert contacts.contacts_of_wallet(ALICE, get_settings()) == []
     # And re-importing it is refused while suppressed, for the identity and for the wallet alike
-    report = contacts.import_csv(f"wallet,email\n{BOB},alice@example.org\n{ALICE},new@example.org\n")
+    report = contacts.import_csv(f"wallet,email\n{BOB},alice@example.org\n{ALICE},new@example.org\n", get_settings())
     assert report.created == 0
     assert [(e.row, e.field) for e in report.errors] == [(2, "email"), (3, "wallets")]
     assert "suppressed" in report.errors[0].message

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.backfill import RangeJob, backfill_status, drain_queue, run_range_job, start_backfill
+from shared.backfill import RangeJob, backfill_status, drain_queue, open_backfill, run_range_job
 from shared.cli import main
 from shared.store.dynamo import client
+from shared.tracking import tracked_chain
 from tests.support.ingest_chain import chain_config, emit_everything, fast_options, item_set, settings_for
 from tests.support.ingest_fixtures import clean_event_items, history_chain  # noqa: F401
 
@@ -29,7 +30,7 @@ def test_backfill_jobs_fill_the_range_once(history_chain, deployed, moto_endpoin
     )
     head = f.w3.eth.block_number
 
-    status = start_backfill(settings, 31337, 0, head, 6, job_id="job1")
+    status = open_backfill(settings, tracked_chain(settings, 31337), 0, head, 6, job_id="job1")
     assert status.total_ranges == -(-(head + 1) // 6)
     handled = drain_queue(settings, fast_options())
     assert handled == status.total_ranges
@@ -52,7 +53,7 @@ def test_backfill_handler_reports_failures_per_record(history_chain, deployed, m
 
     get_settings.cache_clear()
     settings = get_settings()
-    start_backfill(settings, 31337, 0, 9, 5, job_id="h1")
+    open_backfill(settings, tracked_chain(settings, 31337), 0, 9, 5, job_id="h1")
     messages = client("sqs").receive_message(QueueUrl=settings.backfill_queue_url, MaxNumberOfMessages=10)["Messages"]
     records = [
         {

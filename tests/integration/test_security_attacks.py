@@ -99,8 +99,10 @@ def test_f4_the_identity_hash_key_is_not_in_the_table_so_a_table_reader_cannot_t
     api: Api, deployed: Deployed
 ) -> None:
     # Given a contact that was erased: only keyed hashes of its email remain
-    created = contacts.create_contact(contacts.ContactFields(email="victim@example.org", wallets=[WALLET]))
-    contacts.erase_contact(created.contact_id)
+    created = contacts.create_contact(
+        contacts.ContactFields(email="victim@example.org", wallets=[WALLET]), get_settings()
+    )
+    contacts.erase_contact(created.contact_id, get_settings())
     items = all_items(deployed.app_table)
     suppressions = [str(i["pk"]) for i in items if str(i["pk"]).startswith("SUPPRESS#email#")]
     assert suppressions
@@ -167,8 +169,10 @@ def test_f8_a_large_import_runs_in_the_background_instead_of_holding_the_request
     from shared import imports
 
     for chunk in range(job["chunks"]):
-        assert imports.run_chunk(imports.ChunkJob(job_id=job["job_id"], chunk=chunk))
-    assert not imports.run_chunk(imports.ChunkJob(job_id=job["job_id"], chunk=0))  # a redelivery counts nothing
+        assert imports.run_chunk(imports.ChunkJob(job_id=job["job_id"], chunk=chunk), get_settings())
+    assert not imports.run_chunk(
+        imports.ChunkJob(job_id=job["job_id"], chunk=0), get_settings()
+    )  # a redelivery counts nothing
     status, done, _ = api.call(writer, "GET", f"/contacts/imports/{job['job_id']}")
 
     assert (done["state"], done["created"], done["progress"]) == ("done", 251, 1.0)
@@ -222,7 +226,7 @@ def test_f9_one_csv_row_cannot_switch_an_opted_out_email_back_on(api: Api) -> No
     )
     # Then the row is refused naming the channel, and the contact stays opted out
     assert status == 200 and report["updated"] == 0 and report["errors"][0]["field"] == "consent_email"
-    assert not contacts.get_contact(contact["contact_id"]).consent.email
+    assert not contacts.get_contact(contact["contact_id"], get_settings()).consent.email
     # And only a row with proof of the new consent grants it, recorded in the ledger with its source and key
     proof = f"wallet,email,consent_email,consent_proof\n{WALLET},o@example.org,yes,signup form 2026-12-01\n"
     assert api.call(writer, "POST", "/contacts/import", {"csv": proof})[1]["updated"] == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -13,6 +12,7 @@ from shared import backfill
 from shared.api.caller import audit
 from shared.api.errors import NotFound, Unprocessable
 from shared.settings import ConfigError, get_settings
+from shared.tracking import tracked_chain
 
 router = Router()
 # One request enqueues at most this many range jobs: the plan is built in memory before the chain's
@@ -46,30 +46,23 @@ class BackfillRequest(BaseModel):
         return self
 
 
-class BackfillView(BaseModel):
-    job_id: str
-    chain_id: int
-    from_block: int
-    to_block: int
-    total_ranges: int
-    done_ranges: int
-    state: str
+class BackfillView(backfill.BackfillStatus):
     progress: float = Field(description="done_ranges / total_ranges")
 
 
 def _view(status: backfill.BackfillStatus) -> BackfillView:
     progress = status.done_ranges / status.total_ranges if status.total_ranges else 1.0
-    return BackfillView(**asdict(status), progress=round(progress, 4))
+    return BackfillView(**status.model_dump(), progress=round(progress, 4))
 
 
 @router.post(
     "/backfill", summary="Backfill a block range through the queue of range jobs", tags=["ingestion"], status_code=202
 )
 def start(body: BackfillRequest) -> BackfillView:
-    # imported per call: the chain-reading code (requests, the RPC client) is no cost to the API's cold start
     settings = get_settings()
     try:
-        status = backfill.start_backfill(settings, body.chain_id, body.from_block, body.to_block, body.range_size)
+        chain = tracked_chain(settings, body.chain_id)
+        status = backfill.open_backfill(settings, chain, body.from_block, body.to_block, body.range_size)
     except ConfigError as exc:
         raise Unprocessable(str(exc), "chain_id") from None
     except backfill.BackfillError as exc:

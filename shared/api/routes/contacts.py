@@ -20,6 +20,7 @@ from shared.api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.auth import Scope
 from shared.consent import Provenance
 from shared.csvsafe import csv_text
+from shared.settings import get_settings
 
 router = Router()
 CONTACT_ID = r"^[0-9a-f]{32}$"
@@ -73,10 +74,10 @@ def _provenance() -> Provenance:
 @router.post("/contacts", summary="Create a contact linked to one or more wallets", tags=["contacts"], status_code=201)
 def create_contact(body: contacts.ContactFields) -> contacts.Contact:
     try:
-        created = contacts.create_contact(body, provenance=_provenance())
+        created = contacts.create_contact(body, get_settings(), provenance=_provenance())
     except contacts.ContactError as exc:
         raise _translate(exc) from None
-    audit("contact.created", contacts.audit_ref(created.contact_id))
+    audit("contact.created", contacts.audit_ref(created.contact_id, get_settings()))
     return shown(created)
 
 
@@ -85,7 +86,7 @@ def list_contacts(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> contacts.ContactPage:
-    items, after = contacts.list_contacts(limit, decode_cursor(cursor) if cursor else None)
+    items, after = contacts.list_contacts(limit, decode_cursor(cursor) if cursor else None, get_settings())
     return contacts.ContactPage(items=[shown(c) for c in items], next_cursor=encode_cursor(after) if after else None)
 
 
@@ -98,7 +99,7 @@ def list_contacts(
 def export_contacts(cursor: Annotated[str | None, Query(max_length=4096)] = None) -> Response[str]:
     if not current_caller().may(Scope.PII):
         raise Forbidden("exporting contacts needs the `pii` scope; ask an admin for a key that has it", "Authorization")
-    items, after = contacts.list_contacts(EXPORT_PAGE, decode_cursor(cursor) if cursor else None)
+    items, after = contacts.list_contacts(EXPORT_PAGE, decode_cursor(cursor) if cursor else None, get_settings())
     header = [
         "contact_id",
         "name",
@@ -125,7 +126,7 @@ def export_contacts(cursor: Annotated[str | None, Query(max_length=4096)] = None
 @router.get("/contacts/<contact_id>", summary="One contact", tags=["contacts"])
 def get_contact(contact_id: Annotated[str, Path(pattern=CONTACT_ID)]) -> contacts.Contact:
     try:
-        return shown(contacts.get_contact(contact_id))
+        return shown(contacts.get_contact(contact_id, get_settings()))
     except contacts.ContactError as exc:
         raise _translate(exc) from None
 
@@ -137,10 +138,10 @@ def get_contact(contact_id: Annotated[str, Path(pattern=CONTACT_ID)]) -> contact
 )
 def consent_history(contact_id: Annotated[str, Path(pattern=CONTACT_ID)]) -> consent.ConsentHistory:
     try:
-        contacts.get_contact(contact_id)
+        contacts.get_contact(contact_id, get_settings())
     except contacts.ContactError as exc:
         raise _translate(exc) from None
-    return consent.history(contact_id)
+    return consent.history(contact_id, get_settings())
 
 
 @router.put("/contacts/<contact_id>", summary="Replace a contact's identities, wallets and consent", tags=["contacts"])
@@ -148,11 +149,11 @@ def update_contact(contact_id: Annotated[str, Path(pattern=CONTACT_ID)], body: C
     fields = contacts.ContactFields(**body.model_dump(exclude={"expected_version"}))
     try:
         updated = contacts.update_contact(
-            contact_id, fields, expected_version=body.expected_version, provenance=_provenance()
+            contact_id, fields, get_settings(), expected_version=body.expected_version, provenance=_provenance()
         )
     except contacts.ContactError as exc:
         raise _translate(exc) from None
-    audit("contact.updated", contacts.audit_ref(contact_id), version=updated.version)
+    audit("contact.updated", contacts.audit_ref(contact_id, get_settings()), version=updated.version)
     return shown(updated)
 
 
@@ -162,9 +163,9 @@ def update_contact(contact_id: Annotated[str, Path(pattern=CONTACT_ID)], body: C
     tags=["contacts"],
 )
 def erase_contact(contact_id: Annotated[str, Path(pattern=CONTACT_ID)]) -> contacts.Erasure:
-    reference = contacts.audit_ref(contact_id)
+    reference = contacts.audit_ref(contact_id, get_settings())
     try:
-        erased = contacts.erase_contact(contact_id)
+        erased = contacts.erase_contact(contact_id, get_settings())
     except contacts.ContactError as exc:
         raise _translate(exc) from None
     audit("contact.erased", reference, suppressions_added=erased.suppressions_added)
@@ -180,6 +181,7 @@ def import_contacts(body: CsvImport) -> contacts.ImportReport:
     try:
         report = contacts.import_csv(
             body.csv,
+            get_settings(),
             default_source=body.source,
             row_limit=SYNC_IMPORT_ROWS,
             key_id=current_caller().key_id,
@@ -200,7 +202,7 @@ def import_contacts(body: CsvImport) -> contacts.ImportReport:
 )
 def start_import(body: CsvImport) -> imports.ImportJob:
     try:
-        job = imports.start_import(body.csv, body.source, current_caller().key_id)
+        job = imports.start_import(body.csv, body.source, current_caller().key_id, get_settings())
     except contacts.ContactError as exc:
         raise _translate(exc) from None
     audit("contacts.import_started", job.job_id, rows=job.rows)
@@ -210,7 +212,7 @@ def start_import(body: CsvImport) -> imports.ImportJob:
 @router.get("/contacts/imports/<job_id>", summary="A background import's progress and bad rows", tags=["contacts"])
 def import_progress(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]) -> imports.ImportJob:
     try:
-        return imports.import_status(job_id)
+        return imports.import_status(job_id, get_settings())
     except contacts.ContactError as exc:
         raise _translate(exc) from None
 

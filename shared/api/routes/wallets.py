@@ -101,7 +101,7 @@ def get_timeline(
 def add_tags(address: Annotated[str, Path(max_length=42)], body: TagsBody) -> WalletTags:
     wallet = valid_address(address)
     try:
-        tagged = WalletTags(address=wallet, tags=tags.add_tags(wallet, body.tags))
+        tagged = WalletTags(address=wallet, tags=tags.add_tags(wallet, body.tags, get_settings()))
     except tags.TagError as exc:
         raise Unprocessable(str(exc), "tags") from None
     audit("wallet.tagged", wallet, tags=body.tags)
@@ -111,7 +111,7 @@ def add_tags(address: Annotated[str, Path(max_length=42)], body: TagsBody) -> Wa
 @router.delete("/wallets/<address>/tags/<tag>", summary="Remove a tag from a wallet", tags=["wallets"])
 def remove_tag(address: Annotated[str, Path(max_length=42)], tag: Annotated[str, Path(max_length=64)]) -> WalletTags:
     wallet = valid_address(address)
-    if not tags.remove_tag(wallet, tag):
+    if not tags.remove_tag(wallet, tag, get_settings()):
         raise NotFound(f"wallet {wallet} has no tag {tag!r}", "tag")
     audit("wallet.untagged", wallet, tag=tag)
-    return WalletTags(address=wallet, tags=tags.wallet_tags(wallet))
+    return WalletTags(address=wallet, tags=tags.wallet_tags(wallet, get_settings()))

@@ -130,3 +130,8 @@ def due_campaign_of(gsi3sk: str) -> str:
 def converted_campaign_of(gsi1sk: str) -> str:
     """The campaign id of a conversion's by-event sort key (<campaign>#<addr>#<occurrence>)."""
     return gsi1sk.split("#", 1)[0]
+
+
+def suppressed_wallet_of(pk: str) -> str:
+    """The address of a wallet suppression's partition key (SUPPRESS#wallet#<addr>)."""
+    return _after("SUPPRESS#wallet#", pk)
