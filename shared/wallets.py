@@ -15,7 +15,8 @@ from shared import scoring
 from shared.api.lending_view import LendingView, lending_view_of
 from shared.contacts import Contact, load_contacts
 from shared.intel import WalletOverview, WalletState, WalletSummary, load_wallet, overview, summarize
-from shared.intel.codecs import ACTIVITY_CODEC, HOLDING_CODEC, PROFILE_CODEC, WALLET_STATE_CODEC
+from shared.intel.codecs import WALLET_STATE_CODEC
+from shared.profiles.items import ACTIVITY_CODEC, HOLDING_CODEC, PROFILE_CODEC
 from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.settings import Settings
 from shared.store import dynamo, keys

@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterator
 
 from shared import churn
-from shared.intel.codecs import CHURN_MODEL_CODEC, PROFILE_CODEC
+from shared.intel.codecs import CHURN_MODEL_CODEC
+from shared.profiles.items import PROFILE_CODEC
 from shared.profiles.model import DAY, WalletProfile
 from shared.settings import Settings
 from shared.store import dynamo, keys

@@ -1,15 +1,14 @@
-"""The documents of a wallet's partition and of the churn model, as intel and the read models above it
-decode them (shared.store.codec)."""
+"""The codecs of intel's own models: a wallet's derived state and the churn model (shared.store.codec).
+
+The profile, holding and activity codecs are profiles' (shared.profiles.items), the lending records'
+are lending's (shared.lending.store): one codec per model, declared by the context that owns it.
+"""
 
 from __future__ import annotations
 
 from shared.churn import ChurnModel
 from shared.intel.models import WalletState
-from shared.profiles.model import Activity, Holding, WalletProfile
 from shared.store.codec import DocCodec
 
-PROFILE_CODEC = DocCodec(WalletProfile)
-HOLDING_CODEC = DocCodec(Holding)
-ACTIVITY_CODEC = DocCodec(Activity)
 WALLET_STATE_CODEC = DocCodec(WalletState)
 CHURN_MODEL_CODEC = DocCodec(ChurnModel)

@@ -13,15 +13,10 @@ from typing import Any
 
 from shared.events import Standard
 from shared.lending.model import PoolPosition
-from shared.lending.store import HealthRecord, LendingSummary
+from shared.lending.store import HEALTH_CODEC, POSITION_CODEC, SUMMARY_CODEC, HealthRecord, LendingSummary
 from shared.loyalty import LoyaltyInputs
 from shared.profiles.model import Holding, WalletProfile
 from shared.store import keys
-from shared.store.codec import DocCodec
-
-POSITION_CODEC = DocCodec(PoolPosition)
-HEALTH_CODEC = DocCodec(HealthRecord)
-LENDING_SUMMARY_CODEC = DocCodec(LendingSummary)
 
 
 @dataclass
@@ -38,7 +33,7 @@ class LendingRecords:
         elif kind == "health":
             self.health.append(HEALTH_CODEC.decode(raw))
         elif kind == "lending_summary":
-            self.summary = LENDING_SUMMARY_CODEC.decode(raw)
+            self.summary = SUMMARY_CODEC.decode(raw)
         else:
             return False
         return True

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
-from shared.intel.codecs import HOLDING_CODEC, PROFILE_CODEC, WALLET_STATE_CODEC
+from shared.intel.codecs import WALLET_STATE_CODEC
 from shared.intel.lending_records import LendingRecords
 from shared.intel.models import WalletInputs, WalletState
+from shared.profiles.items import HOLDING_CODEC, PROFILE_CODEC
 from shared.profiles.model import Holding, WalletProfile
 from shared.settings import Settings
 from shared.store import dynamo, keys

@@ -10,8 +10,10 @@ from typing import Any
 from shared import scoring
 from shared.csvsafe import cell
 from shared.intel import WalletState
+from shared.intel.codecs import WALLET_STATE_CODEC
+from shared.profiles.items import PROFILE_CODEC
 from shared.profiles.model import WalletProfile
-from shared.segments.store import PROFILE_CODEC, WALLET_STATE_CODEC, members_page
+from shared.segments.store import members_page
 from shared.settings import Settings
 from shared.store import dynamo, keys
 

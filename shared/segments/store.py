@@ -15,8 +15,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from shared.intel import EVENT_SOURCE, WalletState
-from shared.profiles.model import WalletProfile
+from shared.intel import EVENT_SOURCE
 from shared.segments.rules import SegmentRule
 from shared.settings import Settings
 from shared.store import dynamo, keys
@@ -51,9 +50,6 @@ class EvalProgress(BaseModel):
 
 SEGMENT_CODEC = DocCodec(SegmentDefinition)
 EVAL_PROGRESS_CODEC = DocCodec(EvalProgress)
-# a wallet's state is written here with its memberships (segments.wallets); its profile is only read, for export
-WALLET_STATE_CODEC = DocCodec(WalletState)
-PROFILE_CODEC = DocCodec(WalletProfile)
 
 
 class SegmentNotFound(LookupError):

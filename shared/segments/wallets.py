@@ -32,13 +32,13 @@ from shared.intel import (
     population_labels,
     publish_tier_change,
 )
+from shared.intel.codecs import WALLET_STATE_CODEC
 from shared.intel.lending_records import loyalty_inputs
 from shared.labels import churn_state as derived_churn_state
 from shared.labels import labels_for
 from shared.segments.evaluate import matches, time_sensitivity
 from shared.segments.facts import WalletFacts
 from shared.segments.store import (
-    WALLET_STATE_CODEC,
     SegmentDefinition,
     apply_membership,
     current_memberships,
