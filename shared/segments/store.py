@@ -159,7 +159,7 @@ def segment_history(segment_id: str, settings: Settings) -> list[SegmentDefiniti
     items = query_all(
         settings.app_table,
         KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
-        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":v": {"S": "DEF#v"}},
+        ExpressionAttributeValues={":pk": {"S": keys.segment_pk(segment_id)}, ":v": {"S": keys.SEGMENT_VERSION_PREFIX}},
         ScanIndexForward=False,
     )
     return [SEGMENT_CODEC.decode(i) for i in items]
@@ -170,7 +170,7 @@ def list_segments(settings: Settings) -> list[SegmentDefinition]:
         settings.app_table,
         IndexName=keys.GSI1,
         KeyConditionExpression="gsi1pk = :p",
-        ExpressionAttributeValues={":p": {"S": "SEGMENTS"}},
+        ExpressionAttributeValues={":p": {"S": keys.SEGMENTS_GSI1PK}},
     )
     return [SEGMENT_CODEC.decode(i) for i in items]
 

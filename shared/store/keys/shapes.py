@@ -185,6 +185,8 @@ def churn_model_key(version: int | None = None) -> dict[str, str]:
 # ---- App table: segments -----------------------------------------------------------------------
 
 MEMBER_PREFIX: Final = "MEMBER#"
+SEGMENT_VERSION_PREFIX: Final = "DEF#v"
+SEGMENTS_GSI1PK: Final = "SEGMENTS"
 
 
 def segment_pk(segment_id: str) -> str:
@@ -192,11 +194,11 @@ def segment_pk(segment_id: str) -> str:
 
 
 def segment_def_key(segment_id: str, version: int | None = None) -> dict[str, str]:
-    return {PK: segment_pk(segment_id), SK: "DEF" if version is None else f"DEF#v{_pad(version, 6)}"}
+    return {PK: segment_pk(segment_id), SK: "DEF" if version is None else f"{SEGMENT_VERSION_PREFIX}{_pad(version, 6)}"}
 
 
 def segment_list_gsi(segment_id: str) -> dict[str, str]:
-    return {"gsi1pk": "SEGMENTS", "gsi1sk": segment_id}
+    return {"gsi1pk": SEGMENTS_GSI1PK, "gsi1sk": segment_id}
 
 
 def member_key(segment_id: str, address: str) -> dict[str, str]:
