@@ -284,19 +284,13 @@ def settle_alerts(stored: Stored, published: list[str], settings: Settings) -> N
         }
         for sk in published
     ]
-    clear = {
-        "Update": {
-            "TableName": settings.app_table,
-            "Key": dynamo.to_item(stored.item_key),
-            "UpdateExpression": "SET doc = :d, v = :next",
-            "ConditionExpression": "v = :v",
-            "ExpressionAttributeValues": {
-                ":d": {"S": stored.doc.model_copy(update={"pending": []}).model_dump_json()},
-                ":v": {"N": str(stored.version)},
-                ":next": {"N": str(stored.version + 1)},
-            },
-        }
-    }
+    cleared = stored.doc.model_copy(update={"pending": []})
+    clear = transact.versioned_update(
+        settings.app_table,
+        dynamo.to_item(stored.item_key),
+        stored.version,
+        HEALTH_CODEC.typed(cleared),
+    )
     db = dynamo.client("dynamodb")
     try:
         db.transact_write_items(TransactItems=[*notes, clear])

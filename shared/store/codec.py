@@ -28,9 +28,11 @@ class DocCodec(Generic[M]):
 
     def encode(self, key: Mapping[str, Any], document: M, **attributes: Any) -> dict[str, Any]:
         """A typed item: the key and `attributes` (plain values, None dropped) and the document."""
-        item = dynamo.to_item({**key, **attributes})
-        item[self.attribute] = {"S": document.model_dump_json()}
-        return item
+        return {**dynamo.to_item({**key, **attributes}), **self.typed(document)}
+
+    def typed(self, document: M) -> dict[str, Any]:
+        """The document alone as its typed attribute, for an update that leaves the rest of the item."""
+        return {self.attribute: {"S": document.model_dump_json()}}
 
     def decode(self, item: Mapping[str, Any]) -> M:
         """The document of a typed item (as the low-level client or a stream image gives it)."""

@@ -83,6 +83,28 @@ def versioned_put(
     return {"Put": put}
 
 
+def versioned_update(table: str, key: Mapping[str, Any], version: int, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A transaction's Update setting the typed `values` and the version to `version` + 1, on condition
+    the item is still at `version`: the other attributes stay as they are."""
+    names = {f"#a{n}": name for n, name in enumerate(values)}
+    typed = {f":a{n}": value for n, value in enumerate(values.values())}
+    assignments = ", ".join(f"{name} = {value}" for name, value in zip(names, typed, strict=True))
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": dict(key),
+            "UpdateExpression": f"SET {assignments}, {VERSION} = :next_version",
+            "ConditionExpression": f"{VERSION} = :expected_version",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
+                **typed,
+                ":expected_version": {"N": str(version)},
+                ":next_version": {"N": str(version + 1)},
+            },
+        }
+    }
+
+
 def versioned_delete(table: str, key: Mapping[str, Any], version: int) -> dict[str, Any]:
     """A transaction's Delete of a typed key, on condition the item is still at `version`."""
     condition, values = version_guard(version)
