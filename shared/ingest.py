@@ -101,6 +101,7 @@ class ChainSummary:
     rpc_retries: int = 0
     cursor_conflicts: int = 0
     ddb_write_requests: int = 0
+    metadata_requests: int = 0
     stopped: str = ""
     error: str | None = None
 
@@ -154,6 +155,7 @@ class ChainIngest:
             self._run()
         finally:
             self.summary.rpc_retries = self.reader.rpc.retries
+            self.summary.metadata_requests = self.reader.metadata.http_requests
             self.reader.close()
         return self.summary
 
@@ -369,7 +371,7 @@ def ingest_all(
 
 def metric_values(summary: IngestSummary) -> dict[str, int]:
     """Totals for EMF: Blocks, Logs, Events<Kind>, Reorgs, ReorgTooDeep, RpcRetries, IgnoredLogs,
-    MalformedLogs, ..."""
+    MalformedLogs, MetadataRequests, ..."""
     totals: Counter[str] = Counter()
     for chain in summary.chains:
         totals["Blocks"] += chain.blocks
@@ -382,6 +384,7 @@ def metric_values(summary: IngestSummary) -> dict[str, int]:
         totals["RpcRetries"] += chain.rpc_retries
         totals["IgnoredLogs"] += chain.ignored
         totals["MalformedLogs"] += chain.malformed
+        totals["MetadataRequests"] += chain.metadata_requests
         totals["CursorConflicts"] += chain.cursor_conflicts
         totals["ChainFailures"] += 1 if chain.error else 0
         totals["LagBlocks"] = max(totals["LagBlocks"], chain.lag_blocks or 0)

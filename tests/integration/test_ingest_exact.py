@@ -52,6 +52,7 @@ def test_every_event_exactly_once_with_exact_values(history_chain, deployed) -> 
     events = [event_from_item(i) for i in items]
     assert len({e.event_id for e in events}) == len(events) == 21
     assert summary.malformed == 1 and summary.ignored == 0
+    assert 0 < summary.metadata_requests <= summary.ranges
     assert summary.stopped == "caught_up" and summary.cursor == summary.head
     assert dict(summary.events) == {"transfer": 11, "vote": 2, "lending": 8}
 
@@ -170,6 +171,7 @@ def test_scheduled_handler_ingests_and_emits_metrics(history_chain, deployed, mo
         "EventsTransfer",
         "MalformedLogs",
         "IgnoredLogs",
+        "MetadataRequests",
         "RpcRetries",
         "LagBlocks",
         "ReorgTooDeep",
