@@ -107,9 +107,10 @@ class MetadataReader:
         """Every getter of `addresses` in one batch; what a try leaves unanswered is asked again."""
         pending = [(address, selector) for address in addresses for selector in _GETTERS]
         answers: dict[tuple[str, str], bytes] = {}
+        culprit = addresses[0]
 
         def attempt() -> None:
-            nonlocal pending
+            nonlocal pending, culprit
             replies = self.rpc.batch_once([("eth_call", [{"to": a, "data": s}, "latest"]) for a, s in pending])
             unanswered, problem = [], None
             for key, reply in zip(pending, replies, strict=True):
@@ -118,10 +119,11 @@ class MetadataReader:
                 elif _reverted(reply):
                     answers[key] = b""
                 elif reply.verdict is Verdict.FATAL:
+                    culprit = key[0]
                     raise reply
                 else:
                     unanswered.append(key)
-                    problem = reply
+                    culprit, problem = key[0], reply
             pending = unanswered
             if problem is not None:
                 raise problem
@@ -130,8 +132,7 @@ class MetadataReader:
             call_with_retry(attempt, retryable=_transient, backoff=self.backoff)
         except RpcError as exc:
             # RpcClient's messages are already scrubbed of the endpoint, whose path may hold the provider's key
-            first = pending[0][0] if pending else addresses[0]
-            raise RuntimeError(f"chain {self.chain_id}: reading metadata of {first} failed: {exc}") from None
+            raise RuntimeError(f"chain {self.chain_id}: reading metadata of {culprit} failed: {exc}") from None
         return answers
 
     def close(self) -> None:
