@@ -6,6 +6,9 @@ contracts in JSON-RPC batches with automine off), then:
                   run it: range jobs of JOB_BLOCKS blocks (~10,000 logs, a common provider cap)
                   on WORKERS threads, each with its own ChainReader
   ours_e2e_tps    the scheduled ingest path into moto (a separate moto_server process)
+  metadata_requests_per_contract
+                  HTTP requests the token-metadata reader sends for --metadata-contracts new tokens
+                  (name, symbol, decimals of each), counted at its session; the goal is <= 0.01
   cryo_tps        cryo 0.3.2 freeze of erc20_transfers + erc721_transfers (own virtualenv)
   etl_tps         ethereum-etl 2.4.2 export_token_transfers (own virtualenv)
 Ours, cryo and ethereum-etl run in alternation, --rounds times each against the same anvil, and
@@ -13,7 +16,7 @@ each reports its best round (the machine may be shared). Everything the bench ma
 the chain, peer outputs) lives under .state/bench/; per-run folders are removed at the end.
 Human lines first, then one JSON object as the last line. Timings are reported, never asserted.
 
-    .venv/bin/python bench/ingest.py [--transfers 100000] [--rounds 2] [--skip-peers]
+    .venv/bin/python bench/ingest.py [--transfers 100000] [--rounds 2] [--skip-peers] [--metadata-contracts 200]
 """
 
 from __future__ import annotations
@@ -37,9 +40,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# anvil listens on 127.0.0.1 over http, which the egress guard refuses unless told (shared.egress)
+os.environ.setdefault("KITH_EGRESS", '{"allow_http": true, "allow_networks": ["127.0.0.0/8"]}')
 
 from infra.contracts.compile import compile_sources  # noqa: E402
 from infra.localcloud.anvil import Anvil, free_port  # noqa: E402
+from tests.support.ingest_chain import deploy_tokens  # noqa: E402
 
 STATE = ROOT / ".state" / "bench"
 EVENTS_PER_TX = 250
@@ -224,6 +230,32 @@ def ours_end_to_end(url: str, contracts: dict[str, str], head: int, physical: di
     return elapsed, summary.events["transfer"], REQUESTS.total("dynamodb:")
 
 
+def ours_metadata(url: str, tokens: list[str], app_table: str) -> tuple[float, int]:
+    """(seconds, HTTP requests) to read the metadata of `tokens`, none of them in memory or the App table."""
+    from shared.chain.metadata import MetadataReader, clear_memory_cache
+
+    clear_memory_cache()
+    reader = MetadataReader(url, 31337, app_table)
+    sent = 0
+    post = reader.rpc.session.post
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal sent
+        sent += 1
+        return post(*args, **kwargs)
+
+    reader.rpc.session.post = counting  # type: ignore[method-assign]
+    try:
+        started = time.perf_counter()
+        metas = reader.get_many(tokens)
+        elapsed = time.perf_counter() - started
+    finally:
+        reader.close()
+    if any(meta.symbol is None for meta in metas.values()):
+        raise RuntimeError("a bench token came back without its symbol")
+    return elapsed, sent
+
+
 # ---- peers ---------------------------------------------------------------------------------------
 
 
@@ -329,6 +361,7 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--metadata-contracts", type=int, default=200)
     args = parser.parse_args()
     STATE.mkdir(parents=True, exist_ok=True)
     remove_stale_runs()
@@ -355,6 +388,9 @@ def main() -> None:
             chain = build_chain(anvil.url, args.transfers)
             contracts, head = chain["contracts"], chain["head"]
 
+            tokens = deploy_tokens(anvil.url, args.metadata_contracts)
+            meta_seconds, meta_requests = ours_metadata(anvil.url, tokens, physical["AppTable"])
+            say(f"ours token metadata: {len(tokens)} contracts in {meta_requests} HTTP requests, {meta_seconds:.2f} s")
             e2e_seconds, e2e_count, ddb_requests = ours_end_to_end(anvil.url, contracts, head, physical)
             say(
                 f"ours end-to-end: {e2e_count} transfers into moto in {e2e_seconds:.2f} s "
@@ -398,6 +434,8 @@ def main() -> None:
         "ratio_vs_cryo": round(ours_tps / cryo_tps, 2) if cryo_tps else None,
         "ratio_vs_etl": round(ours_tps / etl_tps, 2) if etl_tps else None,
         "ddb_requests_per_transfer": round(ddb_requests / max(1, e2e_count), 4),
+        "metadata_requests_per_contract": round(meta_requests / max(1, len(tokens)), 4),
+        "metadata_contracts": len(tokens),
         "transfers": ours[1],
         "blocks": head + 1,
         "rounds": len(ours_rounds),

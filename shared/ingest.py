@@ -93,6 +93,7 @@ class ChainSummary:
     blocks: int = 0
     logs: int = 0
     events: Counter[str] = field(default_factory=Counter)
+    ignored: int = 0
     malformed: int = 0
     reorgs: int = 0
     reorg_too_deep: int = 0
@@ -100,6 +101,7 @@ class ChainSummary:
     rpc_retries: int = 0
     cursor_conflicts: int = 0
     ddb_write_requests: int = 0
+    metadata_requests: int = 0
     stopped: str = ""
     error: str | None = None
 
@@ -153,6 +155,7 @@ class ChainIngest:
             self._run()
         finally:
             self.summary.rpc_retries = self.reader.rpc.retries
+            self.summary.metadata_requests = self.reader.metadata.http_requests
             self.reader.close()
         return self.summary
 
@@ -229,6 +232,7 @@ class ChainIngest:
         summary.ranges += 1
         summary.blocks += fetched.to_block - fetched.from_block + 1
         summary.logs += len(fetched.logs)
+        summary.ignored += decoded.ignored
         summary.malformed += decoded.malformed
         summary.events.update(e.kind for e in decoded.events)
         summary.cursor = fetched.to_block
@@ -366,7 +370,8 @@ def ingest_all(
 
 
 def metric_values(summary: IngestSummary) -> dict[str, int]:
-    """Totals for EMF: Blocks, Logs, Events<Kind>, Reorgs, ReorgTooDeep, RpcRetries, MalformedLogs, ..."""
+    """Totals for EMF: Blocks, Logs, Events<Kind>, Reorgs, ReorgTooDeep, RpcRetries, IgnoredLogs,
+    MalformedLogs, MetadataRequests, ..."""
     totals: Counter[str] = Counter()
     for chain in summary.chains:
         totals["Blocks"] += chain.blocks
@@ -377,7 +382,9 @@ def metric_values(summary: IngestSummary) -> dict[str, int]:
         totals["Reorgs"] += chain.reorgs
         totals["ReorgTooDeep"] += chain.reorg_too_deep
         totals["RpcRetries"] += chain.rpc_retries
+        totals["IgnoredLogs"] += chain.ignored
         totals["MalformedLogs"] += chain.malformed
+        totals["MetadataRequests"] += chain.metadata_requests
         totals["CursorConflicts"] += chain.cursor_conflicts
         totals["ChainFailures"] += 1 if chain.error else 0
         totals["LagBlocks"] = max(totals["LagBlocks"], chain.lag_blocks or 0)

@@ -44,6 +44,8 @@ class Malformed(ValueError):
 @dataclass
 class Decoded:
     events: list[Event] = field(default_factory=list)
+    # logs of no shape Kith decodes (an Approval, an anonymous event): not errors, so not malformed
+    ignored: int = 0
     malformed: int = 0
     malformed_samples: list[str] = field(default_factory=list)
 
@@ -248,7 +250,8 @@ def decode_logs(
     block_times: Mapping[int, int],
     tokens: Mapping[str, TokenMeta] | None = None,
 ) -> Decoded:
-    """Decode every log; unknown or malformed ones are counted (with a few samples for the log).
+    """Decode every log; logs of no known shape are counted as ignored, malformed ones (a known topic0 in
+    the wrong shape, a missing field) as malformed, with a few samples for the log.
 
     Token transfers, nearly all of the volume, take an inlined path: the shape checks below are the
     whole validation (every field is built with its exact type), so the model is constructed without
@@ -270,6 +273,9 @@ def decode_logs(
             kind = _HOT.get(topic0)  # type: ignore[arg-type]
             if kind is None:
                 kind = _HOT.get(topic0.lower()) if isinstance(topic0, str) else None
+                if kind is None and (topic0 is None or (isinstance(topic0, str) and topic0.lower() not in DECODERS)):
+                    result.ignored += 1
+                    continue
             if log.get("removed"):
                 raise Malformed("removed log (the node reported a reorg in this answer)")
             number_hex = log["blockNumber"]
@@ -302,7 +308,7 @@ def decode_logs(
             if kind is None:
                 decoder = DECODERS.get(topic0.lower()) if isinstance(topic0, str) else None
                 if decoder is None:
-                    raise Malformed(f"unknown topic0 {topic0}")
+                    raise Malformed(f"topic0 {topic0!r} is not a hex string")
                 extend(decoder(log, common, tokens.get(contract) if tokens else None))
                 continue
             if meta is None:

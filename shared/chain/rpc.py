@@ -195,6 +195,7 @@ class RpcClient:
         self.workers = workers
         self.on_retry = on_retry
         self.retries = 0
+        self.http_requests = 0
         self._lock = threading.Lock()
         self._ids = iter(range(1, 1 << 62))
         self.session = guarded_session(pool_connections=workers, pool_maxsize=workers * 2)
@@ -217,6 +218,8 @@ class RpcClient:
         The body is read in one piece (requests' default iterates 10 kB chunks in Python, which
         costs more than the parse of a large eth_getLogs answer) and parsed by orjson.
         """
+        with self._lock:
+            self.http_requests += 1
         try:
             response = self.session.post(
                 self.url,
@@ -279,14 +282,34 @@ class RpcClient:
             raise RpcError(f"unexpected answer shape: {str(answer)[:120]}", None, Verdict.RETRY)
         error = answer.get("error")
         if error is not None:
-            message, code = _error_parts(error)
-            data = error.get("data") if isinstance(error, dict) else None
-            if isinstance(data, str | dict):
-                message = f"{message} ({data})"
-            raise RpcError(message, code, classify_error(code, message))
+            raise _answer_error(error)
         if "result" not in answer or (answer["result"] is None and not allow_null):
             raise RpcError("null result (lagging node)", None, Verdict.RETRY)
         return answer["result"]
+
+    def batch_once(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """One JSON-RPC batch in one HTTP request, without retries: each call's result, or the RpcError its
+        entry carried (a RETRY one for an entry the answer left out or answered null, as a lagging node
+        does). The caller decides what to ask again."""
+        ids = [self._next_id() for _ in calls]
+        payload = [
+            {"jsonrpc": "2.0", "id": rid, "method": method, "params": list(params)}
+            for rid, (method, params) in zip(ids, calls, strict=True)
+        ]
+        answer = self._post(payload) if calls else []
+        if isinstance(answer, dict):  # some servers answer a whole batch with one error object
+            raise _answer_error(answer.get("error", answer))
+        entries = {e.get("id"): e for e in answer if isinstance(e, dict)} if isinstance(answer, list) else {}
+        results: list[Any] = []
+        for rid in ids:
+            entry = entries.get(rid, {})
+            if entry.get("error") is not None:
+                results.append(_answer_error(entry["error"]))
+            elif entry.get("result") is None:
+                results.append(RpcError(f"no result for id {rid} (lagging node)", None, Verdict.RETRY))
+            else:
+                results.append(entry["result"])
+        return results
 
     def call(self, method: str, params: Sequence[Any], allow_null: bool = False, range_errors: bool = False) -> Any:
         """One call with retries. With range_errors=True, RANGE verdicts are raised to the caller at once."""
@@ -428,6 +451,15 @@ class RpcClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _answer_error(error: Any) -> RpcError:
+    """A JSON-RPC error member as a classified RpcError, its `data` (a revert's reason) in the message."""
+    message, code = _error_parts(error)
+    data = error.get("data") if isinstance(error, dict) else None
+    if isinstance(data, str | dict):
+        message = f"{message} ({data})"
+    return RpcError(message, code, classify_error(code, message))
 
 
 def _error_parts(error: Any) -> tuple[str, int | None]:

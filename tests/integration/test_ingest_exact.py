@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3 import Web3
 
+from infra.contracts.deploy import deploy, load_artifacts, transact
 from shared import ingest
 from shared.chain.codec import event_from_item
+from shared.chain.reader import ChainReader, FetchedRange
 from shared.chain.rpc import RpcClient
 from shared.events import LendingEvent, Standard, TokenTransfer, VoteCast
 from shared.ingest import ingest_all, ingest_chain, metric_values
@@ -48,7 +51,8 @@ def test_every_event_exactly_once_with_exact_values(history_chain, deployed) -> 
     items = scan_items(deployed.events_table)
     events = [event_from_item(i) for i in items]
     assert len({e.event_id for e in events}) == len(events) == 21
-    assert summary.malformed == 1
+    assert summary.malformed == 1 and summary.ignored == 0
+    assert 0 < summary.metadata_requests <= summary.ranges
     assert summary.stopped == "caught_up" and summary.cursor == summary.head
     assert dict(summary.events) == {"transfer": 11, "vote": 2, "lending": 8}
 
@@ -161,7 +165,17 @@ def test_scheduled_handler_ingests_and_emits_metrics(history_chain, deployed, mo
     assert result["chains"][0]["events"] == {"transfer": 11, "vote": 2, "lending": 8}
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     names = {m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    assert {"Blocks", "Logs", "EventsTransfer", "MalformedLogs", "RpcRetries", "LagBlocks", "ReorgTooDeep"} <= names
+    assert {
+        "Blocks",
+        "Logs",
+        "EventsTransfer",
+        "MalformedLogs",
+        "IgnoredLogs",
+        "MetadataRequests",
+        "RpcRetries",
+        "LagBlocks",
+        "ReorgTooDeep",
+    } <= names
 
 
 def test_a_range_cut_to_its_log_budget_stores_the_same_events(history_chain, deployed) -> None:  # noqa: F811
@@ -204,3 +218,24 @@ def test_a_run_short_of_time_cuts_its_ranges_to_what_its_write_rate_affords(
     assert summary.stopped == "caught_up" and summary.cursor == summary.head
     assert summary.ranges >= blocks_with_logs
     assert dict(summary.events) == {"transfer": 11, "vote": 2, "lending": 8}
+
+
+def test_logs_of_no_known_shape_are_ignored_and_a_broken_transfer_is_malformed(history_chain, deployed) -> None:  # noqa: F811
+    # Given every decoded shape and one malformed Transfer, beside an Approval (a shape Kith does not decode)
+    chain, f = history_chain
+    emit_everything(f)
+    w3 = Web3(Web3.HTTPProvider(chain.url))
+    owner = w3.eth.accounts[0]
+    token = deploy(w3, load_artifacts()["NoDecimalsToken"], "Bare", "BARE", sender=owner)
+    transact(w3, token, "approve", "0x" + "a1" * 20, 5, sender=owner)
+    config = chain_config(chain.url, f)
+    reader = ChainReader(config, settings_for(deployed.events_table, deployed.app_table, config))
+
+    # When every log of the chain, from any contract with any topic, is decoded
+    head = reader.rpc.block_number()
+    logs = reader.rpc.get_logs(0, head, [], [])
+    decoded = reader.decode(FetchedRange(0, head, logs, reader.rpc.headers(range(head + 1))))
+    reader.close()
+
+    # Then the Approval is ignored, the broken Transfer malformed, and the rest decoded
+    assert (decoded.ignored, decoded.malformed, len(decoded.events)) == (1, 1, 21)

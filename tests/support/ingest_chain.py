@@ -160,6 +160,29 @@ def deploy_fixtures(url: str) -> Fixtures:
     return fixtures
 
 
+def deploy_tokens(url: str, count: int) -> list[str]:
+    """`count` FixtureERC20 tokens named "Token <i>" ("T<i>", 6 + i % 13 decimals): their lower-case addresses."""
+    art = artifacts()["FixtureERC20"]
+    w3 = Web3(Web3.HTTPProvider(url))
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    account = w3.eth.accounts[0]
+    hashes = [
+        rpc(
+            url,
+            "eth_sendTransaction",
+            [
+                {
+                    "from": account,
+                    "data": factory.constructor(f"Token {i}", f"T{i}", 6 + i % 13).data_in_transaction,
+                    "gas": hex(3_000_000),
+                }
+            ],
+        )
+        for i in range(count)
+    ]
+    return [str(receipt(url, tx_hash)["contractAddress"]).lower() for tx_hash in hashes]
+
+
 A = "0x" + "a1" * 20
 B = "0x" + "b2" * 20
 C = "0x" + "c3" * 20

@@ -216,8 +216,6 @@ MALFORMED = [
     log([abi.TRANSFER_BATCH, topic_of(C), topic_of(A), topic_of(B)], "0x" + word(64) + word(96) + word(1)),
     log([abi.VOTE_CAST, topic_of(A)], "0x" + word(1) + word(999) + word(1) + word(128)),  # support > uint8
     log([abi.VOTE_CAST, topic_of(A)], "0x" + word(1) + word(1) + word(1) + word(10_000)),  # offset beyond data
-    log(["0x" + "12" * 32, topic_of(A)], "0x"),  # unknown topic
-    log([], "0x"),  # anonymous event
     log([abi.TRANSFER, topic_of(A), topic_of(B)], "0xzz" + word(1)[2:]),  # not hex
     {"topics": [abi.TRANSFER]},  # missing fields
 ]
@@ -229,6 +227,19 @@ def test_malformed_logs_are_counted_and_skipped() -> None:
     assert result.malformed == len(MALFORMED)
     assert [e.amount for e in result.events] == [5]
     assert result.malformed_samples
+
+
+def test_logs_of_no_known_shape_are_ignored_not_malformed() -> None:
+    # Given an Approval, an anonymous event and a log whose topic0 is not even a string, beside a transfer
+    approval = log(["0x8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925", topic_of(A), topic_of(B)])
+    garbage = {**log([topic_of(A)]), "topics": [7, topic_of(A)]}
+    good = log([abi.TRANSFER, topic_of(A), topic_of(B)], "0x" + word(5), index=99)
+
+    # When they are decoded
+    result = decode_logs(31337, [approval, log([], "0x"), garbage, good], TIMES)
+
+    # Then the two logs Kith has no shape for are ignored, the garbage is malformed, the transfer decoded
+    assert (result.ignored, result.malformed, [e.amount for e in result.events]) == (2, 1, [5])
 
 
 def test_block_time_falls_back_to_log_timestamp_else_malformed() -> None:
