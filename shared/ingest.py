@@ -127,6 +127,9 @@ class IngestSummary:
 
 
 MIN_LOGS_FOR_A_RATE = 500
+# logs a range may carry before the run knows its write rate: enough to measure it, small enough to
+# fit any chain's share of a run even where writes are slow (a busy table, a throttled one)
+FIRST_RANGE_LOGS = 2 * MIN_LOGS_FOR_A_RATE
 
 
 class ChainIngest:
@@ -202,12 +205,15 @@ class ChainIngest:
             cursor = next_cursor
 
     def _log_budget(self) -> int:
-        """Logs the next range may carry: the option's cap, and once this run has written enough to know its
-        rate, what it can write in half the time left before the safety margin."""
+        """Logs the next range may carry: the option's cap; until this run has written enough to know its
+        rate, at most FIRST_RANGE_LOGS; then what it can write in half the time left before the safety
+        margin."""
         cap = self.options.max_logs_per_range
         left = self.time_left() - self.options.safety_margin_s
-        if math.isinf(left) or self._written_logs < MIN_LOGS_FOR_A_RATE or self._writing_s <= 0:
+        if math.isinf(left):
             return cap
+        if self._written_logs < MIN_LOGS_FOR_A_RATE or self._writing_s <= 0:
+            return min(cap, FIRST_RANGE_LOGS)
         affordable = int(self._written_logs / self._writing_s * max(0.0, left) / 2)
         return max(1, min(cap, affordable))
 

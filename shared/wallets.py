@@ -122,6 +122,9 @@ class WalletFilter(BaseModel):
     def needs_state(self) -> bool:
         return self.label is not None or self.churn_state is not None
 
+    def narrows(self) -> bool:
+        return any(value is not None for value in self.model_dump().values())
+
 
 def search_wallets(
     filters: WalletFilter,
@@ -133,17 +136,21 @@ def search_wallets(
     """Wallets in score order (or by balance of one token), filtered; the page may be short when the
     filters are selective, and `None` as the next position means the listing is exhausted."""
     now = int(time.time())
+    # unfiltered, every wallet read is kept, so reading more than the page wants only costs: a page of 20
+    # reads at most 20 a shard, not _CHUNK (profiles are whole documents, and the API answers while the
+    # pipeline writes)
+    reads = _CHUNK if filters.narrows() else min(_CHUNK, max(1, limit))
     if sort == "balance":
         if filters.token is None:
             raise ValueError("sorting by balance needs a token")
-        stream = _holder_stream(filters.token, after, settings)
+        stream = _holder_stream(filters.token, after, reads, settings)
     else:
-        stream = _score_stream(after, settings)
+        stream = _score_stream(after, reads, settings)
     page: list[WalletSummary] = []
     examined = 0
     position: dict[str, Any] | None = after
     while len(page) < limit and examined < EXAMINE_BUDGET:
-        chunk = list(itertools.islice(stream, min(_CHUNK, EXAMINE_BUDGET - examined)))
+        chunk = list(itertools.islice(stream, min(reads, EXAMINE_BUDGET - examined)))
         if not chunk:
             return page, None
         examined += len(chunk)
@@ -222,7 +229,7 @@ def _keep(summary: WalletSummary, profile: WalletProfile, filters: WalletFilter,
 
 
 def _score_stream(
-    after: dict[str, Any] | None, settings: Settings
+    after: dict[str, Any] | None, reads: int, settings: Settings
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
     """Every wallet, highest stored score first: a lazy merge of the score shards. Each item carries
     the per-shard positions just past it, so a page can end anywhere."""
@@ -235,7 +242,7 @@ def _score_stream(
         state = positions.get(str(shard)) if shard not in next_start else next_start[shard]
         if state == "done":
             return
-        page = _highest_first(keys.GSI1, keys.score_partition(shard), state, settings)
+        page = _highest_first(keys.GSI1, keys.score_partition(shard), state, reads, settings)
         pending[shard] = list(page.items)
         next_start[shard] = page.next_key or "done"
         if pending[shard]:
@@ -264,23 +271,23 @@ def _score_order(item: dict[str, Any]) -> tuple[int, ...]:
 
 
 def _holder_stream(
-    token: tuple[int, str], after: dict[str, Any] | None, settings: Settings
+    token: tuple[int, str], after: dict[str, Any] | None, reads: int, settings: Settings
 ) -> Iterator[tuple[str, WalletProfile | None, dict[str, Any]]]:
-    """Holders of one token, largest balance first (A7), a page of _CHUNK at a time."""
+    """Holders of one token, largest balance first (A7), a page of `reads` at a time."""
     start = (after or {}).get("h")
     while start != "done":
-        page = _highest_first(keys.GSI2, keys.holders_partition(*token), start, settings)
+        page = _highest_first(keys.GSI2, keys.holders_partition(*token), start, reads, settings)
         for item in page.items:
             position = {k: item[k] for k in ("pk", "sk", "gsi2pk", "gsi2sk")}
             yield keys.wallet_of(dynamo.from_item(item)[keys.PK]), None, {"h": position}
         start = page.next_key or "done"
 
 
-def _highest_first(index: str, partition: str, start: dict[str, Any] | None, settings: Settings) -> Page:
-    """Up to _CHUNK items of one partition of an index, highest sort key first, from `start` on."""
+def _highest_first(index: str, partition: str, start: dict[str, Any] | None, reads: int, settings: Settings) -> Page:
+    """Up to `reads` items of one partition of an index, highest sort key first, from `start` on."""
     return query_page(
         settings.app_table,
-        limit=_CHUNK,
+        limit=reads,
         start=start or None,
         IndexName=index,
         KeyConditionExpression=f"{index}pk = :p",

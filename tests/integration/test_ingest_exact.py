@@ -196,6 +196,30 @@ def test_a_range_cut_to_its_log_budget_stores_the_same_events(history_chain, dep
     assert dict(summary.events) == {"transfer": 11, "vote": 2, "lending": 8} and summary.malformed == 1
 
 
+def test_a_run_that_does_not_know_its_write_rate_yet_keeps_its_ranges_small(
+    history_chain,  # noqa: F811
+    deployed,
+    monkeypatch,
+) -> None:
+    # Given the chain with one event of every shape, and a run whose time is bounded (a Lambda's) but
+    # whose write rate is never learnt (more logs than the chain has are needed to measure it)
+    chain, f = history_chain
+    emit_everything(f)
+    config = chain_config(chain.url, f)
+    settings = settings_for(deployed.events_table, deployed.app_table, config)
+    monkeypatch.setattr(ingest, "MIN_LOGS_FOR_A_RATE", 1_000)
+    monkeypatch.setattr(ingest, "FIRST_RANGE_LOGS", 3)
+
+    # When it is ingested with plenty of time and the usual cap
+    summary = ingest.ingest_chain(config, settings, fast_options(), time_left=lambda: 600.0)
+
+    # Then no range carried more than the first-range size, and every event is stored once
+    events = [event_from_item(i) for i in scan_items(deployed.events_table)]
+    assert summary.stopped == "caught_up" and summary.cursor == summary.head
+    assert summary.ranges >= 7
+    assert len({e.event_id for e in events}) == len(events) == 21
+
+
 def test_a_run_short_of_time_cuts_its_ranges_to_what_its_write_rate_affords(
     history_chain,  # noqa: F811
     deployed,
