@@ -178,12 +178,17 @@ def test_scheduled_handler_ingests_and_emits_metrics(history_chain, deployed, mo
     } <= names
 
 
-def test_a_range_cut_to_its_log_budget_stores_the_same_events(history_chain, deployed) -> None:  # noqa: F811
-    # Given the chain with one event of every shape
-    chain, f = history_chain
+def _with_every_shape(chain_and_fixtures: Any, deployed: Any) -> tuple[Any, Any]:
+    """The chain with one event of every shape emitted, its config and the deployment's settings."""
+    chain, f = chain_and_fixtures
     emit_everything(f)
     config = chain_config(chain.url, f)
-    settings = settings_for(deployed.events_table, deployed.app_table, config)
+    return config, settings_for(deployed.events_table, deployed.app_table, config)
+
+
+def test_a_range_cut_to_its_log_budget_stores_the_same_events(history_chain, deployed) -> None:  # noqa: F811
+    # Given the chain with one event of every shape
+    config, settings = _with_every_shape(history_chain, deployed)
 
     # When it is ingested with ranges of at most three logs (a run that could write no more in its time)
     summary = ingest_chain(config, settings, fast_options(max_logs_per_range=3))
@@ -203,10 +208,7 @@ def test_a_run_that_does_not_know_its_write_rate_yet_keeps_its_ranges_small(
 ) -> None:
     # Given the chain with one event of every shape, and a run whose time is bounded (a Lambda's) but
     # whose write rate is never learnt (more logs than the chain has are needed to measure it)
-    chain, f = history_chain
-    emit_everything(f)
-    config = chain_config(chain.url, f)
-    settings = settings_for(deployed.events_table, deployed.app_table, config)
+    config, settings = _with_every_shape(history_chain, deployed)
     monkeypatch.setattr(ingest, "MIN_LOGS_FOR_A_RATE", 1_000)
     monkeypatch.setattr(ingest, "FIRST_RANGE_LOGS", 3)
 
@@ -226,10 +228,7 @@ def test_a_run_short_of_time_cuts_its_ranges_to_what_its_write_rate_affords(
     monkeypatch,
 ) -> None:
     # Given the chain with one event of every shape, and a run that learns its write rate from its first range
-    chain, f = history_chain
-    emit_everything(f)
-    config = chain_config(chain.url, f)
-    settings = settings_for(deployed.events_table, deployed.app_table, config)
+    config, settings = _with_every_shape(history_chain, deployed)
     monkeypatch.setattr(ingest, "MIN_LOGS_FOR_A_RATE", 1)
     uncut = ingest_chain(config, settings, fast_options(stop_at_block=0))  # the deployment blocks only
     assert uncut.cursor == 0
