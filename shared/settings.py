@@ -162,6 +162,23 @@ class CampaignSettings(BaseModel):
     sends_max_receive_count: int = Field(default=4, ge=1, description="the sends queue's maxReceiveCount")
 
 
+class SegmentSettings(BaseModel):
+    """How membership follows the chain while Kith replays history (KITH_SEGMENTS, JSON; docs/architecture.md,
+    "History replay")."""
+
+    history_horizon_s: int = Field(
+        default=3600,
+        ge=60,
+        description="a profile whose newest event is older than this is being replayed, not lived",
+    )
+    replay_quiet_s: int = Field(
+        default=15,
+        ge=1,
+        le=900,
+        description="seconds without a replayed change before the wallets replayed are evaluated once",
+    )
+
+
 class ApiSettings(BaseModel):
     """Per-key throttles (KITH_API, JSON). Each request costs 1 unit, expensive routes more (shared.api.limits)."""
 
@@ -184,6 +201,7 @@ class Settings(BaseModel):
     lending: LendingSettings = Field(default_factory=LendingSettings)
     loyalty: LoyaltySettings = Field(default_factory=LoyaltySettings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    segments: SegmentSettings = Field(default_factory=SegmentSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     import_queue_url: str = ""
     # the SSM parameter (SecureString) holding the identity hash key; outside the table on purpose
@@ -210,6 +228,7 @@ _ENV_FIELDS = {
 }
 _JSON_FIELDS = {
     "campaigns": "KITH_CAMPAIGNS",
+    "segments": "KITH_SEGMENTS",
     "chains": "KITH_CHAINS",
     "score": "KITH_SCORE",
     "labels": "KITH_LABELS",

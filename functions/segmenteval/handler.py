@@ -1,7 +1,9 @@
-"""Evaluates a new or edited segment over every wallet: one page per SQS message, with progress."""
+"""Evaluates a new or edited segment over every wallet, and the wallets a history replay left pending:
+one page per SQS message, with progress."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -10,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.segments.evaluation import parse_job, run_page
+from shared.segments.replay import parse_drain_job, run_drain
 from shared.settings import Needs, get_settings
 from shared.tracing import observability, observed
 
@@ -20,6 +23,11 @@ settings = get_settings()
 
 
 def record_handler(record: SQSRecord) -> None:
+    drain = parse_drain_job(record.body)
+    if drain is not None:
+        evaluated = run_drain(drain, settings, int(time.time()))
+        logger.info("replayed wallets evaluated", extra={"shard": drain.shard, "wallets": evaluated})
+        return
     job = parse_job(record.body)
     following = run_page(job, settings)
     logger.info("segment page evaluated", extra={"segment": job.segment_id, "page": job.page, "more": bool(following)})

@@ -268,8 +268,10 @@ class LocalCloud:
             behind = self.blocks_behind()
             if drained and behind == 0:
                 return
-            if drained and behind != 0 and INGEST_FUNCTION in self.app.host.specs:  # type: ignore[union-attr]
-                # an ingest run covers a bounded range; the next one starts where it stopped
+            if behind != 0 and INGEST_FUNCTION in self.app.host.specs:  # type: ignore[union-attr]
+                # an ingest run covers a bounded range; the next one starts where it stopped, without
+                # waiting for the pipeline (a replay's wallets wait for the replay to go quiet, and the
+                # replay only goes quiet once ingestion stops bringing history)
                 runner.trigger_now(INGEST_FUNCTION)
             if time.monotonic() > deadline:
                 raise DrainTimeout(f"not caught up after {timeout:.0f} s ({behind} block(s) behind)")

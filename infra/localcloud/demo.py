@@ -15,7 +15,14 @@ from typing import Any
 from infra.localcloud.anvil import Anvil
 from infra.localcloud.app import LocalApp
 from infra.localcloud.sinks import LocalSinks
-from infra.localcloud.state import DEPLOYMENT_FILE, LocalCloudError, chains_match, dump_state, load_deployment
+from infra.localcloud.state import (
+    DEPLOYMENT_FILE,
+    LocalCloudError,
+    chains_match,
+    dump_state,
+    load_deployment,
+    sync_clock,
+)
 from shared.auth.manage import create_api_key
 from shared.campaigns import store as campaigns
 from shared.campaigns.model import CampaignCreate
@@ -124,6 +131,7 @@ def load_or_simulate(state_dir: Path, anvils: list[Anvil], config: Any, progress
     saved = state_dir / DEPLOYMENT_FILE
     if saved.exists() and chains_match(saved, anvils):
         progress("reusing the simulated community from .state/")
+        _sync_clocks(anvils)
         return load_deployment(saved)
     if not config.simulate:
         return None
@@ -154,9 +162,15 @@ def load_or_simulate(state_dir: Path, anvils: list[Anvil], config: Any, progress
         data = deployment.model_dump(mode="json") if hasattr(deployment, "model_dump") else deployment
         saved.write_text(json.dumps(data, indent=2))
     # anvil writes --state only on exit; dump now so a crash does not lose the simulation
+    _sync_clocks(anvils)
     for anvil in anvils:
         dump_state(anvil)
     return deployment
+
+
+def _sync_clocks(anvils: list[Anvil]) -> None:
+    for anvil in anvils:
+        sync_clock(anvil.url)
 
 
 def _key_function(app: LocalApp) -> str:

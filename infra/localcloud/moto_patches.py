@@ -45,6 +45,11 @@ which the parser base64-decodes; so a data-plane request that carries none is re
 moto's EventBridge hands a rule's target the event without its `account`, which every event AWS
 delivers carries (and Powertools' EventBridgeModel requires): the envelope gains it, the rest as moto
 writes it.
+
+DynamoDB Streams writes a record only for a write that changed the item; moto writes one for every
+put, update and delete. A stream function that re-puts what is already there (an idempotent mark, a
+redelivered event) would wake its consumers for nothing: the patch drops records whose old and new
+images are equal, as DynamoDB does.
 """
 
 from __future__ import annotations
@@ -260,11 +265,27 @@ def _patch_event_envelope() -> None:
     )
 
 
+def _patch_unchanged_writes() -> None:
+    """DynamoDB Streams records a write only if it changed the item; moto records every write."""
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamShard
+
+    record = StreamShard.add
+
+    def add(self: StreamShard, old: Item | None, new: Item | None) -> None:
+        if old is not None and new is not None and old == new:
+            return
+        record(self, old, new)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+
+
 def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
     _patch_event_envelope()
+    _patch_unchanged_writes()
     _patch_serializer()
     _patch_parser()
     _patch_request_lock()

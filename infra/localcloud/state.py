@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,30 @@ def chains_match(saved: Path, anvils: list[Anvil]) -> bool:
         if chain_head(url) < int(chain.get("head_block", 0)):
             return False
     saved.write_text(json.dumps(data, indent=2))
+    return True
+
+
+# a chain whose newest block is this far behind the wall clock is brought up to it
+CLOCK_SLACK_S = 60
+
+
+def sync_clock(rpc_url: str) -> bool:
+    """Mine one empty block at the wall clock when the chain's newest block is behind it; True if mined.
+
+    The simulator mines its history at explicit timestamps that end about now, and anvil then keeps
+    stamping new blocks from there, so live transfers would carry a clock a day or two old and read as
+    history (docs/architecture.md, "History replay"). One block at the wall clock moves anvil's clock.
+    """
+
+    def call(method: str, params: list[Any]) -> Any:
+        reply = requests.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=10)
+        return reply.json()["result"]
+
+    latest = int(call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    now = int(time.time())
+    if latest >= now - CLOCK_SLACK_S:
+        return False
+    call("evm_mine", [now])
     return True
 
 

@@ -27,6 +27,8 @@ def aws_calls() -> Iterator[calls.Recorder]:
 def cloud(tmp_path_factory: pytest.TempPathFactory, aws_calls: calls.Recorder) -> Iterator[LocalCloud]:
     state: Path = tmp_path_factory.mktemp("kith-e2e") / ".state"
     config = LocalCloudConfig(
+        # the replayed wallets are evaluated 5 s after the replay goes quiet, not the deployed 15 s
+        extra_parameters={"ReplayQuietSeconds": "5"},
         state_dir=state,
         api_port=free_port(),
         moto_port=free_port(),

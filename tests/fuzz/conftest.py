@@ -18,6 +18,8 @@ from infra.localcloud.main import LocalCloud, LocalCloudConfig
 def fuzz_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     state: Path = tmp_path_factory.mktemp("kith-fuzz") / ".state"
     config = LocalCloudConfig(
+        # the replayed wallets are evaluated 5 s after the replay goes quiet, not the deployed 15 s
+        extra_parameters={"ReplayQuietSeconds": "5"},
         state_dir=state,
         api_port=free_port(),
         moto_port=free_port(),

@@ -48,6 +48,9 @@ App table (pk, sk; overloaded GSIs gsi1..gsi3, string keys)
   A51 conversion credited (once) ............ pk=CAMPAIGN#<id>           sk=CONV#<addr>#<occurrence>
   A52 conversions an event earned ........... gsi1pk=CONVERTED#<event id> gsi1sk=<id>#<addr>#<occurrence> (on CONV#)
 
+  A53 wallets whose replayed history awaits one evaluation  pk=REPLAY#<shard>  sk=<addr>   (carries the generation)
+  A54 history replay: last history seen, drain scheduled, generation  pk=REPLAY  sk=STATE
+
 Lending
   A39 lending position, wallet x pool ....... pk=WALLET#<addr>           sk=LENDPOS#<chain>#<pool>
   A40 health factor, band, alert latch ...... pk=WALLET#<addr>           sk=HEALTH#<chain>#<pool>
@@ -112,6 +115,7 @@ from shared.store.keys.shapes import (
     MEMBER_PREFIX,
     PK,
     RATES_PARTITION,
+    REPLAY_SHARDS,
     SCORE_SHARDS,
     SEGMENT_VERSION_PREFIX,
     SEGMENTS_GSI1PK,
@@ -178,6 +182,9 @@ from shared.store.keys.shapes import (
     profile_key,
     rate_key,
     rates_key,
+    replay_partition,
+    replay_pending_key,
+    replay_state_key,
     score_gsi,
     score_partition,
     segment_def_key,
@@ -223,6 +230,7 @@ __all__ = [
     "PK",
     "PROFILE_SK",
     "RATES_PARTITION",
+    "REPLAY_SHARDS",
     "SCORE_SHARDS",
     "SEGMENTS_GSI1PK",
     "SEGMENT_VERSION_PREFIX",
@@ -301,6 +309,9 @@ __all__ = [
     "profile_key",
     "rate_key",
     "rates_key",
+    "replay_partition",
+    "replay_pending_key",
+    "replay_state_key",
     "score_gsi",
     "score_partition",
     "segment_def_key",

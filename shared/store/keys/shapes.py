@@ -156,6 +156,21 @@ def due_upper_bound(now_unix: int) -> str:
     return f"{_pad(now_unix, 12)}#~"
 
 
+REPLAY_SHARDS: Final = 4
+
+
+def replay_pending_key(address: str) -> dict[str, str]:
+    return {PK: replay_partition(_shard(address.lower(), REPLAY_SHARDS)), SK: address.lower()}
+
+
+def replay_partition(shard: int) -> str:
+    return f"REPLAY#{shard}"
+
+
+def replay_state_key() -> dict[str, str]:
+    return {PK: "REPLAY", SK: "STATE"}
+
+
 # ---- App table: API keys -----------------------------------------------------------------------
 
 
