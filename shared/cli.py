@@ -376,16 +376,10 @@ def run_chains_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# a chain setting's flag, for errors that name what to fix
-_CHAIN_FLAGS = {
-    "chain_id": "--chain",
-    "name": "--name",
-    "rpc_url_parameter": "--rpc-parameter",
-    "confirmations": "--confirmations",
-    "max_range": "--max-range",
-    "every_token": "--every-token",
-    "start_block": "--start-block",
-}
+def _chain_flag(field: str) -> str:
+    """The `chains add` flag that sets a chain setting, for errors that name what to fix."""
+    renamed = {"chain_id": "--chain", "rpc_url_parameter": "--rpc-parameter", "": "chain"}
+    return renamed.get(field, "--" + field.replace("_", "-"))
 
 
 def run_chains_add(args: argparse.Namespace) -> int:
@@ -407,12 +401,12 @@ def run_chains_add(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        return fail_usage(f"{_CHAIN_FLAGS.get(field, field or 'chain')}: {first['msg']}")
+        return fail_usage(f"{_chain_flag(field)}: {first['msg']}")
     known = load_chain(settings.app_table, args.chain)
     try:
         put_chain(settings.app_table, chain)
     except TrackingError as exc:
-        return fail_usage(f"{_CHAIN_FLAGS.get(exc.field or '', 'chain')}: {exc}")
+        return fail_usage(f"{_chain_flag(exc.field or '')}: {exc}")
     next_step = "it reads every token" if chain.every_token else "add contracts with `contracts add`"
     print(f"chain {args.chain} {'updated' if known else 'tracked'}; {next_step}")
     ingested = ingested_through(settings.app_table, args.chain) if known is not None else None
