@@ -50,7 +50,7 @@ class ChainConfig(BaseModel):
     # every ERC-20/721/1155 Transfer on the chain, from any contract; explicit, because an empty contract
     # list means "nothing to read yet" (docs/architecture.md, "Ingestion")
     every_token: bool = False
-    # no block below it is read on the chain; it places the chain's first cursor, never a later one
+    # no ingest run or contract backfill reads below it; it places the chain's first cursor, never a later one
     start_block: int = Field(default=0, ge=0, le=2**63 - 1)
     confirmations: int = Field(default=0, ge=0)
     use_finalized_tag: bool = False

@@ -12,8 +12,8 @@ it from there. Removing one stops ingesting it; its events already stored stay.
 
 A chain with `every_token` reads every ERC-20/721/1155 Transfer on it, from any contract, and tracks no
 contract list: adding contracts to it, or setting it on a chain that tracks some, is refused. A chain
-with neither waits. The chain's `start_block` is where its first ingest run starts (in every mode no
-block below it is read); once a cursor exists it alone decides, so changing `start_block` later moves
+with neither waits. The chain's `start_block` is where its first ingest run starts (no ingest run or
+contract backfill reads below it); once a cursor exists it alone decides, so changing `start_block` later moves
 no cursor either way, and older blocks are read with a backfill.
 
 The ChainsConfig template parameter (an SSM parameter named by KITH_CHAINS_SEED_PARAMETER) and
