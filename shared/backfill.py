@@ -61,7 +61,7 @@ def run_range_job(job: RangeJob, settings: Settings, options: IngestOptions | No
         raise BackfillError(f"range job {job.job_id}: from_block > to_block")
     chain = tracked_chain(settings, job.chain_id, max_age_s=CHAIN_CACHE_S)
     if job.contracts:
-        chain = chain.model_copy(update={"contracts": job.contracts})
+        chain = chain.model_copy(update={"contracts": job.contracts, "every_token": False})
     reader = ChainReader(chain, settings, options)
     ranger = AdaptiveRange(chain.max_range, chain.max_range)
     events = malformed = 0

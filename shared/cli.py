@@ -28,6 +28,7 @@ from shared.settings import ChainConfig, ConfigError, TrackedContract, get_setti
 from shared.tracking import (
     ChainNotTracked,
     TrackingError,
+    ingested_through,
     list_contracts,
     load_chain,
     put_chain,
@@ -327,6 +328,17 @@ def add_chains(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
     adding.add_argument("--confirmations", type=int, default=0, help="blocks to wait before a block is final")
     adding.add_argument("--finalized", action="store_true", help="read up to the node's `finalized` block instead")
     adding.add_argument("--max-range", type=int, default=2000, help="most blocks an eth_getLogs call may span")
+    adding.add_argument(
+        "--every-token",
+        action="store_true",
+        help="ingest every ERC-20/721/1155 Transfer on the chain, from any contract (no contract list)",
+    )
+    adding.add_argument(
+        "--start-block",
+        type=int,
+        default=0,
+        help="the block its first ingest run starts at (default 0); once it has run, a backfill reads older blocks",
+    )
     adding.set_defaults(handler=run_chains_add)
 
 
@@ -359,8 +371,15 @@ def run_chains_list(args: argparse.Namespace) -> int:
         return fail_usage(_NO_TABLE)
     for chain in tracked_chains(get_settings()):
         where = chain.rpc_url_parameter or "(rpc_url given directly)"
-        print(f"{chain.chain_id:>10}  {chain.name:<16} {len(chain.contracts):>5} contracts  rpc: {where}")
+        reads = "every token" if chain.every_token else f"{len(chain.contracts):>5} contracts"
+        print(f"{chain.chain_id:>10}  {chain.name:<16} {reads:<15} from block {chain.start_block:<10} rpc: {where}")
     return EXIT_OK
+
+
+def _chain_flag(field: str) -> str:
+    """The `chains add` flag that sets a chain setting, for errors that name what to fix."""
+    renamed = {"chain_id": "--chain", "rpc_url_parameter": "--rpc-parameter", "": "chain"}
+    return renamed.get(field, "--" + field.replace("_", "-"))
 
 
 def run_chains_add(args: argparse.Namespace) -> int:
@@ -376,13 +395,26 @@ def run_chains_add(args: argparse.Namespace) -> int:
             confirmations=args.confirmations,
             use_finalized_tag=args.finalized,
             max_range=args.max_range,
+            every_token=args.every_token,
+            start_block=args.start_block,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        return fail_usage(f"{'.'.join(str(p) for p in first['loc']) or 'chain'}: {first['msg']}")
+        field = ".".join(str(p) for p in first["loc"])
+        return fail_usage(f"{_chain_flag(field)}: {first['msg']}")
     known = load_chain(settings.app_table, args.chain)
-    put_chain(settings.app_table, chain)
-    print(f"chain {args.chain} {'updated' if known else 'tracked'}; add contracts with `contracts add`")
+    try:
+        put_chain(settings.app_table, chain)
+    except TrackingError as exc:
+        return fail_usage(f"{_chain_flag(exc.field or '')}: {exc}")
+    next_step = "it reads every token" if chain.every_token else "add contracts with `contracts add`"
+    print(f"chain {args.chain} {'updated' if known else 'tracked'}; {next_step}")
+    ingested = ingested_through(settings.app_table, args.chain) if known is not None else None
+    if ingested is not None and known is not None and known.start_block != chain.start_block:
+        print(
+            f"its cursor stays at block {ingested}: --start-block places a chain's first cursor only; "
+            "read older blocks with `backfill`"
+        )
     return EXIT_OK
 
 

@@ -171,7 +171,7 @@ class ChainIngest:
         self.summary.head, self.summary.target = head, target
         ranger = AdaptiveRange(cursor.range_size or self.chain.initial_range, self.chain.max_range)
         while True:
-            next_from = cursor.last_block + 1 if cursor.last_block is not None else self.chain.start_block
+            next_from = cursor.last_block + 1 if cursor.last_block is not None else self.chain.first_block
             if next_from > target:
                 if not cursor_is_canonical(cursor, self._canonical_hashes):
                     rewound = self._handle_reorg(cursor)
@@ -345,9 +345,10 @@ def ingest_all(
         # it; a chain that catches up early leaves what it did not use to the next
         reserved = time_reserved_for_later_chains(time_left(), len(chains) - index - 1)
         chain_time_left = _less(time_left, reserved)
-        if not chain.contracts:
-            # eth_getLogs with no address reads every contract on the chain: a chain whose last contract
-            # was removed waits, its cursor where it was, until one is tracked again
+        if not chain.contracts and not chain.every_token:
+            # eth_getLogs with no address reads every contract on the chain, which only every_token asks
+            # for: a chain whose last contract was removed waits, its cursor where it was, until one is
+            # tracked again
             summary.chains.append(ChainSummary(chain_id=chain.chain_id, stopped="no_contracts"))
             continue
         run = None

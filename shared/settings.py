@@ -34,6 +34,12 @@ class TrackedContract(BaseModel):
         return value.lower()
 
 
+EVERY_TOKEN_WITH_CONTRACTS = (
+    "every_token reads every token's Transfer logs on the chain, from any contract, so it cannot be combined "
+    "with a contract list: remove the contracts, or leave every_token false"
+)
+
+
 class ChainConfig(BaseModel):
     chain_id: int
     name: str = ""
@@ -41,6 +47,11 @@ class ChainConfig(BaseModel):
     rpc_url: str = ""
     rpc_url_parameter: str = ""
     contracts: list[TrackedContract] = Field(default_factory=list)
+    # every ERC-20/721/1155 Transfer on the chain, from any contract; explicit, because an empty contract
+    # list means "nothing to read yet" (docs/architecture.md, "Ingestion")
+    every_token: bool = False
+    # no ingest run or contract backfill reads below it; it places the chain's first cursor, never a later one
+    start_block: int = Field(default=0, ge=0, le=2**63 - 1)
     confirmations: int = Field(default=0, ge=0)
     use_finalized_tag: bool = False
     max_range: int = Field(default=2000, ge=1)
@@ -53,9 +64,19 @@ class ChainConfig(BaseModel):
             raise ValueError(f"chain {self.chain_id}: set rpc_url (local) or rpc_url_parameter (SSM name)")
         return self
 
+    @model_validator(mode="after")
+    def _every_token_or_a_contract_list(self) -> ChainConfig:
+        if self.every_token and self.contracts:
+            raise ValueError(EVERY_TOKEN_WITH_CONTRACTS)
+        return self
+
     @property
-    def start_block(self) -> int:
-        return min((c.start_block for c in self.contracts), default=0)
+    def first_block(self) -> int:
+        """The block the chain's first ingest run starts at: the start block, or the earliest tracked
+        contract's start block when that is later."""
+        if self.every_token:
+            return self.start_block
+        return max(self.start_block, min((c.start_block for c in self.contracts), default=0))
 
 
 class ScoreSettings(BaseModel):

@@ -10,6 +10,12 @@ contracts`. Adding one to a chain that is already being ingested backfills it fr
 the chain's confirmed head, through the backfill queue, for that contract alone; the live ingest takes
 it from there. Removing one stops ingesting it; its events already stored stay.
 
+A chain with `every_token` reads every ERC-20/721/1155 Transfer on it, from any contract, and tracks no
+contract list: adding contracts to it, or setting it on a chain that tracks some, is refused. A chain
+with neither waits. The chain's `start_block` is where its first ingest run starts (no ingest run or
+contract backfill reads below it); once a cursor exists it alone decides, so changing `start_block` later moves
+no cursor either way, and older blocks are read with a backfill.
+
 The ChainsConfig template parameter (an SSM parameter named by KITH_CHAINS_SEED_PARAMETER) and
 KITH_CHAINS (local runs and tests) only seed the table: a seed is applied once per distinct content,
 it sets the settings of the chains it names and adds the contracts that are not tracked yet. The RPC
@@ -31,7 +37,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.chain.jobs import BackfillError, confirmed_target, open_backfill
-from shared.settings import ChainConfig, ConfigError, Settings, TrackedContract
+from shared.settings import EVERY_TOKEN_WITH_CONTRACTS, ChainConfig, ConfigError, Settings, TrackedContract
 from shared.store.dynamo import batch_get, batch_write, client, from_item, to_item
 from shared.store.keys import (
     CHAIN_CONFIG_SK,
@@ -184,8 +190,21 @@ class _Seeding(threading.local):
 _SEEDING = _Seeding()
 
 
+# chain settings a seed's digest leaves out while they hold their default: a seed that does not use them keeps
+# the digest it had without them, and is not applied again (which would re-track contracts removed since)
+_DIGEST_OMITS_AT_DEFAULT = ("every_token", "start_block")
+
+
+def _seed_form(chain: ChainConfig) -> dict[str, Any]:
+    values = chain.model_dump(mode="json")
+    for name in _DIGEST_OMITS_AT_DEFAULT:
+        if values[name] == ChainConfig.model_fields[name].default:
+            del values[name]
+    return values
+
+
 def seed_digest(chains: list[ChainConfig]) -> str:
-    canonical = json.dumps([c.model_dump(mode="json") for c in chains], sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps([_seed_form(c) for c in chains], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -230,7 +249,10 @@ def seed_chains(settings: Settings) -> bool:
         _SEEDING.active = True
         try:
             for chain in chains:
-                put_chain(settings.app_table, chain)
+                try:
+                    put_chain(settings.app_table, chain)
+                except TrackingError as exc:
+                    raise ConfigError(f"the chains seed cannot be applied to chain {chain.chain_id}: {exc}") from exc
                 if chain.contracts:
                     # without a backfill queue (a test's bare settings) a seeded contract is tracked from now on
                     _track(settings, chain, chain.contracts, backfill=bool(settings.backfill_queue_url))
@@ -290,10 +312,26 @@ def forget_cached() -> None:
 
 
 def put_chain(app_table: str, chain: ChainConfig) -> None:
-    """Create a chain or replace its settings; its contracts and cursor are untouched."""
+    """Create a chain or replace its settings; its contracts and cursor are untouched.
+
+    A changed `start_block` moves no cursor: it places the first one only (docs/architecture.md, "Ingestion").
+    """
+    if chain.every_token:
+        tracked = [i for i in _chain_items(app_table, chain.chain_id) if _is_contract(str(i["sk"]))]
+        if tracked:
+            raise TrackingError(
+                f"chain {chain.chain_id} tracks {len(tracked)} contracts: {EVERY_TOKEN_WITH_CONTRACTS}", "every_token"
+            )
     client("dynamodb").put_item(TableName=app_table, Item=to_item(_chain_item(chain)))
     with _LOCK:
         _CHAIN_CACHE.pop((app_table, chain.chain_id), None)
+
+
+def ingested_through(app_table: str, chain_id: int) -> int | None:
+    """The last block the chain's cursor has ingested, or None before its first run."""
+    cursor = client("dynamodb").get_item(TableName=app_table, Key=to_item(cursor_key(chain_id)), ConsistentRead=True)
+    last_block = from_item(cursor.get("Item", {})).get("last_block")
+    return None if last_block is None else int(last_block)
 
 
 def list_contracts(settings: Settings, chain_id: int) -> list[dict[str, Any]]:
@@ -319,7 +357,10 @@ def track_contracts(
         raise TrackingError(f"at most {MAX_CONTRACTS_PER_REQUEST} contracts a request", "contracts")
     if len({c.address for c in contracts}) != len(contracts):
         raise TrackingError("a contract address appears twice", "contracts")
-    return _track(settings, tracked_chain(settings, chain_id), contracts, range_size)
+    chain = tracked_chain(settings, chain_id)
+    if chain.every_token:
+        raise TrackingError(f"chain {chain_id} has every_token set: {EVERY_TOKEN_WITH_CONTRACTS}", "contracts")
+    return _track(settings, chain, contracts, range_size)
 
 
 def _track(
@@ -354,7 +395,7 @@ def _track(
         _CHAIN_CACHE.pop((settings.app_table, chain_id), None)
     reading = chain.model_copy(update={"contracts": outcome.added})
     target = confirmed_target(settings, reading)
-    first = min(c.start_block for c in outcome.added)
+    first = max(chain.start_block, min(c.start_block for c in outcome.added))
     if first > target:
         outcome.note = f"every new contract starts after the confirmed head ({target}): the live ingest reads it"
         return outcome

@@ -25,14 +25,16 @@ def hex_item(value: str) -> bytes:
 
 
 class BloomFilter:
-    """Tracked addresses and topic0s, pre-hashed once per chain."""
+    """Tracked addresses and topic0s, pre-hashed once per chain; `addresses=None` admits any address."""
 
-    def __init__(self, addresses: Iterable[str], topics: Iterable[str]) -> None:
-        self.address_masks = [bloom_bits(hex_item(a)) for a in addresses]
+    def __init__(self, addresses: Iterable[str] | None, topics: Iterable[str]) -> None:
+        self.any_address = addresses is None
+        self.address_masks = [bloom_bits(hex_item(a)) for a in addresses or ()]
         self.topic_masks = [bloom_bits(hex_item(t)) for t in topics]
 
     def may_contain(self, logs_bloom: str) -> bool:
         bloom = int(logs_bloom, 16) if logs_bloom not in ("", "0x") else 0
         if bloom == 0:
             return False
-        return any(bloom & m == m for m in self.address_masks) and any(bloom & m == m for m in self.topic_masks)
+        address_admitted = self.any_address or any(bloom & m == m for m in self.address_masks)
+        return address_admitted and any(bloom & m == m for m in self.topic_masks)

@@ -113,10 +113,16 @@ class ChainReader:
             workers=self.options.rpc_workers,
         )
         self.metadata = MetadataReader(url, chain.chain_id, settings.app_table, timeout=self.options.rpc.timeout)
-        self.addresses = sorted({c.address for c in chain.contracts})
-        topic0s = sorted({t for c in chain.contracts for t in abi.TOPICS_BY_STANDARD[c.standard]})
+        if chain.every_token:
+            # no address filter: eth_getLogs without one reads every contract, narrowed by the token topics
+            self.addresses: list[str] = []
+            topic0s = sorted({t for s in abi.TOKEN_STANDARDS for t in abi.TOPICS_BY_STANDARD[s]})
+            self.bloom = BloomFilter(None, topic0s)
+        else:
+            self.addresses = sorted({c.address for c in chain.contracts})
+            topic0s = sorted({t for c in chain.contracts for t in abi.TOPICS_BY_STANDARD[c.standard]})
+            self.bloom = BloomFilter(self.addresses, topic0s)
         self.topics: list[Any] = [topic0s]
-        self.bloom = BloomFilter(self.addresses, topic0s)
         self.token_addresses = frozenset(c.address for c in chain.contracts if c.standard in abi.TOKEN_STANDARDS)
 
     def confirmed_target(self) -> tuple[int, int]:
@@ -204,7 +210,9 @@ class ChainReader:
     def token_meta(self, logs: Iterable[Any]) -> dict[str, TokenMeta]:
         # the few distinct emitters first, then the check on each: a range has far fewer than logs
         emitters = {log.get("address") for log in logs}
-        wanted = {a.lower() for a in emitters if isinstance(a, str)} & self.token_addresses
+        wanted = {a.lower() for a in emitters if isinstance(a, str)}
+        if not self.chain.every_token:
+            wanted &= self.token_addresses
         return self.metadata.get_many(wanted)
 
     def decode(self, fetched: FetchedRange) -> Decoded:

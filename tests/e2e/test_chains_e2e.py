@@ -57,6 +57,9 @@ def test_a_contract_added_over_the_api_is_backfilled_into_the_profiles_then_inge
     _emit(url, sender, token, NEWCOMER, 2_000_000)
     tracked = _call(cloud, "GET", "/chains/31337/contracts")["items"]
     assert token not in {c["address"] for c in tracked} and len(tracked) > 0
+    # the deployment's chain reads its contract list, not every token, from block 0
+    chain = next(c for c in _call(cloud, "GET", "/chains")["items"] if c["chain_id"] == 31337)
+    assert (chain["every_token"], chain["start_block"], chain["contracts"]) == (False, 0, len(tracked))
 
     # When it is tracked over the API from its deployment block
     added = _call(

@@ -26,6 +26,12 @@ class ChainView(BaseModel):
     confirmations: int
     use_finalized_tag: bool
     max_range: int
+    every_token: bool = Field(
+        description="every ERC-20/721/1155 Transfer on the chain is ingested, from any contract; no contract list"
+    )
+    start_block: int = Field(
+        description="the block the chain's first ingest run starts at; no block below it is read by ingestion"
+    )
     contracts: int = Field(description="how many contracts are tracked on it")
 
 
@@ -98,6 +104,8 @@ def list_chains() -> ChainList:
                 confirmations=c.confirmations,
                 use_finalized_tag=c.use_finalized_tag,
                 max_range=c.max_range,
+                every_token=c.every_token,
+                start_block=c.start_block,
                 contracts=len(c.contracts),
             )
             for c in chains
