@@ -24,10 +24,14 @@ class TrackedContract(BaseModel):
     standard: Standard
     start_block: int = 0
     label: str = ""
+    # erc4626-vault and staking: the token the contract holds, so a stake can count as holding it
+    underlying: str | None = None
 
-    @field_validator("address")
+    @field_validator("address", "underlying")
     @classmethod
-    def _lower_hex_address(cls, value: str) -> str:
+    def _lower_hex_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not (value.startswith("0x") and len(value) == 42):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
         int(value, 16)
