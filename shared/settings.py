@@ -84,6 +84,8 @@ class LabelSettings(BaseModel):
     new_holder_days: int = 7
     collector_min_nfts: int = 5
     dormant_days: int = 30
+    # staker: a stake of at least this many base units of its underlying token (0: any positive stake)
+    staker_min_balance: int = Field(default=0, ge=0)
     at_risk_p_alive: float = 0.5
     # H of the churn risk, P(no activity in the next H days); the nightly refit fits and backtests for it
     churn_horizon_days: int = Field(default=30, gt=0)
