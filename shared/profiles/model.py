@@ -30,6 +30,7 @@ from shared.events import (
     TokenTransfer,
     VoteCast,
 )
+from shared.profiles.stakes import StakePosition, apply_stake, stake_key, step_stake_times
 from shared.settings import ScoreSettings
 
 DAY = 86_400
@@ -127,40 +128,6 @@ class LendingPosition(BaseModel):
     liquidated_collateral: int = 0
 
 
-class StakePosition(BaseModel):
-    """A wallet's stake in one vault or staking contract (docs/architecture.md, "Profiles, scores and rules").
-
-    `assets` is in the underlying token's units: for a staking contract the staked amount, exactly as its
-    balance mapping holds it; for a vault the assets deposited minus those withdrawn, which equals the
-    vault's maxWithdraw while its share price has not moved (yield or a loss moves it, and no event says
-    so). `shares` is exact for a vault whatever its price.
-    """
-
-    standard: Standard
-    underlying: str | None = None
-    assets: int = 0
-    shares: int = 0
-    deposits: int = 0  # deposit and stake events
-    withdrawals: int = 0  # withdraw and unstake events
-    # order-dependent
-    staked_since: int | None = None  # when the current continuous stake began
-    unstaked_at: int | None = None  # when the stake last went to zero; None while staked
-
-    @property
-    def measure(self) -> int:
-        """What makes the position staked: a vault's shares, a staking contract's amount."""
-        return self.shares if self.standard == Standard.ERC4626_VAULT else self.assets
-
-    @property
-    def staked(self) -> bool:
-        return self.measure > 0
-
-    @property
-    def staked_assets(self) -> int:
-        """The stake in underlying units; nothing once the position is exited."""
-        return max(self.assets, 0) if self.staked else 0
-
-
 class WalletProfile(BaseModel):
     address: str
     active_days: dict[str, int] = Field(default_factory=dict)  # unix day -> events that day
@@ -196,10 +163,6 @@ class WalletProfile(BaseModel):
         if self.staked_positions():
             return None
         return max((p.unstaked_at for p in self.staking.values() if p.unstaked_at is not None), default=None)
-
-
-def stake_key(chain_id: int, contract: str) -> str:
-    return f"{chain_id}:{contract}"
 
 
 def activities_of(event: ChainEvent) -> list[tuple[str, Activity]]:
@@ -264,7 +227,7 @@ def apply_to_profile(
     elif isinstance(event, LendingEvent):
         _apply_lending(profile, event, sign)
     elif isinstance(event, StakeEvent):
-        _apply_stake(profile, event, sign)
+        apply_stake(profile.staking, event, sign)
     decimals = event.decimals if isinstance(event, TokenTransfer) else None
     component, size = _score_component(activity, decimals)
     scoring.add(profile.score, component, size, activity.block_time, settings, sign)
@@ -293,33 +256,10 @@ def _apply_lending(profile: WalletProfile, event: LendingEvent, sign: int) -> No
     profile.lending = {k: v for k, v in profile.lending.items() if v != LendingPosition()}
 
 
-def _apply_stake(profile: WalletProfile, event: StakeEvent, sign: int) -> None:
-    key = stake_key(event.chain_id, event.contract)
-    position = profile.staking.setdefault(key, StakePosition(standard=event.standard, underlying=event.underlying))
-    direction = sign if event.action in STAKE_INCREASES else -sign
-    position.assets += direction * event.assets
-    position.shares += direction * (event.shares or 0)
-    if event.action in STAKE_INCREASES:
-        position.deposits += sign
-    else:
-        position.withdrawals += sign
-    if position.underlying is None:
-        position.underlying = event.underlying
-    if position.deposits == 0 and position.withdrawals == 0:
-        del profile.staking[key]
-
-
 def _stake_delta(activity: Activity) -> int:
     """How an activity moves its position's measure (StakePosition.measure)."""
     size = activity.shares if activity.standard == Standard.ERC4626_VAULT else activity.amount
     return (size or 0) if activity.detail in STAKE_INCREASES else -(size or 0)
-
-
-def _step_stake_times(position: StakePosition, t: int, measure_before: int, measure_after: int) -> None:
-    if measure_before <= 0 < measure_after:
-        position.staked_since, position.unstaked_at = t, None
-    elif measure_before > 0 >= measure_after:
-        position.staked_since, position.unstaked_at = None, t
 
 
 def new_holding(event: TokenTransfer) -> Holding:
@@ -379,7 +319,7 @@ def step_profile_times(profile: WalletProfile, activity: Activity) -> None:
         position = profile.staking.get(stake_key(activity.chain_id, activity.contract))
         if position is not None:
             after = position.measure
-            _step_stake_times(position, activity.block_time, after - _stake_delta(activity), after)
+            step_stake_times(position, activity.block_time, after - _stake_delta(activity), after)
     _step_profile_clock(profile, activity)
 
 
@@ -426,7 +366,7 @@ def replay_profile_times(profile: WalletProfile, activities: Iterable[Activity])
         if replayed is not None:
             before = measures.get(key, 0)
             measures[key] = before + _stake_delta(activity)
-            _step_stake_times(replayed, activity.block_time, before, measures[key])
+            step_stake_times(replayed, activity.block_time, before, measures[key])
         _step_profile_clock(profile, activity)
 
 

@@ -185,8 +185,8 @@ class HoldingCondition(_Node):
     min_adjusted: Number | None = Field(default=None, ge=0, description="balance divided by 10**decimals, at least")
     max_adjusted: Number | None = Field(default=None, ge=0, description="balance divided by 10**decimals, at most")
     held_days_gte: Days | None = Field(default=None, description="held continuously for at least this many days")
-    include_staked: bool = Field(
-        default=False,
+    include_staked: bool | None = Field(
+        default=None,
         description="erc20: count what the wallet stakes in vaults and staking contracts that hold the token",
     )
 
@@ -197,7 +197,7 @@ class HoldingCondition(_Node):
 
     @field_validator("include_staked")
     @classmethod
-    def _staked_are_fungible(cls, value: bool, info: ValidationInfo) -> bool:
+    def _staked_are_fungible(cls, value: bool | None, info: ValidationInfo) -> bool | None:
         if value and (info.data.get("standard") not in (None, "erc20") or info.data.get("token_id") is not None):
             raise PydanticCustomError("include_staked_standard", "include_staked applies to erc20 holdings only")
         return value
