@@ -12,13 +12,14 @@ from web3 import Web3
 
 from infra.contracts.deploy import load_artifacts
 from infra.localcloud.template import Template
+from shared import tracking
 from shared.chain.reorg import CursorStore
 from shared.events import Standard
 from shared.ingest import ingest_chain
 from shared.profiles.model import stake_key
 from shared.profiles.store import load_profile
 from shared.profiles.stream import apply_images
-from shared.settings import ChainConfig, TrackedContract, get_settings
+from shared.settings import ChainConfig, Settings, TrackedContract, get_settings
 from tests.integration.test_lending_health import StreamReader
 from tests.support.ingest_chain import HistoryAnvil, fast_options, receipt, rpc, settings_for
 
@@ -157,3 +158,24 @@ def test_stakes_equal_the_contracts_through_random_reorgs_and_redelivery(
                 if p.unstaked_at is not None
             )
         assert reorgs >= 4 and exits >= 1
+
+
+def test_a_tracked_vault_keeps_its_underlying_token_through_the_app_table(deployed: Any) -> None:
+    # Given a chain seeded with a vault and a staking contract that declare their underlying token
+    token, vault, pool = "0x" + "c1" * 20, "0x" + "c2" * 20, "0x" + "c3" * 20
+    contracts = [
+        TrackedContract(address=vault, standard=Standard.ERC4626_VAULT, underlying=token.upper().replace("X", "x")),
+        TrackedContract(address=pool, standard=Standard.STAKING),
+    ]
+    chain = ChainConfig(chain_id=31337, rpc_url="http://127.0.0.1:1", contracts=contracts)
+    settings = Settings(events_table=deployed.events_table, app_table=deployed.app_table, chains=[chain])
+    tracking.forget_cached()
+
+    # When the chain is read back as ingest reads it
+    loaded = tracking.tracked_chain(settings, 31337)
+
+    # Then the vault's underlying token is there, lower-cased, and the staking contract has none
+    assert {c.address: (c.standard, c.underlying) for c in loaded.contracts} == {
+        vault: (Standard.ERC4626_VAULT, token),
+        pool: (Standard.STAKING, None),
+    }
