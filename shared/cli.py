@@ -352,8 +352,11 @@ def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None
     adding.add_argument("--chain", type=int, required=True, help="chain id")
     adding.add_argument("--address", required=True, help="the contract's 0x address")
     adding.add_argument(
-        "--standard", required=True, choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle"]
+        "--standard",
+        required=True,
+        choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle", "erc4626-vault", "staking"],
     )
+    adding.add_argument("--underlying", default=None, help="vaults and staking contracts: the token they hold")
     adding.add_argument("--start-block", type=int, default=0, help="its deployment block (default 0)")
     adding.add_argument("--label", default="", help="a name for it")
     adding.set_defaults(handler=run_contracts_add)
@@ -437,10 +440,15 @@ def run_contracts_add(args: argparse.Namespace) -> int:
 
     try:
         contract = TrackedContract(
-            address=args.address, standard=args.standard, start_block=args.start_block, label=args.label
+            address=args.address,
+            standard=args.standard,
+            start_block=args.start_block,
+            label=args.label,
+            underlying=args.underlying,
         )
     except ValidationError as exc:
-        return fail_usage(f"--address: {exc.errors()[0]['msg']}")
+        error = exc.errors()[0]
+        return fail_usage(f"--{error['loc'][0]}: {error['msg']}")
     if args.start_block < 0:
         return fail_usage("--start-block must be >= 0")
     try:

@@ -19,6 +19,8 @@ class Standard(StrEnum):
     GOVERNOR = "governor"
     LENDING_POOL = "lending-pool"
     PRICE_ORACLE = "price-oracle"
+    ERC4626_VAULT = "erc4626-vault"
+    STAKING = "staking"
 
 
 class EventBase(BaseModel):
@@ -99,6 +101,29 @@ class PriceUpdate(EventBase):
     timestamp: int  # as the oracle reports it (its block time)
 
 
-ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent | PriceUpdate, Field(discriminator="kind")]
+StakeAction = Literal["deposit", "withdraw", "stake", "unstake"]
+STAKE_INCREASES: frozenset[str] = frozenset({"deposit", "stake"})
+
+
+class StakeEvent(EventBase):
+    """A wallet's stake in a vault or staking contract grows (deposit, stake) or shrinks (withdraw, unstake).
+
+    ERC-4626 vaults: `owner` is the wallet whose shares are minted or burned, `assets` the underlying
+    moved and `shares` the shares minted or burned. Staking contracts (`Staked`/`Withdrawn`): `owner` is
+    the staking user, `assets` the staked amount, and `shares` is None (the stake is the token itself).
+    """
+
+    kind: Literal["stake"] = "stake"
+    action: StakeAction
+    owner: str
+    assets: int
+    shares: int | None = None
+    sender: str | None = None  # vault: who paid the assets in, or who called withdraw
+    receiver: str | None = None  # vault withdraw: who received the assets
+    # the token the contract holds, from the tracked contract's `underlying`; None when not configured
+    underlying: str | None = None
+
+
+ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent, Field(discriminator="kind")]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

@@ -18,6 +18,8 @@ def labels_for(profile: WalletProfile, holdings: list[Holding], now: int, settin
         found.append("new_holder")
     if any(_is_diamond_hands(h, now, settings) for h in holdings):
         found.append("diamond_hands")
+    if any(p.staked_assets >= settings.staker_min_balance for p in profile.staked_positions()):
+        found.append("staker")
     return found
 
 

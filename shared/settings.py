@@ -24,10 +24,14 @@ class TrackedContract(BaseModel):
     standard: Standard
     start_block: int = 0
     label: str = ""
+    # erc4626-vault and staking: the token the contract holds, so a stake can count as holding it
+    underlying: str | None = None
 
-    @field_validator("address")
+    @field_validator("address", "underlying")
     @classmethod
-    def _lower_hex_address(cls, value: str) -> str:
+    def _lower_hex_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not (value.startswith("0x") and len(value) == 42):
             raise ValueError("must be a 0x-prefixed 20-byte hex address")
         int(value, 16)
@@ -101,6 +105,8 @@ class LabelSettings(BaseModel):
     new_holder_days: int = 7
     collector_min_nfts: int = 5
     dormant_days: int = 30
+    # staker: a stake of at least this many base units of its underlying token (0: any positive stake)
+    staker_min_balance: int = Field(default=0, ge=0)
     at_risk_p_alive: float = 0.5
     # H of the churn risk, P(no activity in the next H days); the nightly refit fits and backtests for it
     churn_horizon_days: int = Field(default=30, gt=0)

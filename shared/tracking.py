@@ -119,6 +119,7 @@ def _contract_of(values: dict[str, Any]) -> TrackedContract:
         standard=values["standard"],
         start_block=int(values.get("start_block", 0)),
         label=str(values.get("label", "")),
+        underlying=values.get("underlying") or None,
     )
 
 

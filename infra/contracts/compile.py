@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -12,6 +14,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("solc_standard_json.js")
+NODE_MODULES = ROOT / "node_modules"
+_IMPORT = re.compile(r"""^\s*import\s+(?:[^"';]*\s+from\s+)?["']([^"']+)["']""", re.MULTILINE)
 
 
 class CompileError(RuntimeError):
@@ -27,7 +31,7 @@ class Artifact:
 
 def compile_sources(sources: list[Path], cache_dir: Path) -> dict[str, Artifact]:
     """Compile every contract in `sources`; returns artifacts by contract name."""
-    contents = {path.name: path.read_text() for path in sorted(sources)}
+    contents = with_imports({path.name: path.read_text() for path in sorted(sources)})
     digest = hashlib.sha256(json.dumps(contents, sort_keys=True).encode()).hexdigest()[:16]
     cache_file = cache_dir / f"contracts-{digest}.json"
     if cache_file.exists():
@@ -41,6 +45,29 @@ def compile_sources(sources: list[Path], cache_dir: Path) -> dict[str, Artifact]
         for name, contract in file_contracts.items():
             artifacts[name] = Artifact(name, contract["abi"], "0x" + contract["evm"]["bytecode"]["object"])
     return artifacts
+
+
+def with_imports(contents: dict[str, str]) -> dict[str, str]:
+    """The sources plus every file they import from the pinned node packages (`@openzeppelin/...`),
+    transitively, under the names solc asks for. They join the cache key, so a package bump recompiles."""
+    found = dict(contents)
+    pending = list(contents)
+    while pending:
+        name = pending.pop()
+        for imported in _IMPORT.findall(found[name]):
+            resolved = (
+                posixpath.normpath(posixpath.join(posixpath.dirname(name), imported))
+                if imported.startswith(".")
+                else imported
+            )
+            if resolved in found:
+                continue
+            path = NODE_MODULES / resolved
+            if not path.is_file():
+                raise CompileError(f"{name} imports {imported}, which is not in node_modules: run `npm ci`")
+            found[resolved] = path.read_text()
+            pending.append(resolved)
+    return found
 
 
 def _run_solcjs(contents: dict[str, str]) -> dict[str, Any]:

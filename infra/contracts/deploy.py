@@ -131,3 +131,15 @@ def deploy_suite(w3: Web3, artifacts: dict[str, Artifact], deployer: str | None 
     addresses = {role: str(c.address).lower() for role, c in contracts.items()}
     addresses["treasury"] = owner
     return addresses
+
+
+def deploy_staking(w3: Web3, artifacts: dict[str, Artifact], asset: str, deployer: str | None = None) -> dict[str, str]:
+    """A KithVault (ERC-4626) and a KithStakingPool over `asset`; returns role -> lower-case address.
+
+    Track them as `erc4626-vault` and `staking` with `underlying=asset`.
+    """
+    owner = (deployer or default_deployer(w3)).lower()
+    asset_address = Web3.to_checksum_address(asset)
+    vault = deploy(w3, artifacts["KithVault"], asset_address, "Staked Kith", "sKITH", sender=owner)
+    staking = deploy(w3, artifacts["KithStakingPool"], asset_address, sender=owner)
+    return {"vault": str(vault.address).lower(), "staking": str(staking.address).lower()}

@@ -31,6 +31,14 @@ RESERVE_DATA_UPDATED: Final = topic("ReserveDataUpdated(address,uint256,uint256,
 # Aave's test PriceOracle (and KithPriceOracle)
 ASSET_PRICE_UPDATED: Final = topic("AssetPriceUpdated(address,uint256,uint256)")
 
+# ERC-4626 vaults
+VAULT_DEPOSIT: Final = topic("Deposit(address,address,uint256,uint256)")
+VAULT_WITHDRAW: Final = topic("Withdraw(address,address,address,uint256,uint256)")
+
+# Staking contracts of the StakingRewards shape: Staked(address indexed user, uint256 amount)
+STAKED: Final = topic("Staked(address,uint256)")
+WITHDRAWN: Final = topic("Withdrawn(address,uint256)")
+
 TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC20: (TRANSFER,),
     Standard.ERC721: (TRANSFER,),
@@ -47,6 +55,8 @@ TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
         RESERVE_DATA_UPDATED,
     ),
     Standard.PRICE_ORACLE: (ASSET_PRICE_UPDATED,),
+    Standard.ERC4626_VAULT: (VAULT_DEPOSIT, VAULT_WITHDRAW),
+    Standard.STAKING: (STAKED, WITHDRAWN),
 }
 
 TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})

@@ -23,12 +23,14 @@ from shared.events import (
     LendingAction,
     LendingEvent,
     PriceUpdate,
+    StakeAction,
+    StakeEvent,
     Standard,
     TokenTransfer,
     VoteCast,
 )
 
-Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate
+Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent
 
 
 class TokenMeta(NamedTuple):
@@ -223,6 +225,81 @@ def _price_updated(log: Mapping[str, Any], common: _Common, _: TokenMeta | None)
     ]
 
 
+def _exact_words(log: Mapping[str, Any], count: int, name: str) -> list[str]:
+    data = log["data"]
+    if len(data) != 2 + 64 * count:
+        raise Malformed(f"{name} with {max(0, len(data) - 2) // 2} data bytes, expected {32 * count}")
+    return _words(data, count)
+
+
+def _vault_deposit(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+    # ERC-4626 Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares)
+    topics = _need_topics(log, 3, "Deposit")
+    assets, shares = _exact_words(log, 2, "Deposit")
+    return [
+        StakeEvent(
+            **common,
+            standard=Standard.ERC4626_VAULT,
+            action="deposit",
+            sender=_topic_address(topics[1]),
+            owner=_topic_address(topics[2]),
+            assets=_uint(assets),
+            shares=_uint(shares),
+        )
+    ]
+
+
+def _vault_withdraw(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+    # ERC-4626 Withdraw(address indexed sender, address indexed receiver, address indexed owner, uint256 assets,
+    # uint256 shares)
+    topics = _need_topics(log, 4, "Withdraw")
+    assets, shares = _exact_words(log, 2, "Withdraw")
+    return [
+        StakeEvent(
+            **common,
+            standard=Standard.ERC4626_VAULT,
+            action="withdraw",
+            sender=_topic_address(topics[1]),
+            receiver=_topic_address(topics[2]),
+            owner=_topic_address(topics[3]),
+            assets=_uint(assets),
+            shares=_uint(shares),
+        )
+    ]
+
+
+def _staking(action: StakeAction, name: str) -> _Decoder:
+    """Staked / Withdrawn(address indexed user, uint256 amount), as Synthetix's StakingRewards and its many
+    copies emit them. The rare copies that leave `user` unindexed put the same fields in two data words;
+    both forms carry one meaning, so both are read. Anything else under the topic is malformed."""
+
+    def decode(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+        topics: list[str] = log["topics"]
+        if len(topics) == 2:
+            (amount,) = _exact_words(log, 1, name)
+            user = _topic_address(topics[1])
+        elif len(topics) == 1:
+            user_word, amount = _exact_words(log, 2, name)
+            user = _address(user_word)
+        else:
+            raise Malformed(f"{name} with {len(topics)} topics, expected 2 (user indexed) or 1")
+        return [StakeEvent(**common, standard=Standard.STAKING, action=action, owner=user, assets=_uint(amount))]
+
+    return decode
+
+
+def with_underlying(events: list[Event], underlying: Mapping[str, str]) -> list[Event]:
+    """Stake events stamped with the token their contract holds, as the tracked contract declares it."""
+    if not underlying:
+        return events
+    return [
+        e.model_copy(update={"underlying": underlying[e.contract]})
+        if isinstance(e, StakeEvent) and e.contract in underlying
+        else e
+        for e in events
+    ]
+
+
 def _vote_with_params(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
     # same head as VoteCast; the trailing params bytes are not part of the model
     _words(log["data"], 5)
@@ -241,6 +318,10 @@ DECODERS: dict[str, _Decoder] = {
     abi.COLLATERAL_DISABLED: _collateral("collateral_disabled"),
     abi.RESERVE_DATA_UPDATED: _reserve_data,
     abi.ASSET_PRICE_UPDATED: _price_updated,
+    abi.VAULT_DEPOSIT: _vault_deposit,
+    abi.VAULT_WITHDRAW: _vault_withdraw,
+    abi.STAKED: _staking("stake", "Staked"),
+    abi.WITHDRAWN: _staking("unstake", "Withdrawn"),
 }
 
 

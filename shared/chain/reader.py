@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.chain import abi
 from shared.chain.bloom import BloomFilter
-from shared.chain.decode import Decoded, TokenMeta, decode_logs
+from shared.chain.decode import Decoded, TokenMeta, decode_logs, with_underlying
 from shared.chain.endpoints import resolve_rpc_url
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
@@ -124,6 +124,7 @@ class ChainReader:
             self.bloom = BloomFilter(self.addresses, topic0s)
         self.topics: list[Any] = [topic0s]
         self.token_addresses = frozenset(c.address for c in chain.contracts if c.standard in abi.TOKEN_STANDARDS)
+        self.underlying = {c.address: c.underlying for c in chain.contracts if c.underlying}
 
     def confirmed_target(self) -> tuple[int, int]:
         """(head, the highest block safe to ingest): head - confirmations, or the `finalized` block."""
@@ -219,6 +220,7 @@ class ChainReader:
         block_times = {n: h.timestamp for n, h in fetched.headers.items()}
         with gc_paused():
             decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
+        decoded.events = with_underlying(decoded.events, self.underlying)
         if decoded.malformed:
             logger.warning(
                 "chain %s blocks %s-%s: skipped %s malformed logs, e.g. %s",

@@ -4,11 +4,11 @@ Everything here is free of DynamoDB and Lambda. The store applies events with th
 and the property test compares it with `fold`, the reference over the final set of events.
 
 Two kinds of fields:
-- reversible ones (balances, units per token id, counts, volumes, active days, votes, lending sums, the score) take
-  an event back exactly with sign=-1, in any order;
-- order-dependent ones (holding since, each id's since, exited at, last in/out, first seen, last active, last vote)
-  are recomputed by `replay` from the wallet's activities whenever an event arrives out of order or
-  is rolled back. In order, `replay` of one more activity equals one incremental step.
+- reversible ones (balances, units per token id, counts, volumes, active days, votes, lending sums, staked
+  assets and shares, the score) take an event back exactly with sign=-1, in any order;
+- order-dependent ones (holding since, each id's since, exited at, last in/out, first seen, last active, last vote,
+  each stake's staked since and unstaked at) are recomputed by `replay` from the wallet's activities whenever an
+  event arrives out of order or is rolled back. In order, `replay` of one more activity equals one incremental step.
 """
 
 from __future__ import annotations
@@ -20,11 +20,21 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from shared import scoring
-from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, Standard, TokenTransfer, VoteCast
+from shared.events import (
+    STAKE_INCREASES,
+    ZERO_ADDRESS,
+    ChainEvent,
+    LendingEvent,
+    StakeEvent,
+    Standard,
+    TokenTransfer,
+    VoteCast,
+)
+from shared.profiles.stakes import StakePosition, apply_stake, stake_key, step_stake_times
 from shared.settings import ScoreSettings
 
 DAY = 86_400
-Direction = Literal["in", "out", "vote", "lending"]
+Direction = Literal["in", "out", "vote", "lending", "stake"]
 Position = tuple[int, int, int, int]  # chain, block, log index, sub index
 
 
@@ -44,7 +54,8 @@ class Activity(BaseModel):
     amount: int = 0
     token_id: int | None = None
     counterparty: str | None = None
-    detail: str = ""  # lending action or vote support
+    detail: str = ""  # lending action, vote support or stake action
+    shares: int | None = None  # a vault's shares minted or burned
 
     @property
     def position(self) -> Position:
@@ -126,6 +137,7 @@ class WalletProfile(BaseModel):
     votes: int = 0
     liquidations: int = 0
     lending: dict[str, LendingPosition] = Field(default_factory=dict)  # "<chain>:<pool>:<reserve>"
+    staking: dict[str, StakePosition] = Field(default_factory=dict)  # "<chain>:<vault or staking contract>"
     score: scoring.ScoreState = Field(default_factory=scoring.ScoreState)
     # order-dependent
     first_seen: int | None = None
@@ -136,6 +148,21 @@ class WalletProfile(BaseModel):
     @property
     def distinct_active_days(self) -> int:
         return sum(1 for n in self.active_days.values() if n > 0)
+
+    def staked_positions(self) -> list[StakePosition]:
+        return [p for p in self.staking.values() if p.staked]
+
+    @property
+    def staked_since(self) -> int | None:
+        """When the oldest stake the wallet still has began."""
+        return min((p.staked_since for p in self.staked_positions() if p.staked_since is not None), default=None)
+
+    @property
+    def unstaked_at(self) -> int | None:
+        """When the wallet last left its last stake; None while it stakes anywhere, or never staked."""
+        if self.staked_positions():
+            return None
+        return max((p.unstaked_at for p in self.staking.values() if p.unstaked_at is not None), default=None)
 
 
 def activities_of(event: ChainEvent) -> list[tuple[str, Activity]]:
@@ -162,13 +189,16 @@ def activities_of(event: ChainEvent) -> list[tuple[str, Activity]]:
         pairs.append((event.voter, Activity(**base, direction="vote", amount=event.weight, detail=str(event.support))))
     elif isinstance(event, LendingEvent) and event.action != "reserve_data_updated":
         pairs.append((event.user, Activity(**base, direction="lending", amount=event.amount, detail=event.action)))
+    elif isinstance(event, StakeEvent) and event.owner != ZERO_ADDRESS:
+        stake = Activity(**base, direction="stake", amount=event.assets, shares=event.shares, detail=event.action)
+        pairs.append((event.owner, stake))
     return pairs
 
 
 def _score_component(activity: Activity, decimals: int | None) -> tuple[str, float]:
     if activity.direction == "vote":
         return "vote", 1.0
-    if activity.direction == "lending":
+    if activity.direction in ("lending", "stake"):
         return "lending", activity.amount / 10**18
     if activity.standard in (Standard.ERC721, Standard.ERC1155):
         return "nft", float(activity.amount)
@@ -196,6 +226,8 @@ def apply_to_profile(
         profile.votes += sign
     elif isinstance(event, LendingEvent):
         _apply_lending(profile, event, sign)
+    elif isinstance(event, StakeEvent):
+        apply_stake(profile.staking, event, sign)
     decimals = event.decimals if isinstance(event, TokenTransfer) else None
     component, size = _score_component(activity, decimals)
     scoring.add(profile.score, component, size, activity.block_time, settings, sign)
@@ -222,6 +254,12 @@ def _apply_lending(profile: WalletProfile, event: LendingEvent, sign: int) -> No
             collateral.supplied -= sign * event.liquidated_collateral
             collateral.liquidated_collateral += sign * event.liquidated_collateral
     profile.lending = {k: v for k, v in profile.lending.items() if v != LendingPosition()}
+
+
+def _stake_delta(activity: Activity) -> int:
+    """How an activity moves its position's measure (StakePosition.measure)."""
+    size = activity.shares if activity.standard == Standard.ERC4626_VAULT else activity.amount
+    return (size or 0) if activity.detail in STAKE_INCREASES else -(size or 0)
 
 
 def new_holding(event: TokenTransfer) -> Holding:
@@ -276,6 +314,16 @@ def step_holding_times(holding: Holding, activity: Activity, balance_before: int
 
 
 def step_profile_times(profile: WalletProfile, activity: Activity) -> None:
+    """The order-dependent part of one activity, in chain order, after its reversible part."""
+    if activity.direction == "stake":
+        position = profile.staking.get(stake_key(activity.chain_id, activity.contract))
+        if position is not None:
+            after = position.measure
+            step_stake_times(position, activity.block_time, after - _stake_delta(activity), after)
+    _step_profile_clock(profile, activity)
+
+
+def _step_profile_clock(profile: WalletProfile, activity: Activity) -> None:
     t = activity.block_time
     profile.first_seen = t if profile.first_seen is None else min(profile.first_seen, t)
     profile.last_active = t if profile.last_active is None else max(profile.last_active, t)
@@ -306,10 +354,20 @@ def replay_holding_times(holding: Holding, activities: Iterable[Activity]) -> No
 
 
 def replay_profile_times(profile: WalletProfile, activities: Iterable[Activity]) -> None:
+    """Recompute the order-dependent fields from all of the wallet's activities, in chain order."""
     profile.first_seen = profile.last_active = profile.last_vote = None
     profile.last_position = None
+    for stake in profile.staking.values():
+        stake.staked_since = stake.unstaked_at = None
+    measures: dict[str, int] = {}  # each stake's measure as the replay reaches it
     for activity in activities:
-        step_profile_times(profile, activity)
+        key = stake_key(activity.chain_id, activity.contract)
+        replayed = profile.staking.get(key) if activity.direction == "stake" else None
+        if replayed is not None:
+            before = measures.get(key, 0)
+            measures[key] = before + _stake_delta(activity)
+            step_stake_times(replayed, activity.block_time, before, measures[key])
+        _step_profile_clock(profile, activity)
 
 
 @dataclass

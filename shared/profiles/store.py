@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.events import ChainEvent, TokenTransfer
+from shared.events import ChainEvent, StakeEvent, TokenTransfer
 from shared.profiles.items import (
     Document,
     activity_write,
@@ -225,8 +225,9 @@ class _Applier:
         return self.chunk.working[item_id]
 
     def _steps_forward(self, event: ChainEvent) -> dict[ItemId, bool]:
-        """Per holding the event moves: whether the event comes after all that the holding has seen,
-        so its times step forward; otherwise they are replayed from the wallet's timeline."""
+        """Per holding the event moves (per profile, for a stake): whether the event comes after all that
+        the document has seen, so its times step forward; otherwise they are replayed from the wallet's
+        timeline."""
         forward: dict[ItemId, bool] = {}
         if isinstance(event, TokenTransfer):
             for wallet, activity in activities_of(event):
@@ -235,6 +236,13 @@ class _Applier:
                 assert isinstance(holding, Holding)
                 last = holding.last_position
                 forward[item_id] = forward.get(item_id, True) and (last is None or activity.position > last)
+        elif isinstance(event, StakeEvent):
+            for wallet, activity in activities_of(event):
+                profile_id = _profile_id(wallet)
+                profile = self._current(profile_id)
+                assert isinstance(profile, WalletProfile)
+                last = profile.last_position
+                forward[profile_id] = last is None or activity.position > last
         return forward
 
     # ---- applying ---------------------------------------------------------------------------------
@@ -256,7 +264,7 @@ class _Applier:
             profile = self._working(_profile_id(wallet))
             assert isinstance(profile, WalletProfile)
             apply_to_profile(profile, activity, event, self.settings.score, sign)
-            if sign > 0:
+            if sign > 0 and forward.get(_profile_id(wallet), True):
                 step_profile_times(profile, activity)
             else:
                 replay_profiles.add(wallet)

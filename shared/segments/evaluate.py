@@ -28,9 +28,11 @@ from shared.segments.rules import (
     NotOf,
     RuleNode,
     SegmentRule,
+    StakeCondition,
     TagCondition,
     TierCondition,
 )
+from shared.segments.stakes import holdings_for, stake_due, stake_matches, stakes_for
 
 __all__ = [
     "Leaf",
@@ -73,7 +75,9 @@ def referenced_fields(rule: SegmentRule | RuleNode) -> set[str]:
     if isinstance(node, (FieldCondition, DaysSinceCondition)):
         return {node.field}
     if isinstance(node, HoldingCondition):
-        return {"holdings"}
+        return {"holdings", "staking"} if node.include_staked else {"holdings"}
+    if isinstance(node, StakeCondition):
+        return {"staking"}
     if isinstance(node, LabelCondition):
         return {"labels"}
     if isinstance(node, ChurnCondition):
@@ -93,6 +97,8 @@ def changed_fields(before: WalletFacts, after: WalletFacts) -> set[str]:
     for name in ("first_seen", "last_active", "transfers_in", "transfers_out", "votes", "last_vote", "liquidations"):
         if getattr(before.profile, name) != getattr(after.profile, name):
             changed.add(name)
+    if before.profile.staking != after.profile.staking:
+        changed |= {"staking", "staked_since", "unstaked_at"}
     if before.profile.distinct_active_days != after.profile.distinct_active_days:
         changed.add("distinct_active_days")
     if before.profile.score != after.profile.score or before.score_now != after.score_now:
@@ -130,7 +136,9 @@ def _leaf_value(node: Leaf, facts: WalletFacts) -> bool:
     if isinstance(node, DaysSinceCondition):
         return _age_window(node, facts)[0]
     if isinstance(node, HoldingCondition):
-        return any(_holding_matches(h, node, facts.now) for h in facts.holdings)
+        return any(_holding_matches(h, node, facts.now) for h in holdings_for(node, facts))
+    if isinstance(node, StakeCondition):
+        return any(stake_matches(p, node, facts.now) for p in stakes_for(node, facts))
     if isinstance(node, LabelCondition):
         return node.label in facts.labels
     if isinstance(node, ChurnCondition):
@@ -187,6 +195,8 @@ def _leaf_due(node: Leaf, facts: WalletFacts) -> int | None:
         return _age_window(node, facts)[1]
     if isinstance(node, HoldingCondition):
         return _holding_due(node, facts)
+    if isinstance(node, StakeCondition):
+        return stake_due(node, facts)
     if isinstance(node, LabelCondition):
         return _label_due(node, facts)
     if isinstance(node, ChurnCondition):
@@ -375,7 +385,7 @@ def _holding_due(node: HoldingCondition, facts: WalletFacts) -> int | None:
         return None
     starts = [
         held_from
-        for h in facts.holdings
+        for h in holdings_for(node, facts)
         if _holding_static(h, node) and (held_from := _held_from(h, days)) is not None and held_from > facts.now
     ]
     return min(starts, default=None)

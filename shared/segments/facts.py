@@ -17,7 +17,7 @@ from shared.segments.rules import HealthBand, ProfileField
 from shared.settings import LabelSettings, LoyaltySettings, ScoreSettings, Settings
 
 # Labels that labels_for derives from the wallet alone; any other label (whale) comes from the population.
-PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands"})
+PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands", "staker"})
 # Churn states that shared.labels.churn_state derives; others come from the P(alive) model.
 DERIVED_CHURN_STATES = frozenset({"active", "dormant", "exited"})
 
@@ -30,6 +30,7 @@ FACT_NAMES = frozenset(get_args(ProfileField)) | {
     "chains",
     "health",
     "tier",
+    "staking",
 }
 # Health bands from the safest; a `health` condition with or_worse matches its band and those after it.
 HEALTH_BANDS: tuple[str, ...] = get_args(HealthBand)

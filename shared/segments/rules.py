@@ -2,8 +2,8 @@
 
 A `SegmentRule` is a versioned JSON document whose `match` is a tree of nodes, each tagged by
 `type`: the combinators `all`, `any` and `not`, and the conditions `field`, `days_since`,
-`holding`, `label`, `churn`, `tag`, `chain`, `health` and `tier`. The same models are the API's request schema, so
-every field carries a description and every error names the field at fault (see `error_path`).
+`holding`, `stake`, `label`, `churn`, `tag`, `chain`, `health` and `tier`. The same models are the API's
+request schema, so every field carries a description and every error names the field at fault (see `error_path`).
 
 Semantics worth knowing when writing rules:
 - A condition on a timestamp the wallet does not have (never voted, say) is false, whatever the
@@ -11,6 +11,11 @@ Semantics worth knowing when writing rules:
 - A `holding` condition always requires a positive balance; "does not hold X" is `not` over it.
 - `health` looks at the wallet's borrowing positions only: a wallet that owes nothing matches no
   band, not even safe. `health_factor` (a `field`) is the lowest over those positions.
+- `stake` looks at the wallet's stakes in vaults and staking contracts, in the underlying token's units;
+  `days_since` over `staked_since` is how long the oldest current stake has lasted, over `unstaked_at`
+  how long ago the wallet left its last stake (false while it stakes anywhere).
+- `holding` with `include_staked` counts a stake as holding its underlying token, when the tracked
+  vault or staking contract declares that token.
 - `tier` names come from the loyalty settings; a name that is not a tier there matches nobody.
 - `days_since` counts whole seconds: "op": "gte", "days": 30 turns true exactly 30·86400 s after
   the timestamp, which is what lets the sweep schedule re-evaluation to the second.
@@ -56,10 +61,10 @@ ProfileField = Literal[
     "loyalty_points",
     "health_factor",
 ]
-TimestampField = Literal["first_seen", "last_active", "last_vote"]
+TimestampField = Literal["first_seen", "last_active", "last_vote", "staked_since", "unstaked_at"]
 Comparison = Literal["gt", "gte", "lt", "lte", "eq", "neq", "between"]
 AgeComparison = Literal["gt", "gte", "lt", "lte", "between"]
-LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated"]
+LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated", "staker"]
 HealthBand = Literal["safe", "warn", "urgent", "critical"]
 ChurnState = Literal["active", "dormant", "exited", "at_risk", "resurrected"]
 HoldingStandard = Literal["erc20", "erc721", "erc1155"]
@@ -180,19 +185,22 @@ class HoldingCondition(_Node):
     min_adjusted: Number | None = Field(default=None, ge=0, description="balance divided by 10**decimals, at least")
     max_adjusted: Number | None = Field(default=None, ge=0, description="balance divided by 10**decimals, at most")
     held_days_gte: Days | None = Field(default=None, description="held continuously for at least this many days")
+    include_staked: bool | None = Field(
+        default=None,
+        description="erc20: count what the wallet stakes in vaults and staking contracts that hold the token",
+    )
 
     @field_validator("contract")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not _ADDRESS.match(value):
-            raise PydanticCustomError("address_format", "must be a 0x-prefixed 20-byte hex address (42 characters)")
-        mixed_case = value[2:] != value[2:].lower() and value[2:] != value[2:].upper()
-        # Mixed case claims an EIP-55 checksum; a mismatch is almost always a typo worth refusing.
-        if mixed_case and not is_checksum_address(value):
-            raise PydanticCustomError("address_checksum", "mixed-case address fails its EIP-55 checksum")
-        return value.lower()
+        return _checked_address(value)
+
+    @field_validator("include_staked")
+    @classmethod
+    def _staked_are_fungible(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value and (info.data.get("standard") not in (None, "erc20") or info.data.get("token_id") is not None):
+            raise PydanticCustomError("include_staked_standard", "include_staked applies to erc20 holdings only")
+        return value
 
     @field_validator("token_id")
     @classmethod
@@ -214,9 +222,46 @@ class HoldingCondition(_Node):
         return value
 
 
+def _checked_address(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _ADDRESS.match(value):
+        raise PydanticCustomError("address_format", "must be a 0x-prefixed 20-byte hex address (42 characters)")
+    mixed_case = value[2:] != value[2:].lower() and value[2:] != value[2:].upper()
+    # Mixed case claims an EIP-55 checksum; a mismatch is almost always a typo worth refusing.
+    if mixed_case and not is_checksum_address(value):
+        raise PydanticCustomError("address_checksum", "mixed-case address fails its EIP-55 checksum")
+    return value.lower()
+
+
+class StakeCondition(_Node):
+    """The wallet currently stakes (a positive stake) in a vault or staking contract matching every filter."""
+
+    type: Literal["stake"] = Field(description="condition on the wallet's stakes in vaults and staking contracts")
+    chain_id: int | None = Field(default=None, ge=1, description="only stakes on this chain")
+    contract: str | None = Field(default=None, description="only this vault or staking contract")
+    underlying: str | None = Field(default=None, description="only stakes of this token (as the contract declares)")
+    min_balance: Uint256 | None = Field(
+        default=None, description="staked balance at least this, in the underlying token's base units"
+    )
+    max_balance: Uint256 | None = Field(default=None, description="staked balance at most this (base units)")
+    staked_days_gte: Days | None = Field(default=None, description="staked continuously for at least this many days")
+
+    @field_validator("contract", "underlying")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return _checked_address(value)
+
+    @field_validator("max_balance")
+    @classmethod
+    def _balance_order(cls, value: int | None, info: ValidationInfo) -> int | None:
+        _ordered(info.data.get("min_balance"), value, "min_balance", "max_balance")
+        return value
+
+
 class LabelCondition(_Node):
     type: Literal["label"] = Field(description="the wallet carries a label")
-    label: LabelName = Field(description="whale, diamond_hands, new_holder, collector, voter or liquidated")
+    label: LabelName = Field(description="whale, diamond_hands, new_holder, collector, voter, liquidated or staker")
 
 
 class ChurnCondition(_Node):
@@ -271,6 +316,7 @@ Condition = (
     FieldCondition
     | DaysSinceCondition
     | HoldingCondition
+    | StakeCondition
     | LabelCondition
     | ChurnCondition
     | TagCondition
@@ -280,7 +326,7 @@ Condition = (
 )
 RuleNode = Annotated[AllOf | AnyOf | NotOf | Condition, Field(discriminator="type")]
 NODE_TYPES = frozenset(
-    {"all", "any", "not", "field", "days_since", "holding", "label", "churn", "tag", "chain", "health", "tier"}
+    {"all", "any", "not", "field", "days_since", "holding", "stake", "label", "churn", "tag", "chain", "health", "tier"}
 )
 
 # No explicit model_rebuild() of AllOf, AnyOf and NotOf: pydantic completes these recursive models on their

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shared import scoring
-from shared.events import ChainEvent, Standard, TokenTransfer, VoteCast
+from shared.events import ChainEvent, StakeEvent, Standard, TokenTransfer, VoteCast
 from shared.profiles.model import fold
 from shared.profiles.store import (
     apply_change,
@@ -34,6 +34,8 @@ TOKEN = "0x" + "aa" * 20
 NFT = "0x" + "bb" * 20
 ITEMS = "0x" + "dd" * 20
 GOV = "0x" + "cc" * 20
+VAULT = "0x" + "ee" * 20
+STAKING = "0x" + "ff" * 20
 ZERO = "0x" + "00" * 20
 T0 = 1_700_000_000
 
@@ -53,6 +55,25 @@ def _transfer(block: int, log: int, frm: str, to: str, amount: int) -> TokenTran
         amount=amount,
         decimals=18,
         symbol="KITH",
+    )
+
+
+def _stake(block: int, wallet: str, contract: str, increase: bool, assets: int) -> StakeEvent:
+    vault = contract == VAULT
+    return StakeEvent(
+        chain_id=31337,
+        block_number=block,
+        block_hash=f"0x{block:064x}",
+        block_time=T0 + block * 3600,
+        tx_hash=f"0x{block:064x}",
+        log_index=0,
+        contract=contract,
+        standard=Standard.ERC4626_VAULT if vault else Standard.STAKING,
+        action=("deposit" if increase else "withdraw") if vault else ("stake" if increase else "unstake"),
+        owner=wallet,
+        assets=assets,
+        shares=assets * 2 if vault else None,  # a vault whose share price has not moved
+        underlying=TOKEN,
     )
 
 
@@ -80,14 +101,27 @@ def histories(draw: st.DrawFn) -> list[ChainEvent]:
     balances = dict.fromkeys(WALLETS, 0)
     nft_owner: dict[int, str] = {}  # ERC-721 id -> its owner
     items: dict[tuple[str, int], int] = {}  # (wallet, ERC-1155 id) -> units
+    stakes: dict[tuple[str, str], int] = {}  # (wallet, vault or staking contract) -> assets staked
     events: list[ChainEvent] = []
     n = draw(st.integers(min_value=2, max_value=14))
     for block in range(1, n + 1):
         wallet = draw(st.sampled_from(WALLETS))
-        kind = draw(st.sampled_from(["mint", "transfer", "vote", "nft", "nft_move", "nft_move", "items", "items"]))
+        kind = draw(
+            st.sampled_from(["mint", "transfer", "vote", "nft", "nft_move", "nft_move", "items", "items", "stake"])
+        )
         owned = sorted(token_id for token_id, owner in nft_owner.items() if owner == wallet)
         held_items = sorted(token_id for (owner, token_id), units in items.items() if owner == wallet and units)
-        if kind == "nft_move" and owned:
+        if kind == "stake":
+            contract = draw(st.sampled_from([VAULT, STAKING]))
+            staked = stakes.get((wallet, contract), 0)
+            increase = staked == 0 or draw(st.booleans())
+            # often the whole stake, so runs end and begin again
+            amount = (
+                draw(st.integers(min_value=1, max_value=2**100)) if increase else draw(st.sampled_from([staked, 1]))
+            )
+            events.append(_stake(block, wallet, contract, increase, amount))
+            stakes[(wallet, contract)] = staked + (amount if increase else -amount)
+        elif kind == "nft_move" and owned:
             token_id = draw(st.sampled_from(owned))
             to = draw(st.sampled_from(WALLETS))
             events.append(_item_transfer(block, wallet, to, token_id, 1, Standard.ERC721))
@@ -200,7 +234,16 @@ def _assert_matches_reference(final_events: list[ChainEvent]) -> None:
             continue
         assert stored is not None, f"{wallet} lost its profile"
         profile, holdings = stored
-        for field in ("active_days", "chains", "transfers_in", "transfers_out", "votes", "first_seen", "last_active"):
+        for field in (
+            "active_days",
+            "chains",
+            "transfers_in",
+            "transfers_out",
+            "votes",
+            "first_seen",
+            "last_active",
+            "staking",
+        ):
             assert getattr(profile, field) == getattr(reference, field), field
         assert scoring.score_at(profile.score, now, cfg.score) == pytest.approx(
             scoring.score_at(reference.score, now, cfg.score), rel=1e-9, abs=1e-9
@@ -215,7 +258,12 @@ def _assert_matches_reference(final_events: list[ChainEvent]) -> None:
         assert len(list(iter_activities(cfg.app_table, wallet))) == sum(
             1
             for e in final_events
-            for who in (getattr(e, "from_address", None), getattr(e, "to_address", None), getattr(e, "voter", None))
+            for who in (
+                getattr(e, "from_address", None),
+                getattr(e, "to_address", None),
+                getattr(e, "voter", None),
+                getattr(e, "owner", None),
+            )
             if who == wallet
         )
 

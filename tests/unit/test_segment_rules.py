@@ -134,6 +134,7 @@ def test_json_schema_uses_a_type_discriminator_and_describes_fields():
         "field",
         "days_since",
         "holding",
+        "stake",
         "label",
         "churn",
         "tag",
@@ -202,7 +203,7 @@ FIELD_GTE = {"type": "field", "field": "score", "op": "gte"}
         (
             {"type": "label", "label": "shark"},
             "match.label",
-            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter' or 'liquidated'",
+            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter', 'liquidated' or 'staker'",
         ),
         (
             {"type": "churn", "state": "gone"},

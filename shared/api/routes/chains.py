@@ -46,6 +46,11 @@ class ContractIn(BaseModel):
         default=0, ge=0, le=2**63 - 1, description="its first block worth reading (its deployment)"
     )
     label: str = Field(default="", max_length=80)
+    underlying: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{40}$",
+        description="erc4626-vault and staking: the token the contract holds, so stakes can count as holdings of it",
+    )
 
 
 class ContractsAdd(BaseModel):
@@ -57,6 +62,7 @@ class ContractView(BaseModel):
     standard: Standard
     start_block: int
     label: str
+    underlying: str | None = None
     added_at: int | None = None
     backfill_job: str | None = Field(default=None, description="the backfill that read its history, if any")
 
@@ -87,6 +93,7 @@ def _contract_view(item: dict[str, Any]) -> ContractView:
         standard=item["standard"],
         start_block=int(item.get("start_block", 0)),
         label=str(item.get("label", "")),
+        underlying=item.get("underlying") or None,
         added_at=item.get("added_at"),
         backfill_job=item.get("backfill_job"),
     )
@@ -129,7 +136,13 @@ def list_contracts(chain_id: ChainId) -> ContractList:
 def add_contracts(chain_id: ChainId, body: ContractsAdd) -> ContractsAdded:
     _chain(chain_id)
     contracts = [
-        TrackedContract(address=c.address.lower(), standard=c.standard, start_block=c.start_block, label=c.label)
+        TrackedContract(
+            address=c.address.lower(),
+            standard=c.standard,
+            start_block=c.start_block,
+            label=c.label,
+            underlying=c.underlying,
+        )
         for c in body.contracts
     ]
     try:
