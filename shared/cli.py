@@ -23,6 +23,7 @@ from shared.auth.manage import create_api_key, list_api_keys, revoke_api_key
 from shared.backfill import BackfillError, backfill_status, drain_queue, open_backfill
 from shared.churn import ChurnBacktest, backtest
 from shared.contacts import ContactError, import_csv
+from shared.events import Standard
 from shared.intel import activity_rows
 from shared.settings import ChainConfig, ConfigError, TrackedContract, get_settings
 from shared.tracking import (
@@ -339,9 +340,7 @@ def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None
     adding = actions.add_parser("add", help="track a contract; its history is backfilled from --start-block")
     adding.add_argument("--chain", type=int, required=True, help="chain id")
     adding.add_argument("--address", required=True, help="the contract's 0x address")
-    adding.add_argument(
-        "--standard", required=True, choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle"]
-    )
+    adding.add_argument("--standard", required=True, choices=[str(s) for s in Standard])
     adding.add_argument("--start-block", type=int, default=0, help="its deployment block (default 0)")
     adding.add_argument("--label", default="", help="a name for it")
     adding.set_defaults(handler=run_contracts_add)

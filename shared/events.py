@@ -19,6 +19,7 @@ class Standard(StrEnum):
     GOVERNOR = "governor"
     LENDING_POOL = "lending-pool"
     PRICE_ORACLE = "price-oracle"
+    MERKLE_DISTRIBUTOR = "merkle-distributor"
 
 
 class EventBase(BaseModel):
@@ -99,6 +100,16 @@ class PriceUpdate(EventBase):
     timestamp: int  # as the oracle reports it (its block time)
 
 
-ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent | PriceUpdate, Field(discriminator="kind")]
+class AirdropClaim(EventBase):
+    """A Merkle distributor's Claimed(address indexed account, uint256 amount): `account` received `amount`."""
+
+    kind: Literal["claim"] = "claim"
+    account: str
+    amount: int
+
+
+ChainEvent = Annotated[
+    TokenTransfer | VoteCast | LendingEvent | PriceUpdate | AirdropClaim, Field(discriminator="kind")
+]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

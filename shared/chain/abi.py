@@ -31,6 +31,9 @@ RESERVE_DATA_UPDATED: Final = topic("ReserveDataUpdated(address,uint256,uint256,
 # Aave's test PriceOracle (and KithPriceOracle)
 ASSET_PRICE_UPDATED: Final = topic("AssetPriceUpdated(address,uint256,uint256)")
 
+# KithMerkleDistributor (infra/contracts): Uniswap's MerkleDistributor over a StandardMerkleTree leaf
+CLAIMED: Final = topic("Claimed(address,uint256)")
+
 TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC20: (TRANSFER,),
     Standard.ERC721: (TRANSFER,),
@@ -47,6 +50,7 @@ TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
         RESERVE_DATA_UPDATED,
     ),
     Standard.PRICE_ORACLE: (ASSET_PRICE_UPDATED,),
+    Standard.MERKLE_DISTRIBUTOR: (CLAIMED,),
 }
 
 TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 from shared.chain import abi
 from shared.events import (
     ZERO_ADDRESS,
+    AirdropClaim,
     LendingAction,
     LendingEvent,
     PriceUpdate,
@@ -28,7 +29,7 @@ from shared.events import (
     VoteCast,
 )
 
-Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate
+Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | AirdropClaim
 
 
 class TokenMeta(NamedTuple):
@@ -223,6 +224,20 @@ def _price_updated(log: Mapping[str, Any], common: _Common, _: TokenMeta | None)
     ]
 
 
+def _claimed(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+    # Claimed(address indexed account, uint256 amount)
+    topics = _need_topics(log, 2, "Claimed")
+    data = log["data"]
+    if len(data) != 66:
+        raise Malformed(f"Claimed with {max(0, len(data) - 2) // 2} data bytes, expected 32")
+    (amount,) = _words(data, 1)
+    return [
+        AirdropClaim(
+            **common, standard=Standard.MERKLE_DISTRIBUTOR, account=_topic_address(topics[1]), amount=_uint(amount)
+        )
+    ]
+
+
 def _vote_with_params(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
     # same head as VoteCast; the trailing params bytes are not part of the model
     _words(log["data"], 5)
@@ -241,6 +256,7 @@ DECODERS: dict[str, _Decoder] = {
     abi.COLLATERAL_DISABLED: _collateral("collateral_disabled"),
     abi.RESERVE_DATA_UPDATED: _reserve_data,
     abi.ASSET_PRICE_UPDATED: _price_updated,
+    abi.CLAIMED: _claimed,
 }
 
 
