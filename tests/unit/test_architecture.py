@@ -48,6 +48,7 @@ CONTEXTS: dict[str, tuple[str, int]] = {
     "shared.segments": ("segments", 5),
     "shared.campaigns": ("campaigns", 6),
     "shared.channels": ("campaigns", 6),
+    "shared.airdrops": ("airdrops", 6),
     "shared.api": ("api", 7),
     "shared.auth": ("api", 7),
     "shared.audit": ("api", 7),
