@@ -131,3 +131,17 @@ def deploy_suite(w3: Web3, artifacts: dict[str, Artifact], deployer: str | None 
     addresses = {role: str(c.address).lower() for role, c in contracts.items()}
     addresses["treasury"] = owner
     return addresses
+
+
+def deploy_distributor(
+    w3: Web3, artifacts: dict[str, Artifact], token: str, merkle_root: str, funding: int, deployer: str | None = None
+) -> str:
+    """Deploy a KithMerkleDistributor paying `token` against `merkle_root` (an airdrop snapshot's root, as
+    GET /airdrops/{id}/merkle gives it), and fund it with `funding` of the deployer's tokens; returns its
+    lower-case address. The deployer must hold `funding` (the suite's treasury mints it first)."""
+    owner = (deployer or default_deployer(w3)).lower()
+    distributor = deploy(w3, artifacts["KithMerkleDistributor"], token, bytes.fromhex(merkle_root[2:]), sender=owner)
+    if funding:
+        token_contract = w3.eth.contract(address=Web3.to_checksum_address(token), abi=artifacts["KithToken"].abi)
+        transact(w3, token_contract, "transfer", distributor.address, funding, sender=owner)
+    return str(distributor.address).lower()
