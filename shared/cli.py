@@ -19,12 +19,15 @@ from typing import NoReturn, TextIO
 
 from pydantic import ValidationError
 
+from shared.airdrops.model import parse_amount_rule
+from shared.airdrops.snapshot import BlockNotFinal, NothingToDrop, take_snapshot
 from shared.auth.manage import create_api_key, list_api_keys, revoke_api_key
 from shared.backfill import BackfillError, backfill_status, drain_queue, open_backfill
 from shared.churn import ChurnBacktest, backtest
 from shared.contacts import ContactError, import_csv
 from shared.events import Standard
 from shared.intel import activity_rows
+from shared.segments.store import SegmentNotFound
 from shared.settings import ChainConfig, ConfigError, TrackedContract, get_settings
 from shared.tracking import (
     ChainNotTracked,
@@ -435,6 +438,37 @@ def run_contracts_remove(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_airdrops(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = subparsers.add_parser("airdrops", help="airdrop snapshots of segments (docs/architecture.md, Airdrops)")
+    snap = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser).add_parser(
+        "snapshot", help="snapshot a segment's members and amounts at a final block; prints its Merkle root"
+    )
+    snap.add_argument("--segment", required=True, help="segment id")
+    snap.add_argument("--chain", type=int, required=True, help="chain id")
+    snap.add_argument("--block", type=int, required=True, help="the block amounts are read at (must be final)")
+    amount = snap.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--fixed", help="the same raw amount for every member")
+    amount.add_argument("--balance-of", help="each member's balance of this ERC-20 at the block")
+    snap.set_defaults(handler=run_airdrops_snapshot)
+
+
+def run_airdrops_snapshot(args: argparse.Namespace) -> int:
+    if not _app_table_configured():
+        return fail_usage(_NO_TABLE)
+    raw = {"kind": "fixed", "amount": args.fixed} if args.fixed else {"kind": "balance", "token": args.balance_of}
+    try:
+        rule = parse_amount_rule(raw)
+        taken = take_snapshot(args.segment, args.chain, args.block, rule, get_settings())
+    except ValidationError as exc:
+        return fail_usage(f"amount rule: {exc.errors()[0]['msg']}")
+    except (SegmentNotFound, ChainNotTracked, BlockNotFinal, NothingToDrop) as exc:
+        print(f"error: {exc or 'no such segment'}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"snapshot {taken.snapshot_id}: {taken.recipients} recipients, total {taken.total} at block {taken.block}")
+    print(f"merkle root {taken.merkle_root}  rule {taken.rule_hash}")
+    return EXIT_OK
+
+
 # ---- entry point -------------------------------------------------------------------------------
 
 COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [
@@ -444,6 +478,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [
     add_churn,
     add_chains,
     add_contracts,
+    add_airdrops,
 ]
 
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
 
 from shared.airdrops.merkle import UINT256_MAX
 
@@ -112,3 +112,11 @@ class Distributor(BaseModel):
     address: str
     token: str
     linked_at: int
+
+
+_RULE: TypeAdapter[FixedAmount | BalanceAtBlock] = TypeAdapter(AmountRule)
+
+
+def parse_amount_rule(raw: object) -> FixedAmount | BalanceAtBlock:
+    """A rule from its JSON shape; raises pydantic's ValidationError."""
+    return _RULE.validate_python(raw)

@@ -18,6 +18,7 @@ from infra.localcloud.template import Template
 from shared.airdrops import merkle
 from shared.airdrops.claims import apply_images as apply_claims
 from shared.api.app import build_app
+from shared.cli import main
 from shared.ingest import ingest_chain
 from shared.profiles.stream import apply_images as apply_profiles
 from shared.segments import store as segments
@@ -184,3 +185,31 @@ def test_a_segment_airdrop_is_claimed_with_kiths_proofs_and_its_claims_and_sales
     assert len(rollback) == 1
     assert apply_claims(rollback, settings).removed == 1
     assert api(app, "GET", f"/airdrops/{snapshot_id}/claims")[1]["claimed"] == 2
+
+
+def test_the_cli_refuses_a_block_that_is_not_final_then_snapshots_it_with_a_fixed_amount(
+    anvil_chain: Anvil, deployed: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a segment of three wallets on a chain whose blocks are final after 3 more
+    w3 = Web3(Web3.HTTPProvider(anvil_chain.url))
+    chain = ChainConfig(chain_id=31337, rpc_url=anvil_chain.url, confirmations=CONFIRMATIONS)
+    monkeypatch.setenv("KITH_CHAINS", json.dumps([chain.model_dump(mode="json")]))
+    get_settings.cache_clear()
+    settings = get_settings()
+    segment = segments.create_segment("Fixed", parse_rule({"match": {"type": "label", "label": "whale"}}), settings)
+    wallets = [f"0x{i:040x}" for i in (3, 1, 2)]
+    dynamo.batch_write(settings.app_table, puts=[segments.member_put(segment.segment_id, w, 1, 0) for w in wallets])
+    mine(w3)
+    pinned = w3.eth.block_number
+    command = ["airdrops", "snapshot", "--segment", segment.segment_id, "--chain", "31337", "--block", str(pinned)]
+
+    # When it is snapshotted before the block is final, it fails with the reason
+    assert main([*command, "--fixed", "5"]) == 1
+    assert f"block {pinned} is not final" in capsys.readouterr().err
+
+    # Then once final, every member gets the fixed amount and the root is the tree of exactly those rows
+    mine(w3, CONFIRMATIONS)
+    assert main([*command, "--fixed", "5"]) == 0
+    printed = capsys.readouterr().out
+    root = merkle.build([(w, 5) for w in sorted(wallets)]).root
+    assert "3 recipients, total 15" in printed and f"merkle root {root}" in printed
