@@ -15,14 +15,24 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 from pydantic import ValidationError
 
 from shared.auth.manage import create_api_key, list_api_keys, revoke_api_key
 from shared.backfill import BackfillError, backfill_status, drain_queue, open_backfill
 from shared.churn import ChurnBacktest, backtest
+from shared.cli_airdrops import add_airdrops
+from shared.cli_base import (
+    _NO_TABLE,
+    EXIT_FAILED,
+    EXIT_OK,
+    OneLineParser,
+    _app_table_configured,
+    fail_usage,
+)
 from shared.contacts import ContactError, import_csv
+from shared.events import Standard
 from shared.intel import activity_rows
 from shared.settings import ChainConfig, ConfigError, TrackedContract, get_settings
 from shared.tracking import (
@@ -37,23 +47,6 @@ from shared.tracking import (
     tracked_chains,
     untrack_contract,
 )
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse prints usage plus the error; operators and scripts want just the error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {message}\n")
-
-
-def fail_usage(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
 
 # ---- backfill ----------------------------------------------------------------------------------
 
@@ -152,13 +145,6 @@ def add_keys(subparsers: argparse._SubParsersAction[OneLineParser]) -> None:
     revoke = actions.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     revoke.set_defaults(handler=run_keys_revoke)
-
-
-def _app_table_configured() -> bool:
-    try:
-        return bool(get_settings().app_table)
-    except ConfigError:
-        return False
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
@@ -351,11 +337,7 @@ def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None
     adding = actions.add_parser("add", help="track a contract; its history is backfilled from --start-block")
     adding.add_argument("--chain", type=int, required=True, help="chain id")
     adding.add_argument("--address", required=True, help="the contract's 0x address")
-    adding.add_argument(
-        "--standard",
-        required=True,
-        choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle", "erc4626-vault", "staking"],
-    )
+    adding.add_argument("--standard", required=True, choices=[str(s) for s in Standard])
     adding.add_argument("--underlying", default=None, help="vaults and staking contracts: the token they hold")
     adding.add_argument("--start-block", type=int, default=0, help="its deployment block (default 0)")
     adding.add_argument("--label", default="", help="a name for it")
@@ -364,9 +346,6 @@ def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None
     removing.add_argument("--chain", type=int, required=True, help="chain id")
     removing.add_argument("--address", required=True, help="the contract's 0x address")
     removing.set_defaults(handler=run_contracts_remove)
-
-
-_NO_TABLE = "APP_TABLE is not set: export the App table's name (the stack output AppTableName)"
 
 
 def run_chains_list(args: argparse.Namespace) -> int:
@@ -485,6 +464,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[OneLineParser]], None]] = [
     add_churn,
     add_chains,
     add_contracts,
+    add_airdrops,
 ]
 
 

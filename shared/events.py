@@ -21,6 +21,7 @@ class Standard(StrEnum):
     PRICE_ORACLE = "price-oracle"
     ERC4626_VAULT = "erc4626-vault"
     STAKING = "staking"
+    MERKLE_DISTRIBUTOR = "merkle-distributor"
 
 
 class EventBase(BaseModel):
@@ -124,6 +125,16 @@ class StakeEvent(EventBase):
     underlying: str | None = None
 
 
-ChainEvent = Annotated[TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent, Field(discriminator="kind")]
+class AirdropClaim(EventBase):
+    """A Merkle distributor's Claimed(address indexed account, uint256 amount): `account` received `amount`."""
+
+    kind: Literal["claim"] = "claim"
+    account: str
+    amount: int
+
+
+ChainEvent = Annotated[
+    TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim, Field(discriminator="kind")
+]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

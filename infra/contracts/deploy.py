@@ -143,3 +143,17 @@ def deploy_staking(w3: Web3, artifacts: dict[str, Artifact], asset: str, deploye
     vault = deploy(w3, artifacts["KithVault"], asset_address, "Staked Kith", "sKITH", sender=owner)
     staking = deploy(w3, artifacts["KithStakingPool"], asset_address, sender=owner)
     return {"vault": str(vault.address).lower(), "staking": str(staking.address).lower()}
+
+
+def deploy_distributor(
+    w3: Web3, artifacts: dict[str, Artifact], token: str, merkle_root: str, funding: int, deployer: str | None = None
+) -> str:
+    """Deploy a KithMerkleDistributor paying `token` against `merkle_root` (an airdrop snapshot's root, as
+    GET /airdrops/{id}/merkle gives it), and fund it with `funding` of the deployer's tokens; returns its
+    lower-case address. The deployer must hold `funding` (the suite's treasury mints it first)."""
+    owner = (deployer or default_deployer(w3)).lower()
+    distributor = deploy(w3, artifacts["KithMerkleDistributor"], token, bytes.fromhex(merkle_root[2:]), sender=owner)
+    if funding:
+        token_contract = w3.eth.contract(address=Web3.to_checksum_address(token), abi=artifacts["KithToken"].abi)
+        transact(w3, token_contract, "transfer", distributor.address, funding, sender=owner)
+    return str(distributor.address).lower()

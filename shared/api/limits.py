@@ -25,6 +25,7 @@ ROUTE_COSTS: dict[tuple[str, str], int] = {
     ("POST", "contacts/import"): 20,  # starts a background import
     ("GET", "contacts/export.csv"): 20,
     ("GET", "segments/members.csv"): 10,
+    ("POST", "airdrops"): 20,  # a snapshot reads each member's balance at its block; a link reads the chain
 }
 
 

@@ -39,6 +39,9 @@ VAULT_WITHDRAW: Final = topic("Withdraw(address,address,address,uint256,uint256)
 STAKED: Final = topic("Staked(address,uint256)")
 WITHDRAWN: Final = topic("Withdrawn(address,uint256)")
 
+# KithMerkleDistributor (infra/contracts): Uniswap's MerkleDistributor over a StandardMerkleTree leaf
+CLAIMED: Final = topic("Claimed(address,uint256)")
+
 TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC20: (TRANSFER,),
     Standard.ERC721: (TRANSFER,),
@@ -57,6 +60,7 @@ TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.PRICE_ORACLE: (ASSET_PRICE_UPDATED,),
     Standard.ERC4626_VAULT: (VAULT_DEPOSIT, VAULT_WITHDRAW),
     Standard.STAKING: (STAKED, WITHDRAWN),
+    Standard.MERKLE_DISTRIBUTOR: (CLAIMED,),
 }
 
 TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})

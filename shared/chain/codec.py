@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
-from shared.events import ChainEvent, LendingEvent, PriceUpdate, StakeEvent, TokenTransfer, VoteCast
+from shared.events import AirdropClaim, ChainEvent, LendingEvent, PriceUpdate, StakeEvent, TokenTransfer, VoteCast
 from shared.store.dynamo import from_item, to_item
 from shared.store.keys import PK, SK, event_pk, event_sk
 
@@ -31,7 +31,7 @@ UINT256_FIELDS: Final = frozenset(
     }
 )
 _KEY_ATTRIBUTES: Final = frozenset({PK, SK, "event_id"})
-StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent
+StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim
 _adapter: TypeAdapter[StoredEvent] = TypeAdapter(ChainEvent)
 
 

@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 from shared.chain import abi
 from shared.events import (
     ZERO_ADDRESS,
+    AirdropClaim,
     LendingAction,
     LendingEvent,
     PriceUpdate,
@@ -30,7 +31,7 @@ from shared.events import (
     VoteCast,
 )
 
-Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent
+Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim
 
 
 class TokenMeta(NamedTuple):
@@ -249,6 +250,17 @@ def _vault_deposit(log: Mapping[str, Any], common: _Common, _: TokenMeta | None)
     ]
 
 
+def _claimed(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+    # Claimed(address indexed account, uint256 amount)
+    topics = _need_topics(log, 2, "Claimed")
+    (amount,) = _exact_words(log, 1, "Claimed")
+    return [
+        AirdropClaim(
+            **common, standard=Standard.MERKLE_DISTRIBUTOR, account=_topic_address(topics[1]), amount=_uint(amount)
+        )
+    ]
+
+
 def _vault_withdraw(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
     # ERC-4626 Withdraw(address indexed sender, address indexed receiver, address indexed owner, uint256 assets,
     # uint256 shares)
@@ -322,6 +334,7 @@ DECODERS: dict[str, _Decoder] = {
     abi.VAULT_WITHDRAW: _vault_withdraw,
     abi.STAKED: _staking("stake", "Staked"),
     abi.WITHDRAWN: _staking("unstake", "Withdrawn"),
+    abi.CLAIMED: _claimed,
 }
 
 

@@ -48,12 +48,15 @@ CONTEXTS: dict[str, tuple[str, int]] = {
     "shared.segments": ("segments", 5),
     "shared.campaigns": ("campaigns", 6),
     "shared.channels": ("campaigns", 6),
+    "shared.airdrops": ("airdrops", 6),
     "shared.api": ("api", 7),
     "shared.auth": ("api", 7),
     "shared.audit": ("api", 7),
     "shared.wallets": ("api", 7),
     "shared.overlap": ("api", 7),
     "shared.cli": ("api", 7),
+    "shared.cli_airdrops": ("api", 7),
+    "shared.cli_base": ("api", 1),
 }
 
 # optional heavy dependencies a module may import where it needs them, so the functions that never

@@ -46,6 +46,12 @@ ATTACKS = {
         Request("ses:SendEmail", SES, {"ses:FromAddress": "ceo@kith.example.com"}),
     ],
     "AuthorizerFunction": [_item("PutItem", "APIKEY#" + "0" * 64), _item("GetItem", "CONTACT#00")],
+    "AirdropClaimsFunction": [
+        _item("BatchWriteItem", "APIKEY#" + "0" * 64),
+        _item("BatchWriteItem", "WALLET#0xabc"),
+        _item("BatchWriteItem", "AIRDROP#00"),
+        _item("GetItem", "CLAIM#1#0xabc"),
+    ],
 }
 ALLOWED = {
     "IngestFunction": [_item("UpdateItem", "CHAIN#31337"), _item("PutItem", "TOKEN#1#0xabc")],
@@ -56,6 +62,7 @@ ALLOWED = {
         Request("ses:SendEmail", SES, {"ses:FromAddress": "campaigns@kith.example.com"}),
     ],
     "AuthorizerFunction": [_item("GetItem", "APIKEY#" + "0" * 64)],
+    "AirdropClaimsFunction": [_item("BatchWriteItem", "CLAIM#31337#0xabc")],
     "ApiFunction": [
         _item("PutItem", "APIKEY#" + "0" * 64),
         _item("GetItem", "CONFIG"),

@@ -67,6 +67,13 @@ Security
   A49 a background CSV import ............... pk=IMPORT#<job id>         sk=STATUS | CHUNK#<n:06>
   A50 churn model (moved out of CONFIG, which holds only the API's secrets)
                                               pk=MODEL                   sk=CHURN | CHURN#v<version:06>
+Airdrops
+  AD1 airdrop snapshot (immutable header) ... pk=AIRDROP#<id>            sk=SNAPSHOT
+  AD2 snapshots of a segment ................ gsi1pk=AIRDROPS#<segment id> gsi1sk=<created:012>#<id>  (on SNAPSHOT)
+  AD3 snapshot recipients, paged ............ pk=AIRDROP#<id>            sk=PAGE#<n:06>   (written before the header)
+  AD4 distributor of a snapshot (write-once)  pk=AIRDROP#<id>            sk=DISTRIBUTOR
+  AD5 a claim on a tracked distributor ...... pk=CLAIM#<chain>#<distributor>  sk=<account>
+
 Only the API function may touch APIKEY#, CONTACT#, IDENTITY#, CONFIG, AUDIT#, CONSENTLOG# and IMPORT#
 (template.yaml: dynamodb:LeadingKeys conditions); the authorizer reads APIKEY#, the sender reads CONTACT#.
 """
@@ -125,6 +132,12 @@ from shared.store.keys.shapes import (
     UINT256_DIGITS,
     activity_key,
     activity_pk,
+    airdrop_distributor_key,
+    airdrop_key,
+    airdrop_page_key,
+    airdrop_pk,
+    airdrops_of_segment_gsi,
+    airdrops_of_segment_partition,
     alert_key,
     alert_pk,
     api_key_key,
@@ -146,6 +159,8 @@ from shared.store.keys.shapes import (
     chain_pk,
     chains_seed_key,
     churn_model_key,
+    claim_key,
+    claims_partition,
     consent_log_key,
     consent_log_pk,
     contact_key,
@@ -245,6 +260,12 @@ __all__ = [
     "activity_key",
     "activity_pk",
     "activity_wallet_of",
+    "airdrop_distributor_key",
+    "airdrop_key",
+    "airdrop_page_key",
+    "airdrop_pk",
+    "airdrops_of_segment_gsi",
+    "airdrops_of_segment_partition",
     "alert_key",
     "alert_pk",
     "api_key_key",
@@ -268,6 +289,8 @@ __all__ = [
     "chain_pk",
     "chains_seed_key",
     "churn_model_key",
+    "claim_key",
+    "claims_partition",
     "consent_log_key",
     "consent_log_pk",
     "contact_key",

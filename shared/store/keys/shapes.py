@@ -432,3 +432,38 @@ def import_status_key(job_id: str) -> dict[str, str]:
 
 def import_chunk_key(job_id: str, chunk: int) -> dict[str, str]:
     return {PK: import_pk(job_id), SK: f"CHUNK#{_pad(chunk, 6)}"}
+
+
+# ---- App table: airdrops ------------------------------------------------------------------------
+
+
+def airdrop_pk(snapshot_id: str) -> str:
+    return f"AIRDROP#{snapshot_id}"
+
+
+def airdrop_key(snapshot_id: str) -> dict[str, str]:
+    return {PK: airdrop_pk(snapshot_id), SK: "SNAPSHOT"}
+
+
+def airdrops_of_segment_gsi(segment_id: str, created_at: int, snapshot_id: str) -> dict[str, str]:
+    return {"gsi1pk": airdrops_of_segment_partition(segment_id), "gsi1sk": f"{_pad(created_at, 12)}#{snapshot_id}"}
+
+
+def airdrops_of_segment_partition(segment_id: str) -> str:
+    return f"AIRDROPS#{segment_id}"
+
+
+def airdrop_page_key(snapshot_id: str, page: int) -> dict[str, str]:
+    return {PK: airdrop_pk(snapshot_id), SK: f"PAGE#{_pad(page, 6)}"}
+
+
+def airdrop_distributor_key(snapshot_id: str) -> dict[str, str]:
+    return {PK: airdrop_pk(snapshot_id), SK: "DISTRIBUTOR"}
+
+
+def claims_partition(chain_id: int, distributor: str) -> str:
+    return f"CLAIM#{chain_id}#{distributor.lower()}"
+
+
+def claim_key(chain_id: int, distributor: str, account: str) -> dict[str, str]:
+    return {PK: claims_partition(chain_id, distributor), SK: account.lower()}
