@@ -24,6 +24,14 @@ class TrackedContract(BaseModel):
     standard: Standard
     start_block: int = 0
     label: str = ""
+    # A Seaport contract's marketplace fee recipients: a consideration item paid to one of them is the
+    # fee; one paid to anyone but the seller and them is the royalty (docs/architecture.md, "NFT markets").
+    fee_recipients: list[str] = Field(default_factory=list)
+
+    @field_validator("fee_recipients")
+    @classmethod
+    def _lower_recipients(cls, value: list[str]) -> list[str]:
+        return [recipient.lower() for recipient in value]
 
     @field_validator("address")
     @classmethod
@@ -79,6 +87,8 @@ class LabelSettings(BaseModel):
     diamond_hands_days: int = 155
     new_holder_days: int = 7
     collector_min_nfts: int = 5
+    # a flipper sold an NFT within this many days of buying or minting it
+    flipper_days: int = Field(default=7, gt=0)
     dormant_days: int = 30
     at_risk_p_alive: float = 0.5
     # H of the churn risk, P(no activity in the next H days); the nightly refit fits and backtests for it

@@ -31,6 +31,13 @@ RESERVE_DATA_UPDATED: Final = topic("ReserveDataUpdated(address,uint256,uint256,
 # Aave's test PriceOracle (and KithPriceOracle)
 ASSET_PRICE_UPDATED: Final = topic("AssetPriceUpdated(address,uint256,uint256)")
 
+# Seaport 1.x: OrderFulfilled(bytes32 orderHash, address indexed offerer, address indexed zone,
+#   address recipient, SpentItem[] offer, ReceivedItem[] consideration)
+ORDER_FULFILLED: Final = topic(
+    "OrderFulfilled(bytes32,address,address,address,(uint8,address,uint256,uint256)[],"
+    "(uint8,address,uint256,uint256,address)[])"
+)
+
 TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC20: (TRANSFER,),
     Standard.ERC721: (TRANSFER,),
@@ -47,6 +54,7 @@ TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
         RESERVE_DATA_UPDATED,
     ),
     Standard.PRICE_ORACLE: (ASSET_PRICE_UPDATED,),
+    Standard.SEAPORT: (ORDER_FULFILLED,),
 }
 
 TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
-from shared.events import ChainEvent, LendingEvent, PriceUpdate, TokenTransfer, VoteCast
+from shared.events import ChainEvent, LendingEvent, NftSale, PriceUpdate, TokenTransfer, VoteCast
 from shared.store.dynamo import from_item, to_item
 from shared.store.keys import PK, SK, event_pk, event_sk
 
@@ -26,10 +26,14 @@ UINT256_FIELDS: Final = frozenset(
         "liquidity_rate",
         "variable_borrow_rate",
         "price",
+        "units",
+        "seller_proceeds",
+        "fee",
+        "royalty",
     }
 )
 _KEY_ATTRIBUTES: Final = frozenset({PK, SK, "event_id"})
-StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate
+StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | NftSale
 _adapter: TypeAdapter[StoredEvent] = TypeAdapter(ChainEvent)
 
 

@@ -20,6 +20,7 @@ from shared.chain.endpoints import resolve_rpc_url
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
 from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
+from shared.events import Standard
 from shared.retry import call_with_retry
 from shared.settings import ChainConfig, Settings
 
@@ -118,6 +119,9 @@ class ChainReader:
         self.topics: list[Any] = [topic0s]
         self.bloom = BloomFilter(self.addresses, topic0s)
         self.token_addresses = frozenset(c.address for c in chain.contracts if c.standard in abi.TOKEN_STANDARDS)
+        self.fee_recipients = {
+            c.address: frozenset(c.fee_recipients) for c in chain.contracts if c.standard == Standard.SEAPORT
+        }
 
     def confirmed_target(self) -> tuple[int, int]:
         """(head, the highest block safe to ingest): head - confirmations, or the `finalized` block."""
@@ -210,7 +214,9 @@ class ChainReader:
     def decode(self, fetched: FetchedRange) -> Decoded:
         block_times = {n: h.timestamp for n, h in fetched.headers.items()}
         with gc_paused():
-            decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
+            decoded = decode_logs(
+                self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs), self.fee_recipients
+            )
         if decoded.malformed:
             logger.warning(
                 "chain %s blocks %s-%s: skipped %s malformed logs, e.g. %s",
