@@ -20,11 +20,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from shared import scoring
-from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, Standard, TokenTransfer, VoteCast
+from shared.events import ZERO_ADDRESS, ChainEvent, LendingEvent, NftSale, Standard, TokenTransfer, VoteCast
 from shared.settings import ScoreSettings
 
 DAY = 86_400
-Direction = Literal["in", "out", "vote", "lending"]
+Direction = Literal["in", "out", "vote", "lending", "bought", "sold"]
 Position = tuple[int, int, int, int]  # chain, block, log index, sub index
 
 
@@ -117,6 +117,22 @@ class LendingPosition(BaseModel):
     liquidated_collateral: int = 0
 
 
+class NftTrade(BaseModel):
+    """A wallet's market history of one NFT (chain, collection, token id): sums and counts only, so an
+    event and its rollback commute (docs/architecture.md, "NFT markets")."""
+
+    bought: int = 0  # units
+    sold: int = 0
+    cost: dict[str, int] = Field(default_factory=dict)  # currency -> paid for them
+    proceeds: dict[str, int] = Field(default_factory=dict)  # currency -> received for them, net of fees
+    acquired: dict[str, int] = Field(default_factory=dict)  # unix time -> units bought or minted then
+    disposed: dict[str, int] = Field(default_factory=dict)  # unix time -> units sold then
+
+    @property
+    def empty(self) -> bool:
+        return not (self.bought or self.sold or self.cost or self.proceeds or self.acquired or self.disposed)
+
+
 class WalletProfile(BaseModel):
     address: str
     active_days: dict[str, int] = Field(default_factory=dict)  # unix day -> events that day
@@ -127,6 +143,9 @@ class WalletProfile(BaseModel):
     liquidations: int = 0
     lending: dict[str, LendingPosition] = Field(default_factory=dict)  # "<chain>:<pool>:<reserve>"
     score: scoring.ScoreState = Field(default_factory=scoring.ScoreState)
+    nft_bought: int = 0  # units bought on a tracked market
+    nft_sold: int = 0
+    nft_trades: dict[str, NftTrade] = Field(default_factory=dict)  # "<chain>:<collection>:<token id>"
     # order-dependent
     first_seen: int | None = None
     last_active: int | None = None
@@ -162,7 +181,50 @@ def activities_of(event: ChainEvent) -> list[tuple[str, Activity]]:
         pairs.append((event.voter, Activity(**base, direction="vote", amount=event.weight, detail=str(event.support))))
     elif isinstance(event, LendingEvent) and event.action != "reserve_data_updated":
         pairs.append((event.user, Activity(**base, direction="lending", amount=event.amount, detail=event.action)))
+    elif isinstance(event, NftSale):
+        common = {**base, "amount": event.price, "token_id": event.token_id, "detail": event.side}
+        pairs.append((event.seller, Activity(**common, direction="sold", counterparty=event.buyer)))
+        pairs.append((event.buyer, Activity(**common, direction="bought", counterparty=event.seller)))
     return pairs
+
+
+def trade_key(chain_id: int, collection: str, token_id: int) -> str:
+    return f"{chain_id}:{collection}:{token_id}"
+
+
+def _bump(counts: dict[str, int], key: str, delta: int) -> None:
+    counts[key] = counts.get(key, 0) + delta
+    if counts[key] == 0:
+        del counts[key]
+
+
+def apply_to_trades(profile: WalletProfile, activity: Activity, event: ChainEvent, sign: int) -> None:
+    """The market side of one activity, in place: a purchase, a sale, or a mint (an acquisition at no
+    known price). sign=-1 takes it back exactly."""
+    if isinstance(event, TokenTransfer):
+        if not (event.is_mint and activity.direction == "in" and event.standard in NFT_STANDARDS):
+            return
+        key, units = trade_key(event.chain_id, event.contract, event.token_id or 0), event.amount
+    elif isinstance(event, NftSale):
+        key, units = trade_key(event.chain_id, event.collection, event.token_id), event.units
+    else:
+        return
+    trade = profile.nft_trades.setdefault(key, NftTrade())
+    when = str(activity.block_time)
+    if isinstance(event, TokenTransfer):
+        _bump(trade.acquired, when, sign * units)
+    elif activity.direction == "bought":
+        trade.bought += sign * units
+        profile.nft_bought += sign * units
+        _bump(trade.cost, event.currency, sign * event.price)
+        _bump(trade.acquired, when, sign * units)
+    else:
+        trade.sold += sign * units
+        profile.nft_sold += sign * units
+        _bump(trade.proceeds, event.currency, sign * event.seller_proceeds)
+        _bump(trade.disposed, when, sign * units)
+    if trade.empty:
+        del profile.nft_trades[key]
 
 
 def _score_component(activity: Activity, decimals: int | None) -> tuple[str, float]:
@@ -196,6 +258,9 @@ def apply_to_profile(
         profile.votes += sign
     elif isinstance(event, LendingEvent):
         _apply_lending(profile, event, sign)
+    apply_to_trades(profile, activity, event, sign)
+    if isinstance(event, NftSale):
+        return  # the NFT transfer the sale settles carries its share of the score
     decimals = event.decimals if isinstance(event, TokenTransfer) else None
     component, size = _score_component(activity, decimals)
     scoring.add(profile.score, component, size, activity.block_time, settings, sign)

@@ -64,6 +64,12 @@ Security
   A49 a background CSV import ............... pk=IMPORT#<job id>         sk=STATUS | CHUNK#<n:06>
   A50 churn model (moved out of CONFIG, which holds only the API's secrets)
                                               pk=MODEL                   sk=CHURN | CHURN#v<version:06>
+
+NFT markets (written by profiles inside each event's transaction)
+  M1  a collection's day: mints, sales, volume  pk=TOKEN#<chain>#<addr>  sk=NFTDAY#<day:06>
+  M2  one sale's price (the floor's window) . pk=TOKEN#<chain>#<addr>    sk=NFTSALE#<day:06>#<event id>
+  M3  a collection's holders by size, hold times, flipping holders
+                                              pk=TOKEN#<chain>#<addr>    sk=NFTSTATS
 Only the API function may touch APIKEY#, CONTACT#, IDENTITY#, CONFIG, AUDIT#, CONSENTLOG# and IMPORT#
 (template.yaml: dynamodb:LeadingKeys conditions); the authorizer reads APIKEY#, the sender reads CONTACT#.
 """
@@ -110,6 +116,8 @@ from shared.store.keys.shapes import (
     HOLDING_PREFIX,
     LENDING_POSITION_PREFIX,
     MEMBER_PREFIX,
+    NFT_DAY_PREFIX,
+    NFT_SALE_PREFIX,
     PK,
     RATES_PARTITION,
     SCORE_SHARDS,
@@ -175,6 +183,9 @@ from shared.store.keys.shapes import (
     lending_summary_key,
     member_key,
     member_of_gsi,
+    nft_day_key,
+    nft_sale_key,
+    nft_stats_key,
     profile_key,
     rate_key,
     rates_key,
@@ -193,6 +204,7 @@ from shared.store.keys.shapes import (
     tagged_partition,
     target_key,
     token_meta_key,
+    token_partition,
     token_stats_key,
     tracked_contract_key,
     trigger_partition,
@@ -220,6 +232,8 @@ __all__ = [
     "LENDING_POSITION_PREFIX",
     "LENDING_SUMMARY_SK",
     "MEMBER_PREFIX",
+    "NFT_DAY_PREFIX",
+    "NFT_SALE_PREFIX",
     "PK",
     "PROFILE_SK",
     "RATES_PARTITION",
@@ -297,6 +311,9 @@ __all__ = [
     "member_key",
     "member_of",
     "member_of_gsi",
+    "nft_day_key",
+    "nft_sale_key",
+    "nft_stats_key",
     "pool_of",
     "profile_key",
     "rate_key",
@@ -320,6 +337,7 @@ __all__ = [
     "target_key",
     "target_of",
     "token_meta_key",
+    "token_partition",
     "token_stats_key",
     "tracked_contract_key",
     "trigger_partition",
