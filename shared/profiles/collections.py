@@ -15,7 +15,7 @@ from typing import Any
 from shared.events import NftSale, Standard, TokenTransfer
 from shared.profiles.model import DAY, WalletProfile
 from shared.profiles.supply import SUPPLY_LIMBS, supply_from_limbs, supply_limbs
-from shared.profiles.trades import flipped_collections
+from shared.profiles.trades import flipped_collections, holding_times
 from shared.settings import Settings
 from shared.store import dynamo, keys, paging
 
@@ -67,8 +67,20 @@ class Rollups:
         for name, limb in zip(SUPPLY_LIMBS, supply_limbs(sign * event.price), strict=True):
             self.add_day(event.chain_id, event.collection, event.block_time, f"volume#{event.currency}#{name}", limb)
 
-    def add_hold(self, token: Token, held_seconds: int, sign: int) -> None:
-        self.add_stat(token, f"{HELD_PREFIX}{min(held_seconds // DAY, MAX_HELD_DAYS)}", sign)
+    def add_holds(self, before: WalletProfile, after: WalletProfile) -> None:
+        """A wallet's units sold, by whole days held, per collection, as this transaction changes them. Each
+        is derived from the wallet's whole trade record, so they are exact in any order of arrival."""
+        changed = {
+            key
+            for key in before.nft_trades.keys() | after.nft_trades.keys()
+            if before.nft_trades.get(key) != after.nft_trades.get(key)
+        }
+        for key in changed:
+            chain_id, collection, _ = key.split(":")
+            token = (int(chain_id), collection)
+            for trade, sign in ((before.nft_trades.get(key), -1), (after.nft_trades.get(key), +1)):
+                for held in holding_times(trade) if trade else []:
+                    self.add_stat(token, f"{HELD_PREFIX}{min(held // DAY, MAX_HELD_DAYS)}", sign)
 
     def add_holding(self, token: Token, before: int, after: int) -> None:
         was, now = size_bucket(before), size_bucket(after)
@@ -263,12 +275,3 @@ def collection_stats(chain_id: int, collection: str, settings: Settings) -> Coll
         held_days={int(name[len(HELD_PREFIX) :]): int(v) for name, v in item.items() if name.startswith(HELD_PREFIX)},
         flipper_holders=int(item.get(FLIPPER_HOLDERS, 0)),
     )
-
-
-def held_seconds(profile: WalletProfile, sale: NftSale) -> int | None:
-    """How long the seller held the NFT it sold: from its latest purchase or mint at or before the sale."""
-    trade = profile.nft_trades.get(f"{sale.chain_id}:{sale.collection}:{sale.token_id}")
-    if trade is None:
-        return None
-    earlier = [int(t) for t, units in trade.acquired.items() if units > 0 and int(t) <= sale.block_time]
-    return sale.block_time - max(earlier) if earlier else None

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.events import ChainEvent, NftSale, TokenTransfer
-from shared.profiles.collections import NFT_STANDARDS, Rollups, held_seconds, rollup_items_of
+from shared.profiles.collections import NFT_STANDARDS, Rollups, rollup_items_of
 from shared.profiles.items import (
     Document,
     activity_write,
@@ -92,8 +92,6 @@ class _Chunk:
     tokens: set[tuple[int, str]] = field(default_factory=set)
     markers: list[int] = field(default_factory=list)  # the index of each event's marker among the writes
     rollups: set[tuple[str, ...]] = field(default_factory=set)  # collections' market items it may write
-    # (chain, collection, seconds held, sign) of each sale the chunk applies or rolls back
-    holds: list[tuple[int, str, int, int]] = field(default_factory=list)
 
     def items_with(self, event: ChainEvent) -> int:
         """The transaction's item count were `event` added."""
@@ -253,7 +251,7 @@ class _Applier:
         self.chunk.tokens |= _token_of(event)
         self.chunk.rollups |= _rollups_of(event)
         if isinstance(event, NftSale):
-            self._add_sale(event, sign)
+            self._add_sale(event)
         replay_profiles: set[str] = set()
         replay_holdings: set[ItemId] = set()
         # out-of-order arrivals: replay only from the arrival's time on, when the stored state allows it
@@ -288,16 +286,11 @@ class _Applier:
             replay = _Replay(replay_profiles, window_holdings, replay_holdings, before_event, owners)
             self._replay(pairs, sign, replay)
 
-    def _add_sale(self, sale: NftSale, sign: int) -> None:
-        """A sale's parties' holdings of the collection join the transaction, version-checked, for its
-        count of flipping holders; the seller's holding time is read before the sale changes anything."""
+    def _add_sale(self, sale: NftSale) -> None:
+        """A sale's parties' holdings of the collection join the transaction, version-checked: whether
+        each is a flipping holder of it may change."""
         for wallet in (sale.seller, sale.buyer):
             self._working(_sale_holding_id(wallet, sale))
-        seller = self._current(_profile_id(sale.seller))
-        assert isinstance(seller, WalletProfile)
-        held = held_seconds(seller, sale)
-        if held is not None:
-            self.chunk.holds.append((sale.chain_id, sale.collection, held, sign))
 
     def _replay(self, pairs: list[tuple[str, Activity]], sign: int, replay: _Replay) -> None:
         """Recompute order-dependent times from the wallets' timelines as they will be after this event."""
@@ -377,8 +370,11 @@ class _Applier:
         for event, sign in chunk.events:
             if isinstance(event, TokenTransfer | NftSale):
                 rollups.add_event(event, sign)
-        for chain_id, collection, held, sign in chunk.holds:
-            rollups.add_hold((chain_id, collection), held, sign)
+        for item_id, doc in chunk.working.items():
+            if isinstance(doc, WalletProfile):
+                before = self.stored[item_id].doc
+                assert isinstance(before, WalletProfile)
+                rollups.add_holds(before, doc)
         flipper_days = self.settings.labels.flipper_days
         for item_id, doc in chunk.working.items():
             if not isinstance(doc, Holding) or doc.standard not in NFT_STANDARDS:
