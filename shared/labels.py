@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding, WalletProfile
+from shared.profiles.trades import flips
 from shared.settings import LabelSettings
 
 
@@ -18,6 +19,8 @@ def labels_for(profile: WalletProfile, holdings: list[Holding], now: int, settin
         found.append("new_holder")
     if any(_is_diamond_hands(h, now, settings) for h in holdings):
         found.append("diamond_hands")
+    if profile.nft_sold and flips(profile, settings.flipper_days):
+        found.append("flipper")
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from shared.events import ZERO_ADDRESS
 from shared.profiles.model import DAY, NftTrade, WalletProfile
 
 
@@ -23,6 +24,11 @@ def realised_profit(profile: WalletProfile) -> dict[str, int]:
         matched = min(trade.bought, trade.sold)
         profit[currency] = profit.get(currency, 0) + proceeds * matched // trade.sold - cost * matched // trade.bought
     return profit
+
+
+def native_profit(profile: WalletProfile) -> float:
+    """Realised profit in the chains' native coins (the zero address as currency), in whole coins."""
+    return realised_profit(profile).get(ZERO_ADDRESS, 0) / 10**18
 
 
 def holding_times(trade: NftTrade) -> list[int]:

@@ -12,6 +12,8 @@ Semantics worth knowing when writing rules:
 - `health` looks at the wallet's borrowing positions only: a wallet that owes nothing matches no
   band, not even safe. `health_factor` (a `field`) is the lowest over those positions.
 - `tier` names come from the loyalty settings; a name that is not a tier there matches nobody.
+- `nft_bought` and `nft_sold` count NFT units traded on a tracked market; `realised_profit` is the
+  profit of NFTs bought and sold in the chain's native coin, in whole coins (ether), over every chain.
 - `days_since` counts whole seconds: "op": "gte", "days": 30 turns true exactly 30·86400 s after
   the timestamp, which is what lets the sweep schedule re-evaluation to the second.
 """
@@ -55,11 +57,14 @@ ProfileField = Literal[
     "liquidations",
     "loyalty_points",
     "health_factor",
+    "nft_bought",
+    "nft_sold",
+    "realised_profit",
 ]
 TimestampField = Literal["first_seen", "last_active", "last_vote"]
 Comparison = Literal["gt", "gte", "lt", "lte", "eq", "neq", "between"]
 AgeComparison = Literal["gt", "gte", "lt", "lte", "between"]
-LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated"]
+LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated", "flipper"]
 HealthBand = Literal["safe", "warn", "urgent", "critical"]
 ChurnState = Literal["active", "dormant", "exited", "at_risk", "resurrected"]
 HoldingStandard = Literal["erc20", "erc721", "erc1155"]
@@ -216,7 +221,10 @@ class HoldingCondition(_Node):
 
 class LabelCondition(_Node):
     type: Literal["label"] = Field(description="the wallet carries a label")
-    label: LabelName = Field(description="whale, diamond_hands, new_holder, collector, voter or liquidated")
+    label: LabelName = Field(
+        description="whale, diamond_hands, new_holder, collector, voter, liquidated or flipper (sold an NFT within "
+        "the flipper_days setting of buying or minting it)"
+    )
 
 
 class ChurnCondition(_Node):

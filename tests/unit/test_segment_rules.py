@@ -202,7 +202,7 @@ FIELD_GTE = {"type": "field", "field": "score", "op": "gte"}
         (
             {"type": "label", "label": "shark"},
             "match.label",
-            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter' or 'liquidated'",
+            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter', 'liquidated' or 'flipper'",
         ),
         (
             {"type": "churn", "state": "gone"},
