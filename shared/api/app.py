@@ -34,7 +34,18 @@ def _json(status: int, body: dict[str, Any]) -> Response[Any]:
 
 # One router per resource, each in shared.api.routes.<name> and serving /<name>... (or a path in ROUTER_OF_PATH);
 # tests/unit/test_api_routers.py checks every route against it.
-ROUTERS = ("wallets", "keys", "backfill", "chains", "segments", "contacts", "campaigns", "churn", "audit")
+ROUTERS = (
+    "wallets",
+    "keys",
+    "backfill",
+    "chains",
+    "segments",
+    "contacts",
+    "campaigns",
+    "churn",
+    "audit",
+    "collections",
+)
 # the few top-level paths a router serves beside its own name
 ROUTER_OF_PATH = {"overlap": "segments"}
 

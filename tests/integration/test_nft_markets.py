@@ -9,6 +9,7 @@ import pytest
 
 from infra.localcloud.anvil import Anvil
 from infra.localcloud.template import Template
+from shared.api.routes.collections import collection_market
 from shared.chain.codec import event_from_item
 from shared.events import NftSale, Standard, TokenTransfer
 from shared.ingest import ingest_chain
@@ -180,6 +181,13 @@ def test_seaport_sales_decode_to_what_the_contract_paid(anvil_chain: Anvil, depl
     assert stats.held_days == {0: 3, 2: 1} == _counts([h // DAY for h in held])
     assert stats.median_held_days == 0.0
     assert stats.flipper_holders == 1  # the buyer flipped token 1 and still holds token 3
+
+    # and the API's view of the collection over today: the resale, two days ahead, is outside the window
+    view = collection_market(31337, sales[0].collection, days=1)
+    if view.last_day == first_day:  # anvil's clock started today, as the API's does
+        assert view.floor == {ZERO: str(ETH), weth: str(30 * ETH)}
+        assert [d.mints for d in view.days] == [3]
+    assert (view.holders, view.flipper_holders, view.flipper_share) == (3, 1, pytest.approx(1 / 3))
 
 
 def _counts(values: list[int]) -> dict[int, int]:
