@@ -3,6 +3,7 @@ paid out, mints and sales roll up per collection, and a wallet's flip shows in i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from shared.profiles.stream import apply_images
 from shared.profiles.trades import flips, realised_profit
 from shared.settings import ChainConfig, Settings, TrackedContract
 from tests.integration.test_lending_health import StreamReader
-from tests.support.ingest_chain import fast_options, scan_items
+from tests.support.ingest_chain import HistoryAnvil, fast_options, scan_items
 from tests.support.seaport import ERC20, ERC721, NATIVE, ZERO, Item, Market, deploy_market
 
 pytestmark = pytest.mark.integration
@@ -195,3 +196,55 @@ def _counts(values: list[int]) -> dict[int, int]:
     for value in values:
         found[value] = found.get(value, 0) + 1
     return found
+
+
+def sync(config: ChainConfig, settings: Settings, stream: StreamReader) -> None:
+    ingest_chain(config, settings, fast_options())
+    _, records = stream.read()
+    apply_images(((r["dynamodb"].get("OldImage"), r["dynamodb"].get("NewImage")) for r in records), settings)
+
+
+def test_a_reorged_sale_is_taken_back_from_wallets_and_collection(
+    tmp_path: Path, deployed: Any, template: Template
+) -> None:
+    with HistoryAnvil(tmp_path / "anvil") as chain:
+        # Given a minted NFT, tracked with its market, the stream delivered to profiles as Lambda would
+        market = deploy_market(chain.url)
+        seller, buyer = market.address(1), market.address(2)
+        market.mint(seller, 1)
+        market.approve_nfts(seller)
+        contracts = [
+            TrackedContract(address=market.collection.address, standard=Standard.ERC721),
+            TrackedContract(
+                address=market.seaport.address, standard=Standard.SEAPORT, fee_recipients=[market.fee_recipient]
+            ),
+        ]
+        config = ChainConfig(chain_id=31337, rpc_url=chain.url, contracts=contracts, max_range=50, reorg_window=8)
+        settings = Settings(events_table=deployed.events_table, app_table=deployed.app_table, chains=[config])
+        stream = StreamReader(deployed.events_table, template, "ProfilesFunction")
+        collection = str(market.collection.address).lower()
+
+        # and its sale, ingested and applied
+        listing(market, 1, 1, ETH, ZERO, buyer)
+        sync(config, settings, stream)
+        bought = load_profile(buyer, settings)
+        assert bought is not None and bought[0].nft_bought == 1
+        today = int(market.w3.eth.get_block("latest")["timestamp"]) // DAY
+        assert floor_prices(31337, collection, today - 1, today + 1, settings) == {ZERO: ETH}
+
+        # When a reorg replaces the sale's block with an empty one, and the chain moves on
+        market.w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
+        market.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        sync(config, settings, stream)
+
+        # Then the sale is gone from the events, the wallets and the collection, and the seller holds again
+        assert not [i for i in scan_items(deployed.events_table) if i.get("kind") == "sale"]
+        after = load_profile(buyer, settings)
+        assert after is None or (after[0].nft_bought, after[0].nft_trades) == (0, {})
+        sold = load_profile(seller, settings)
+        assert sold is not None and (sold[0].nft_sold, realised_profit(sold[0])) == (0, {})
+        assert floor_prices(31337, collection, today - 1, today + 1, settings) == {}
+        days = collection_days(31337, collection, today - 1, today + 1, settings)
+        assert [(d.mints, d.sales) for d in days] == [(1, {})]
+        stats = collection_stats(31337, collection, settings)
+        assert (stats.holders_by_size["1"], stats.held_days, stats.flipper_holders) == (1, {0: 0}, 0)
