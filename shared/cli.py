@@ -340,7 +340,15 @@ def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None
     adding.add_argument("--chain", type=int, required=True, help="chain id")
     adding.add_argument("--address", required=True, help="the contract's 0x address")
     adding.add_argument(
-        "--standard", required=True, choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle"]
+        "--standard",
+        required=True,
+        choices=["erc20", "erc721", "erc1155", "governor", "lending-pool", "price-oracle", "seaport"],
+    )
+    adding.add_argument(
+        "--fee-recipient",
+        action="append",
+        default=[],
+        help="seaport: a marketplace fee address (repeatable); other payees but the seller are royalties",
     )
     adding.add_argument("--start-block", type=int, default=0, help="its deployment block (default 0)")
     adding.add_argument("--label", default="", help="a name for it")
@@ -405,10 +413,16 @@ def run_contracts_add(args: argparse.Namespace) -> int:
 
     try:
         contract = TrackedContract(
-            address=args.address, standard=args.standard, start_block=args.start_block, label=args.label
+            address=args.address,
+            standard=args.standard,
+            start_block=args.start_block,
+            label=args.label,
+            fee_recipients=args.fee_recipient,
         )
     except ValidationError as exc:
-        return fail_usage(f"--address: {exc.errors()[0]['msg']}")
+        error = exc.errors()[0]
+        option = "--fee-recipient" if error["loc"][:1] == ("fee_recipients",) else "--address"
+        return fail_usage(f"{option}: {error['msg']}")
     if args.start_block < 0:
         return fail_usage("--start-block must be >= 0")
     try:

@@ -31,6 +31,10 @@ class TrackedContract(BaseModel):
     @field_validator("fee_recipients")
     @classmethod
     def _lower_recipients(cls, value: list[str]) -> list[str]:
+        for recipient in value:
+            if not (recipient.startswith("0x") and len(recipient) == 42):
+                raise ValueError("each fee recipient must be a 0x-prefixed 20-byte hex address")
+            int(recipient, 16)
         return [recipient.lower() for recipient in value]
 
     @field_validator("address")

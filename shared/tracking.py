@@ -113,6 +113,7 @@ def _contract_of(values: dict[str, Any]) -> TrackedContract:
         standard=values["standard"],
         start_block=int(values.get("start_block", 0)),
         label=str(values.get("label", "")),
+        fee_recipients=[str(recipient) for recipient in values.get("fee_recipients") or []],
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from infra.localcloud.anvil import Anvil
 from infra.localcloud.template import Template
+from shared import tracking
 from shared.api.routes.collections import collection_market
 from shared.chain.codec import event_from_item
 from shared.events import NftSale, Standard, TokenTransfer
@@ -248,3 +249,27 @@ def test_a_reorged_sale_is_taken_back_from_wallets_and_collection(
         assert [(d.mints, d.sales) for d in days] == [(1, {})]
         stats = collection_stats(31337, collection, settings)
         assert (stats.holders_by_size["1"], stats.held_days, stats.flipper_holders) == (1, {0: 0}, 0)
+
+
+def test_a_marketplace_is_tracked_with_its_fee_recipients(anvil_chain: Anvil, deployed: Any) -> None:
+    # Given a chain seeded with one token, and a Seaport contract added later with two fee recipients
+    token, seaport = "0x" + "c0" * 20, "0x" + "5e" * 20
+    fee_recipients = ["0x" + "FE" * 20, "0x" + "fd" * 20]
+    seed = ChainConfig(
+        chain_id=31337, rpc_url=anvil_chain.url, contracts=[TrackedContract(address=token, standard=Standard.ERC20)]
+    )
+    settings = Settings(events_table=deployed.events_table, app_table=deployed.app_table, chains=[seed])
+    tracking.forget_cached()
+    tracking.tracked_chain(settings, 31337)  # applies the seed
+    marketplace = TrackedContract(address=seaport, standard=Standard.SEAPORT, fee_recipients=fee_recipients)
+    tracking.track_contracts(settings, 31337, [marketplace])
+
+    # When the chain's configuration is read back, as ingest reads it
+    tracking.forget_cached()
+    chain = tracking.tracked_chain(settings, 31337)
+
+    # Then the marketplace keeps its fee recipients (lower-cased), and a malformed one is refused
+    (stored,) = [c for c in chain.contracts if c.address == seaport]
+    assert (stored.standard, stored.fee_recipients) == (Standard.SEAPORT, [r.lower() for r in fee_recipients])
+    with pytest.raises(ValueError):
+        TrackedContract(address=seaport, standard=Standard.SEAPORT, fee_recipients=["0x1234"])

@@ -40,6 +40,11 @@ class ContractIn(BaseModel):
         default=0, ge=0, le=2**63 - 1, description="its first block worth reading (its deployment)"
     )
     label: str = Field(default="", max_length=80)
+    fee_recipients: list[Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="seaport: the marketplace's fee addresses; a sale's other payees but the seller are royalties",
+    )
 
 
 class ContractsAdd(BaseModel):
@@ -51,6 +56,7 @@ class ContractView(BaseModel):
     standard: Standard
     start_block: int
     label: str
+    fee_recipients: list[str] = Field(default_factory=list, description="seaport: the marketplace's fee addresses")
     added_at: int | None = None
     backfill_job: str | None = Field(default=None, description="the backfill that read its history, if any")
 
@@ -81,6 +87,7 @@ def _contract_view(item: dict[str, Any]) -> ContractView:
         standard=item["standard"],
         start_block=int(item.get("start_block", 0)),
         label=str(item.get("label", "")),
+        fee_recipients=[str(r) for r in item.get("fee_recipients") or []],
         added_at=item.get("added_at"),
         backfill_job=item.get("backfill_job"),
     )
@@ -121,7 +128,13 @@ def list_contracts(chain_id: ChainId) -> ContractList:
 def add_contracts(chain_id: ChainId, body: ContractsAdd) -> ContractsAdded:
     _chain(chain_id)
     contracts = [
-        TrackedContract(address=c.address.lower(), standard=c.standard, start_block=c.start_block, label=c.label)
+        TrackedContract(
+            address=c.address.lower(),
+            standard=c.standard,
+            start_block=c.start_block,
+            label=c.label,
+            fee_recipients=c.fee_recipients,
+        )
         for c in body.contracts
     ]
     try:
