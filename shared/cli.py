@@ -339,6 +339,12 @@ def add_contracts(subparsers: argparse._SubParsersAction[OneLineParser]) -> None
     adding.add_argument("--address", required=True, help="the contract's 0x address")
     adding.add_argument("--standard", required=True, choices=[str(s) for s in Standard])
     adding.add_argument("--underlying", default=None, help="vaults and staking contracts: the token they hold")
+    adding.add_argument(
+        "--fee-recipient",
+        action="append",
+        default=[],
+        help="seaport: a marketplace fee address (repeatable); other payees but the seller are royalties",
+    )
     adding.add_argument("--start-block", type=int, default=0, help="its deployment block (default 0)")
     adding.add_argument("--label", default="", help="a name for it")
     adding.set_defaults(handler=run_contracts_add)
@@ -424,10 +430,12 @@ def run_contracts_add(args: argparse.Namespace) -> int:
             start_block=args.start_block,
             label=args.label,
             underlying=args.underlying,
+            fee_recipients=args.fee_recipient,
         )
     except ValidationError as exc:
         error = exc.errors()[0]
-        return fail_usage(f"--{error['loc'][0]}: {error['msg']}")
+        option = {"fee_recipients": "--fee-recipient"}.get(str(error["loc"][0]), f"--{error['loc'][0]}")
+        return fail_usage(f"{option}: {error['msg']}")
     if args.start_block < 0:
         return fail_usage("--start-block must be >= 0")
     try:

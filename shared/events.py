@@ -22,6 +22,7 @@ class Standard(StrEnum):
     ERC4626_VAULT = "erc4626-vault"
     STAKING = "staking"
     MERKLE_DISTRIBUTOR = "merkle-distributor"
+    SEAPORT = "seaport"
 
 
 class EventBase(BaseModel):
@@ -53,6 +54,11 @@ class TokenTransfer(EventBase):
     amount: int  # raw uint256; 1 for an ERC-721 transfer
     decimals: int | None = None  # token metadata, read tolerantly at ingest; None when the token has none
     symbol: str | None = None
+
+    @property
+    def is_mint(self) -> bool:
+        """An NFT (ERC-721 or ERC-1155) brought into being: a transfer from the zero address."""
+        return self.token_id is not None and self.from_address == ZERO_ADDRESS
 
 
 class VoteCast(EventBase):
@@ -133,8 +139,39 @@ class AirdropClaim(EventBase):
     amount: int
 
 
+SaleSide = Literal["listing", "offer"]
+
+
+class NftSale(EventBase):
+    """A marketplace (Seaport) order that sold one NFT for one currency, from its `OrderFulfilled` log.
+
+    `price` is everything the buyer paid; it splits into the seller's proceeds, the marketplace fee
+    (paid to one of the Seaport contract's configured fee recipients) and the royalty (paid to anyone
+    else). A `listing` was offered by the seller and taken by the buyer; an `offer` (a bid) was made by
+    the buyer in an ERC-20 and accepted by the seller. `settles` is the event id of the NFT transfer
+    the sale paid for (same transaction and token, seller to buyer), when that token is tracked.
+    """
+
+    kind: Literal["sale"] = "sale"
+    order_hash: str
+    side: SaleSide
+    seller: str
+    buyer: str
+    collection: str
+    nft_standard: Standard
+    token_id: int
+    units: int
+    currency: str  # the ERC-20 paid, or the zero address for the chain's native coin
+    price: int
+    seller_proceeds: int
+    fee: int = 0
+    royalty: int = 0
+    settles: str | None = None
+
+
 ChainEvent = Annotated[
-    TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim, Field(discriminator="kind")
+    TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim | NftSale,
+    Field(discriminator="kind"),
 ]
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding, WalletProfile
+from shared.profiles.trades import flips
 from shared.settings import LabelSettings
 
 
@@ -20,6 +21,8 @@ def labels_for(profile: WalletProfile, holdings: list[Holding], now: int, settin
         found.append("diamond_hands")
     if any(p.staked_assets >= settings.staker_min_balance for p in profile.staked_positions()):
         found.append("staker")
+    if profile.nft_sold and flips(profile, settings.flipper_days):
+        found.append("flipper")
     return found
 
 

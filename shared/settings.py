@@ -26,6 +26,18 @@ class TrackedContract(BaseModel):
     label: str = ""
     # erc4626-vault and staking: the token the contract holds, so a stake can count as holding it
     underlying: str | None = None
+    # A Seaport contract's marketplace fee recipients: a consideration item paid to one of them is the
+    # fee; one paid to anyone but the seller and them is the royalty (docs/architecture.md, "NFT markets").
+    fee_recipients: list[str] = Field(default_factory=list)
+
+    @field_validator("fee_recipients")
+    @classmethod
+    def _lower_recipients(cls, value: list[str]) -> list[str]:
+        for recipient in value:
+            if not (recipient.startswith("0x") and len(recipient) == 42):
+                raise ValueError("each fee recipient must be a 0x-prefixed 20-byte hex address")
+            int(recipient, 16)
+        return [recipient.lower() for recipient in value]
 
     @field_validator("address", "underlying")
     @classmethod
@@ -104,6 +116,8 @@ class LabelSettings(BaseModel):
     diamond_hands_days: int = 155
     new_holder_days: int = 7
     collector_min_nfts: int = 5
+    # a flipper sold an NFT within this many days of buying or minting it
+    flipper_days: int = Field(default=7, gt=0)
     dormant_days: int = 30
     # staker: a stake of at least this many base units of its underlying token (0: any positive stake)
     staker_min_balance: int = Field(default=0, ge=0)

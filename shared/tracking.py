@@ -120,6 +120,7 @@ def _contract_of(values: dict[str, Any]) -> TrackedContract:
         start_block=int(values.get("start_block", 0)),
         label=str(values.get("label", "")),
         underlying=values.get("underlying") or None,
+        fee_recipients=[str(recipient) for recipient in values.get("fee_recipients") or []],
     )
 
 

@@ -45,6 +45,7 @@ ROUTERS = (
     "churn",
     "audit",
     "airdrops",
+    "collections",
 )
 # the few top-level paths a router serves beside its own name
 ROUTER_OF_PATH = {"overlap": "segments"}

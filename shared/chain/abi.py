@@ -42,6 +42,13 @@ WITHDRAWN: Final = topic("Withdrawn(address,uint256)")
 # KithMerkleDistributor (infra/contracts): Uniswap's MerkleDistributor over a StandardMerkleTree leaf
 CLAIMED: Final = topic("Claimed(address,uint256)")
 
+# Seaport 1.x: OrderFulfilled(bytes32 orderHash, address indexed offerer, address indexed zone,
+#   address recipient, SpentItem[] offer, ReceivedItem[] consideration)
+ORDER_FULFILLED: Final = topic(
+    "OrderFulfilled(bytes32,address,address,address,(uint8,address,uint256,uint256)[],"
+    "(uint8,address,uint256,uint256,address)[])"
+)
+
 TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC20: (TRANSFER,),
     Standard.ERC721: (TRANSFER,),
@@ -61,6 +68,7 @@ TOPICS_BY_STANDARD: Final[dict[Standard, tuple[str, ...]]] = {
     Standard.ERC4626_VAULT: (VAULT_DEPOSIT, VAULT_WITHDRAW),
     Standard.STAKING: (STAKED, WITHDRAWN),
     Standard.MERKLE_DISTRIBUTOR: (CLAIMED,),
+    Standard.SEAPORT: (ORDER_FULFILLED,),
 }
 
 TOKEN_STANDARDS: Final = frozenset({Standard.ERC20, Standard.ERC721, Standard.ERC1155})

@@ -12,7 +12,16 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter
 
-from shared.events import AirdropClaim, ChainEvent, LendingEvent, PriceUpdate, StakeEvent, TokenTransfer, VoteCast
+from shared.events import (
+    AirdropClaim,
+    ChainEvent,
+    LendingEvent,
+    NftSale,
+    PriceUpdate,
+    StakeEvent,
+    TokenTransfer,
+    VoteCast,
+)
 from shared.store.dynamo import from_item, to_item
 from shared.store.keys import PK, SK, event_pk, event_sk
 
@@ -28,10 +37,14 @@ UINT256_FIELDS: Final = frozenset(
         "price",
         "assets",
         "shares",
+        "units",
+        "seller_proceeds",
+        "fee",
+        "royalty",
     }
 )
 _KEY_ATTRIBUTES: Final = frozenset({PK, SK, "event_id"})
-StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim
+StoredEvent = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim | NftSale
 _adapter: TypeAdapter[StoredEvent] = TypeAdapter(ChainEvent)
 
 

@@ -18,11 +18,13 @@ from typing import Any, NamedTuple
 from pydantic import TypeAdapter
 
 from shared.chain import abi
+from shared.chain.seaport import Unmodelled, attach_sales, order_fulfilled
 from shared.events import (
     ZERO_ADDRESS,
     AirdropClaim,
     LendingAction,
     LendingEvent,
+    NftSale,
     PriceUpdate,
     StakeAction,
     StakeEvent,
@@ -31,7 +33,7 @@ from shared.events import (
     VoteCast,
 )
 
-Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim
+Event = TokenTransfer | VoteCast | LendingEvent | PriceUpdate | StakeEvent | AirdropClaim | NftSale
 
 
 class TokenMeta(NamedTuple):
@@ -281,9 +283,8 @@ def _vault_withdraw(log: Mapping[str, Any], common: _Common, _: TokenMeta | None
 
 
 def _staking(action: StakeAction, name: str) -> _Decoder:
-    """Staked / Withdrawn(address indexed user, uint256 amount), as Synthetix's StakingRewards and its many
-    copies emit them. The rare copies that leave `user` unindexed put the same fields in two data words;
-    both forms carry one meaning, so both are read. Anything else under the topic is malformed."""
+    """Staked / Withdrawn(address indexed user, uint256 amount) as StakingRewards emits them, or with `user`
+    unindexed (two data words, the same meaning); anything else under the topic is malformed."""
 
     def decode(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
         topics: list[str] = log["topics"]
@@ -300,22 +301,15 @@ def _staking(action: StakeAction, name: str) -> _Decoder:
     return decode
 
 
-def with_underlying(events: list[Event], underlying: Mapping[str, str]) -> list[Event]:
-    """Stake events stamped with the token their contract holds, as the tracked contract declares it."""
-    if not underlying:
-        return events
-    return [
-        e.model_copy(update={"underlying": underlying[e.contract]})
-        if isinstance(e, StakeEvent) and e.contract in underlying
-        else e
-        for e in events
-    ]
-
-
 def _vote_with_params(log: Mapping[str, Any], common: _Common, meta: TokenMeta | None) -> list[Event]:
     # same head as VoteCast; the trailing params bytes are not part of the model
     _words(log["data"], 5)
     return _vote(log, common, meta)
+
+
+def _order_fulfilled_placeholder(log: Mapping[str, Any], common: _Common, _: TokenMeta | None) -> list[Event]:
+    # decode_logs routes OrderFulfilled to `order_fulfilled` with the contract's fee recipients
+    raise Malformed("OrderFulfilled needs its marketplace's fee recipients")
 
 
 DECODERS: dict[str, _Decoder] = {
@@ -335,6 +329,7 @@ DECODERS: dict[str, _Decoder] = {
     abi.STAKED: _staking("stake", "Staked"),
     abi.WITHDRAWN: _staking("unstake", "Withdrawn"),
     abi.CLAIMED: _claimed,
+    abi.ORDER_FULFILLED: _order_fulfilled_placeholder,
 }
 
 
@@ -343,6 +338,7 @@ def decode_logs(
     logs: Iterable[Mapping[str, Any]],
     block_times: Mapping[int, int],
     tokens: Mapping[str, TokenMeta] | None = None,
+    fee_recipients: Mapping[str, frozenset[str]] | None = None,
 ) -> Decoded:
     """Decode every log; logs of no known shape are counted as ignored, malformed ones (a known topic0 in
     the wrong shape, a missing field) as malformed, with a few samples for the log.
@@ -403,6 +399,9 @@ def decode_logs(
                 decoder = DECODERS.get(topic0.lower()) if isinstance(topic0, str) else None
                 if decoder is None:
                     raise Malformed(f"topic0 {topic0!r} is not a hex string")
+                if decoder is _order_fulfilled_placeholder:
+                    extend(order_fulfilled(log, common, (fee_recipients or {}).get(contract, frozenset())))
+                    continue
                 extend(decoder(log, common, tokens.get(contract) if tokens else None))
                 continue
             if meta is None:
@@ -451,11 +450,15 @@ def decode_logs(
                     construct(fields_set, **{**values, "sub_index": i, "token_id": token_id, "amount": amount})
                     for i, (token_id, amount) in enumerate(batch)
                 )
+        except Unmodelled:
+            result.ignored += 1
         except (Malformed, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             result.malformed += 1
             if len(result.malformed_samples) < 5:
                 where = f"{log.get('transactionHash')}#{log.get('logIndex')}" if isinstance(log, Mapping) else "?"
                 result.malformed_samples.append(f"{where}: {exc}"[:300])
+    if any(isinstance(event, NftSale) for event in result.events):
+        result.events = attach_sales(result.events)
     return result
 
 
@@ -468,10 +471,8 @@ _STR_OR_NONE: TypeAdapter[str | None] = TypeAdapter(str | None)
 
 
 def _clean_metas(tokens: Mapping[str, TokenMeta]) -> dict[str, tuple[int | None, str | None] | None]:
-    """(decimals, symbol) per contract, coerced as the model would (a DynamoDB Decimal becomes an int).
-
-    None marks metadata the model would refuse: that contract's transfers are counted malformed.
-    """
+    """(decimals, symbol) per contract, coerced as the model would (a DynamoDB Decimal becomes an int);
+    None marks metadata the model would refuse: that contract's transfers are counted malformed."""
     clean: dict[str, tuple[int | None, str | None] | None] = {}
     for address, meta in tokens.items():
         try:

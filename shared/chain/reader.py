@@ -15,17 +15,30 @@ from typing import Any
 
 from shared.chain import abi
 from shared.chain.bloom import BloomFilter
-from shared.chain.decode import Decoded, TokenMeta, decode_logs, with_underlying
+from shared.chain.decode import Decoded, Event, TokenMeta, decode_logs
 from shared.chain.endpoints import resolve_rpc_url
 from shared.chain.metadata import MetadataReader
 from shared.chain.ranges import AdaptiveRange, get_logs_adaptive, last_block_within
 from shared.chain.rpc import Header, RetryPolicy, RpcClient, RpcFailed, gc_paused
+from shared.events import StakeEvent, Standard
 from shared.retry import call_with_retry
 from shared.settings import ChainConfig, Settings
 
 logger = logging.getLogger("kith.ingest")
 
 CRASH_POINTS = ("after_fetch", "mid_write", "before_cursor")
+
+
+def with_underlying(events: list[Event], underlying: Mapping[str, str]) -> list[Event]:
+    """Stake events stamped with the token their contract holds, as the tracked contract declares it."""
+    if not underlying:
+        return events
+    return [
+        e.model_copy(update={"underlying": underlying[e.contract]})
+        if isinstance(e, StakeEvent) and e.contract in underlying
+        else e
+        for e in events
+    ]
 
 
 class _Inconsistent(RuntimeError):
@@ -125,6 +138,9 @@ class ChainReader:
         self.topics: list[Any] = [topic0s]
         self.token_addresses = frozenset(c.address for c in chain.contracts if c.standard in abi.TOKEN_STANDARDS)
         self.underlying = {c.address: c.underlying for c in chain.contracts if c.underlying}
+        self.fee_recipients = {
+            c.address: frozenset(c.fee_recipients) for c in chain.contracts if c.standard == Standard.SEAPORT
+        }
 
     def confirmed_target(self) -> tuple[int, int]:
         """(head, the highest block safe to ingest): head - confirmations, or the `finalized` block."""
@@ -219,7 +235,9 @@ class ChainReader:
     def decode(self, fetched: FetchedRange) -> Decoded:
         block_times = {n: h.timestamp for n, h in fetched.headers.items()}
         with gc_paused():
-            decoded = decode_logs(self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs))
+            decoded = decode_logs(
+                self.chain.chain_id, fetched.logs, block_times, self.token_meta(fetched.logs), self.fee_recipients
+            )
         decoded.events = with_underlying(decoded.events, self.underlying)
         if decoded.malformed:
             logger.warning(

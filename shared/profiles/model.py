@@ -25,16 +25,18 @@ from shared.events import (
     ZERO_ADDRESS,
     ChainEvent,
     LendingEvent,
+    NftSale,
     StakeEvent,
     Standard,
     TokenTransfer,
     VoteCast,
 )
 from shared.profiles.stakes import StakePosition, apply_stake, stake_key, step_stake_times
+from shared.profiles.trade_fold import NFT_STANDARDS, NftTrade, apply_to_trades
 from shared.settings import ScoreSettings
 
 DAY = 86_400
-Direction = Literal["in", "out", "vote", "lending", "stake"]
+Direction = Literal["in", "out", "vote", "lending", "stake", "bought", "sold"]
 Position = tuple[int, int, int, int]  # chain, block, log index, sub index
 
 
@@ -66,9 +68,6 @@ def chain_order(activity: Activity) -> tuple[Position, int]:
     """Chain order of activities; a self-transfer's two sides share a position, and the event applies
     the outgoing side first, so every replay must too (else a round trip hides its zero crossing)."""
     return activity.position, 0 if activity.direction == "out" else 1
-
-
-NFT_STANDARDS = (Standard.ERC721, Standard.ERC1155)
 
 
 class Holding(BaseModel):
@@ -139,6 +138,9 @@ class WalletProfile(BaseModel):
     lending: dict[str, LendingPosition] = Field(default_factory=dict)  # "<chain>:<pool>:<reserve>"
     staking: dict[str, StakePosition] = Field(default_factory=dict)  # "<chain>:<vault or staking contract>"
     score: scoring.ScoreState = Field(default_factory=scoring.ScoreState)
+    nft_bought: int = 0  # units bought on a tracked market
+    nft_sold: int = 0
+    nft_trades: dict[str, NftTrade] = Field(default_factory=dict)  # "<chain>:<collection>:<token id>"
     # order-dependent
     first_seen: int | None = None
     last_active: int | None = None
@@ -192,6 +194,10 @@ def activities_of(event: ChainEvent) -> list[tuple[str, Activity]]:
     elif isinstance(event, StakeEvent) and event.owner != ZERO_ADDRESS:
         stake = Activity(**base, direction="stake", amount=event.assets, shares=event.shares, detail=event.action)
         pairs.append((event.owner, stake))
+    elif isinstance(event, NftSale):
+        common = {**base, "amount": event.price, "token_id": event.token_id, "detail": event.side}
+        pairs.append((event.seller, Activity(**common, direction="sold", counterparty=event.buyer)))
+        pairs.append((event.buyer, Activity(**common, direction="bought", counterparty=event.seller)))
     return pairs
 
 
@@ -228,6 +234,9 @@ def apply_to_profile(
         _apply_lending(profile, event, sign)
     elif isinstance(event, StakeEvent):
         apply_stake(profile.staking, event, sign)
+    apply_to_trades(profile, activity, event, sign)
+    if isinstance(event, NftSale):
+        return  # the NFT transfer the sale settles carries its share of the score
     decimals = event.decimals if isinstance(event, TokenTransfer) else None
     component, size = _score_component(activity, decimals)
     scoring.add(profile.score, component, size, activity.block_time, settings, sign)

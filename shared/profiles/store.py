@@ -19,7 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.events import ChainEvent, StakeEvent, TokenTransfer
+from shared.events import ChainEvent, NftSale, StakeEvent, TokenTransfer
+from shared.profiles.collections import NFT_STANDARDS, Rollups, rollup_items_of
 from shared.profiles.items import (
     Document,
     activity_write,
@@ -90,13 +91,15 @@ class _Chunk:
     activities: int = 0
     tokens: set[tuple[int, str]] = field(default_factory=set)
     markers: list[int] = field(default_factory=list)  # the index of each event's marker among the writes
+    rollups: set[tuple[str, ...]] = field(default_factory=set)  # collections' market items it may write
 
     def items_with(self, event: ChainEvent) -> int:
         """The transaction's item count were `event` added."""
         pairs = activities_of(event)
         touched = self.working.keys() | {item_id for item_id, _, _ in _items_of(event)}
         markers = len(self.events) + 1
-        return markers + len(touched) + self.activities + len(pairs) + len(self.tokens | _token_of(event))
+        rollups = len(self.rollups | _rollups_of(event))
+        return markers + len(touched) + self.activities + len(pairs) + len(self.tokens | _token_of(event)) + rollups
 
 
 @dataclass
@@ -254,6 +257,9 @@ class _Applier:
         self.chunk.events.append((event, sign))
         self.chunk.activities += len(pairs)
         self.chunk.tokens |= _token_of(event)
+        self.chunk.rollups |= _rollups_of(event)
+        if isinstance(event, NftSale):
+            self._add_sale(event)
         replay_profiles: set[str] = set()
         replay_holdings: set[ItemId] = set()
         # out-of-order arrivals: replay only from the arrival's time on, when the stored state allows it
@@ -287,6 +293,12 @@ class _Applier:
         if replay_profiles or window_holdings or replay_holdings:
             replay = _Replay(replay_profiles, window_holdings, replay_holdings, before_event, owners)
             self._replay(pairs, sign, replay)
+
+    def _add_sale(self, sale: NftSale) -> None:
+        """A sale's parties' holdings of the collection join the transaction, version-checked: whether
+        each is a flipping holder of it may change."""
+        for wallet in (sale.seller, sale.buyer):
+            self._working(_sale_holding_id(wallet, sale))
 
     def _replay(self, pairs: list[tuple[str, Activity]], sign: int, replay: _Replay) -> None:
         """Recompute order-dependent times from the wallets' timelines as they will be after this event."""
@@ -357,7 +369,35 @@ class _Applier:
             delta, supply_delta = holder_deltas.get((chain_id, contract), 0), minted.get((chain_id, contract), 0)
             if delta or supply_delta:
                 writes.append(holder_count_update(table, chain_id, contract, delta, supply_delta))
+        writes.extend(self._rollups(chunk).writes(table))
         return writes
+
+    def _rollups(self, chunk: _Chunk) -> Rollups:
+        """The chunk's changes to its collections' market rollups (docs/architecture.md, "NFT markets")."""
+        rollups = Rollups()
+        for event, sign in chunk.events:
+            if isinstance(event, TokenTransfer | NftSale):
+                rollups.add_event(event, sign)
+        for item_id, doc in chunk.working.items():
+            if isinstance(doc, WalletProfile):
+                before = self.stored[item_id].doc
+                assert isinstance(before, WalletProfile)
+                rollups.add_holds(before, doc)
+        flipper_days = self.settings.labels.flipper_days
+        for item_id, doc in chunk.working.items():
+            if not isinstance(doc, Holding) or doc.standard not in NFT_STANDARDS:
+                continue
+            stored = self.stored[item_id].doc
+            assert isinstance(stored, Holding)
+            token = (doc.chain_id, doc.contract)
+            rollups.add_holding(token, stored.balance, doc.balance)
+            profile_id = _profile_id(keys.wallet_of(item_id[0]))
+            if profile_id in self.stored:
+                before = self.stored[profile_id].doc
+                after = chunk.working.get(profile_id, before)
+                assert isinstance(before, WalletProfile) and isinstance(after, WalletProfile)
+                rollups.add_flipper(token, (stored.balance > 0, before), (doc.balance > 0, after), flipper_days)
+        return rollups
 
 
 def _failed(reasons: list[str]) -> set[int]:
@@ -388,6 +428,10 @@ def _items_of(event: ChainEvent) -> list[tuple[ItemId, dict[str, str], Document]
         if isinstance(event, TokenTransfer):
             item_key = keys.holding_key(wallet, event.chain_id, event.contract)
             found.append((_holding_id(wallet, event), item_key, new_holding(event)))
+        elif isinstance(event, NftSale):
+            item_key = keys.holding_key(wallet, event.chain_id, event.collection)
+            blank = Holding(chain_id=event.chain_id, contract=event.collection, standard=event.nft_standard)
+            found.append((_sale_holding_id(wallet, event), item_key, blank))
     return found
 
 
@@ -399,6 +443,15 @@ def _profile_id(wallet: str) -> ItemId:
 def _holding_id(wallet: str, event: TokenTransfer) -> ItemId:
     key = keys.holding_key(wallet, event.chain_id, event.contract)
     return key[keys.PK], key[keys.SK]
+
+
+def _sale_holding_id(wallet: str, sale: NftSale) -> ItemId:
+    key = keys.holding_key(wallet, sale.chain_id, sale.collection)
+    return key[keys.PK], key[keys.SK]
+
+
+def _rollups_of(event: ChainEvent) -> set[tuple[str, ...]]:
+    return rollup_items_of(event) if isinstance(event, TokenTransfer | NftSale) else set()
 
 
 def _token_of(event: ChainEvent) -> set[tuple[int, str]]:

@@ -14,6 +14,7 @@ from shared.churn import MAX_DUE_UNIX
 from shared.crossing import first_second
 from shared.events import Standard
 from shared.profiles.model import DAY, Holding
+from shared.profiles.trades import native_profit
 from shared.segments.facts import HEALTH_BANDS, WalletFacts
 from shared.segments.rules import (
     AllOf,
@@ -99,6 +100,11 @@ def changed_fields(before: WalletFacts, after: WalletFacts) -> set[str]:
             changed.add(name)
     if before.profile.staking != after.profile.staking:
         changed |= {"staking", "staked_since", "unstaked_at"}
+    for name in ("nft_bought", "nft_sold"):
+        if getattr(before.profile, name) != getattr(after.profile, name):
+            changed.add(name)
+    if before.profile.nft_trades != after.profile.nft_trades:
+        changed.add("realised_profit")
     if before.profile.distinct_active_days != after.profile.distinct_active_days:
         changed.add("distinct_active_days")
     if before.profile.score != after.profile.score or before.score_now != after.score_now:
@@ -224,6 +230,8 @@ def _field_value(node: FieldCondition, facts: WalletFacts) -> float | None:
         return facts.min_health_factor
     if node.field == "distinct_active_days":
         return facts.profile.distinct_active_days
+    if node.field == "realised_profit":
+        return native_profit(facts.profile)
     value: int | None = getattr(facts.profile, node.field)
     return value
 

@@ -17,7 +17,7 @@ from shared.segments.rules import HealthBand, ProfileField
 from shared.settings import LabelSettings, LoyaltySettings, ScoreSettings, Settings
 
 # Labels that labels_for derives from the wallet alone; any other label (whale) comes from the population.
-PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands", "staker"})
+PROFILE_LABELS = frozenset({"voter", "collector", "new_holder", "diamond_hands", "staker", "flipper"})
 # Churn states that shared.labels.churn_state derives; others come from the P(alive) model.
 DERIVED_CHURN_STATES = frozenset({"active", "dormant", "exited"})
 

@@ -17,6 +17,8 @@ Semantics worth knowing when writing rules:
 - `holding` with `include_staked` counts a stake as holding its underlying token, when the tracked
   vault or staking contract declares that token.
 - `tier` names come from the loyalty settings; a name that is not a tier there matches nobody.
+- `nft_bought` and `nft_sold` count NFT units traded on a tracked market; `realised_profit` is the
+  profit of NFTs bought and sold in the chain's native coin, in whole coins (ether), over every chain.
 - `days_since` counts whole seconds: "op": "gte", "days": 30 turns true exactly 30·86400 s after
   the timestamp, which is what lets the sweep schedule re-evaluation to the second.
 """
@@ -60,11 +62,14 @@ ProfileField = Literal[
     "liquidations",
     "loyalty_points",
     "health_factor",
+    "nft_bought",
+    "nft_sold",
+    "realised_profit",
 ]
 TimestampField = Literal["first_seen", "last_active", "last_vote", "staked_since", "unstaked_at"]
 Comparison = Literal["gt", "gte", "lt", "lte", "eq", "neq", "between"]
 AgeComparison = Literal["gt", "gte", "lt", "lte", "between"]
-LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated", "staker"]
+LabelName = Literal["whale", "diamond_hands", "new_holder", "collector", "voter", "liquidated", "staker", "flipper"]
 HealthBand = Literal["safe", "warn", "urgent", "critical"]
 ChurnState = Literal["active", "dormant", "exited", "at_risk", "resurrected"]
 HoldingStandard = Literal["erc20", "erc721", "erc1155"]
@@ -261,7 +266,10 @@ class StakeCondition(_Node):
 
 class LabelCondition(_Node):
     type: Literal["label"] = Field(description="the wallet carries a label")
-    label: LabelName = Field(description="whale, diamond_hands, new_holder, collector, voter, liquidated or staker")
+    label: LabelName = Field(
+        description="whale, diamond_hands, new_holder, collector, voter, liquidated, staker or flipper (sold an NFT "
+        "within the flipper_days setting of buying or minting it)"
+    )
 
 
 class ChurnCondition(_Node):

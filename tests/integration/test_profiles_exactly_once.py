@@ -1,19 +1,21 @@
 """Profiles applied through moto equal the pure reference fold, whatever the delivery order,
-duplicates, retried batches and rollbacks: fungible balances, and ERC-721 and ERC-1155 ids moving
-between wallets."""
+duplicates, retried batches and rollbacks: fungible balances, ERC-721 and ERC-1155 ids moving
+between wallets, and ERC-721 ids sold on a market, with their collection's rollups."""
 
 from __future__ import annotations
 
 import os
 import random
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shared import scoring
-from shared.events import ChainEvent, StakeEvent, Standard, TokenTransfer, VoteCast
-from shared.profiles.model import fold
+from shared.events import ChainEvent, NftSale, StakeEvent, Standard, TokenTransfer, VoteCast
+from shared.profiles.collections import collection_days, collection_stats, floor_prices, size_bucket
+from shared.profiles.model import DAY, fold
 from shared.profiles.store import (
     apply_change,
     apply_changes,
@@ -22,6 +24,7 @@ from shared.profiles.store import (
     load_profile,
     token_supply,
 )
+from shared.profiles.trades import flipped_collections, holding_times
 from shared.settings import get_settings
 from shared.store import dynamo
 from tests.support.dynamo import wipe_table
@@ -36,6 +39,7 @@ ITEMS = "0x" + "dd" * 20
 GOV = "0x" + "cc" * 20
 VAULT = "0x" + "ee" * 20
 STAKING = "0x" + "ff" * 20
+MARKET = "0x" + "9e" * 20
 ZERO = "0x" + "00" * 20
 T0 = 1_700_000_000
 
@@ -94,6 +98,28 @@ def _item_transfer(block: int, frm: str, to: str, token_id: int, amount: int, st
     )
 
 
+def _sale(moved: TokenTransfer, price: int) -> NftSale:
+    """The market order that paid for `moved`: the next log of its transaction."""
+    return NftSale(
+        **moved.model_dump(include={"chain_id", "block_number", "block_hash", "block_time", "tx_hash"}),
+        log_index=moved.log_index + 1,
+        contract=MARKET,
+        standard=Standard.SEAPORT,
+        order_hash="0x" + "11" * 32,
+        side="listing",
+        seller=moved.from_address,
+        buyer=moved.to_address,
+        collection=moved.contract,
+        nft_standard=moved.standard,
+        token_id=moved.token_id or 0,
+        units=moved.amount,
+        currency=ZERO,
+        price=price,
+        seller_proceeds=price * 9 // 10,
+        royalty=price - price * 9 // 10,
+    )
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> list[ChainEvent]:
     """A valid history: mints first, then transfers of what each wallet holds (fungible tokens, ERC-721
@@ -126,6 +152,8 @@ def histories(draw: st.DrawFn) -> list[ChainEvent]:
             to = draw(st.sampled_from(WALLETS))
             events.append(_item_transfer(block, wallet, to, token_id, 1, Standard.ERC721))
             nft_owner[token_id] = to
+            if to != wallet and draw(st.booleans()):  # sold on the market, which the transfer settles
+                events.append(_sale(events[-1], draw(st.integers(min_value=1, max_value=2**100))))
         elif kind in ("nft", "nft_move"):
             token_id = draw(st.integers(min_value=1, max_value=6))
             if token_id in nft_owner:  # the id exists: move it from its owner instead of minting it twice
@@ -245,6 +273,8 @@ def _assert_matches_reference(final_events: list[ChainEvent]) -> None:
             "staking",
         ):
             assert getattr(profile, field) == getattr(reference, field), field
+        for field in ("nft_bought", "nft_sold", "nft_trades"):
+            assert getattr(profile, field) == getattr(reference, field), field
         assert scoring.score_at(profile.score, now, cfg.score) == pytest.approx(
             scoring.score_at(reference.score, now, cfg.score), rel=1e-9, abs=1e-9
         )
@@ -263,9 +293,46 @@ def _assert_matches_reference(final_events: list[ChainEvent]) -> None:
                 getattr(e, "to_address", None),
                 getattr(e, "voter", None),
                 getattr(e, "owner", None),
+                getattr(e, "seller", None),
+                getattr(e, "buyer", None),
             )
             if who == wallet
         )
+    _assert_collection_matches_reference(final_events, expected, cfg)
+
+
+def _assert_collection_matches_reference(final_events: list[ChainEvent], expected: Any, cfg: Any) -> None:
+    """The NFT collection's rollups equal what the reference fold and the final events give."""
+    holders = [h for (_, _, c), h in expected.holdings.items() if c == NFT and h.balance > 0]
+    sizes: dict[str, int] = {}
+    for holding in holders:
+        bucket = size_bucket(holding.balance)
+        sizes[bucket or ""] = sizes.get(bucket or "", 0) + 1
+    stats = collection_stats(31337, NFT, cfg)
+    labels = {"holders_1": "1", "holders_2_5": "2-5", "holders_6_20": "6-20", "holders_over_20": "over 20"}
+    assert stats.holders_by_size == {label: sizes.get(name, 0) for name, label in labels.items()}
+    held: dict[int, int] = {}
+    for profile in expected.profiles.values():
+        for key, trade in profile.nft_trades.items():
+            if key.startswith(f"31337:{NFT}:"):
+                for seconds in holding_times(trade):
+                    held[seconds // DAY] = held.get(seconds // DAY, 0) + 1
+    assert {d: n for d, n in stats.held_days.items() if n} == held
+    flipping = {
+        owner
+        for (owner, _, c), h in expected.holdings.items()
+        if c == NFT and h.balance > 0 and f"31337:{NFT}" in flipped_collections(expected.profiles[owner], 7)
+    }
+    assert stats.flipper_holders == len(flipping)
+    sales = [e for e in final_events if isinstance(e, NftSale)]
+    mints = [e for e in final_events if isinstance(e, TokenTransfer) and e.contract == NFT and e.is_mint]
+    last_day = (T0 + 10**6) // DAY
+    days = collection_days(31337, NFT, T0 // DAY, last_day, cfg)
+    assert sum(d.mints for d in days) == len(mints)
+    assert sum(d.sales.get(ZERO, 0) for d in days) == len(sales)
+    assert sum(d.volume.get(ZERO, 0) for d in days) == sum(s.price for s in sales)
+    floor = floor_prices(31337, NFT, T0 // DAY, last_day, cfg)
+    assert floor == ({ZERO: min(s.price for s in sales)} if sales else {})
 
 
 @pytest.mark.integration

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from shared.chain import abi
 from shared.chain.codec import event_from_item, event_to_item
-from shared.chain.decode import decode_logs, with_underlying
+from shared.chain.decode import decode_logs
+from shared.chain.reader import with_underlying
 from shared.events import StakeEvent, Standard
 from tests.unit.test_decode import BIG, TIMES, A, B, C, log, topic_of, word
 

@@ -203,7 +203,8 @@ FIELD_GTE = {"type": "field", "field": "score", "op": "gte"}
         (
             {"type": "label", "label": "shark"},
             "match.label",
-            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter', 'liquidated' or 'staker'",
+            "Input should be 'whale', 'diamond_hands', 'new_holder', 'collector', 'voter', 'liquidated', "
+            "'staker' or 'flipper'",
         ),
         (
             {"type": "churn", "state": "gone"},

@@ -51,6 +51,11 @@ class ContractIn(BaseModel):
         pattern=r"^0x[0-9a-fA-F]{40}$",
         description="erc4626-vault and staking: the token the contract holds, so stakes can count as holdings of it",
     )
+    fee_recipients: list[Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="seaport: the marketplace's fee addresses; a sale's other payees but the seller are royalties",
+    )
 
 
 class ContractsAdd(BaseModel):
@@ -63,6 +68,7 @@ class ContractView(BaseModel):
     start_block: int
     label: str
     underlying: str | None = None
+    fee_recipients: list[str] = Field(default_factory=list, description="seaport: the marketplace's fee addresses")
     added_at: int | None = None
     backfill_job: str | None = Field(default=None, description="the backfill that read its history, if any")
 
@@ -94,6 +100,7 @@ def _contract_view(item: dict[str, Any]) -> ContractView:
         start_block=int(item.get("start_block", 0)),
         label=str(item.get("label", "")),
         underlying=item.get("underlying") or None,
+        fee_recipients=[str(r) for r in item.get("fee_recipients") or []],
         added_at=item.get("added_at"),
         backfill_job=item.get("backfill_job"),
     )
@@ -142,6 +149,7 @@ def add_contracts(chain_id: ChainId, body: ContractsAdd) -> ContractsAdded:
             start_block=c.start_block,
             label=c.label,
             underlying=c.underlying,
+            fee_recipients=c.fee_recipients,
         )
         for c in body.contracts
     ]

@@ -74,6 +74,12 @@ Airdrops
   AD4 distributor of a snapshot (write-once)  pk=AIRDROP#<id>            sk=DISTRIBUTOR
   AD5 a claim on a tracked distributor ...... pk=CLAIM#<chain>#<distributor>  sk=<account>
 
+
+NFT markets (written by profiles inside each event's transaction)
+  M1  a collection's day: mints, sales, volume  pk=TOKEN#<chain>#<addr>  sk=NFTDAY#<day:06>
+  M2  one sale's price (the floor's window) . pk=TOKEN#<chain>#<addr>    sk=NFTSALE#<day:06>#<event id>
+  M3  a collection's holders by size, hold times, flipping holders
+                                              pk=TOKEN#<chain>#<addr>    sk=NFTSTATS
 Only the API function may touch APIKEY#, CONTACT#, IDENTITY#, CONFIG, AUDIT#, CONSENTLOG# and IMPORT#
 (template.yaml: dynamodb:LeadingKeys conditions); the authorizer reads APIKEY#, the sender reads CONTACT#.
 """
@@ -120,6 +126,8 @@ from shared.store.keys.shapes import (
     HOLDING_PREFIX,
     LENDING_POSITION_PREFIX,
     MEMBER_PREFIX,
+    NFT_DAY_PREFIX,
+    NFT_SALE_PREFIX,
     PK,
     RATES_PARTITION,
     REPLAY_SHARDS,
@@ -194,6 +202,9 @@ from shared.store.keys.shapes import (
     lending_summary_key,
     member_key,
     member_of_gsi,
+    nft_day_key,
+    nft_sale_key,
+    nft_stats_key,
     profile_key,
     rate_key,
     rates_key,
@@ -215,6 +226,7 @@ from shared.store.keys.shapes import (
     tagged_partition,
     target_key,
     token_meta_key,
+    token_partition,
     token_stats_key,
     tracked_contract_key,
     trigger_partition,
@@ -242,6 +254,8 @@ __all__ = [
     "LENDING_POSITION_PREFIX",
     "LENDING_SUMMARY_SK",
     "MEMBER_PREFIX",
+    "NFT_DAY_PREFIX",
+    "NFT_SALE_PREFIX",
     "PK",
     "PROFILE_SK",
     "RATES_PARTITION",
@@ -328,6 +342,9 @@ __all__ = [
     "member_key",
     "member_of",
     "member_of_gsi",
+    "nft_day_key",
+    "nft_sale_key",
+    "nft_stats_key",
     "pool_of",
     "profile_key",
     "rate_key",
@@ -354,6 +371,7 @@ __all__ = [
     "target_key",
     "target_of",
     "token_meta_key",
+    "token_partition",
     "token_stats_key",
     "tracked_contract_key",
     "trigger_partition",

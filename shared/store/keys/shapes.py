@@ -74,6 +74,26 @@ def token_stats_key(chain_id: int, contract: str) -> dict[str, str]:
     return {PK: f"TOKEN#{chain_id}#{contract.lower()}", SK: "STATS"}
 
 
+def token_partition(chain_id: int, contract: str) -> str:
+    return f"TOKEN#{chain_id}#{contract.lower()}"
+
+
+NFT_DAY_PREFIX = "NFTDAY#"
+NFT_SALE_PREFIX = "NFTSALE#"
+
+
+def nft_day_key(chain_id: int, collection: str, day: int) -> dict[str, str]:
+    return {PK: token_partition(chain_id, collection), SK: f"{NFT_DAY_PREFIX}{_pad(day, 6)}"}
+
+
+def nft_sale_key(chain_id: int, collection: str, day: int, event_id: str) -> dict[str, str]:
+    return {PK: token_partition(chain_id, collection), SK: f"{NFT_SALE_PREFIX}{_pad(day, 6)}#{event_id}"}
+
+
+def nft_stats_key(chain_id: int, collection: str) -> dict[str, str]:
+    return {PK: token_partition(chain_id, collection), SK: "NFTSTATS"}
+
+
 def backfill_status_key(job_id: str) -> dict[str, str]:
     return {PK: f"BACKFILL#{job_id}", SK: "STATUS"}
 
