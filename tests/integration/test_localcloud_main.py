@@ -86,7 +86,7 @@ def test_chains_config_maps_simulator_roles_to_standards() -> None:
     from shared.settings import ChainConfig
 
     (chain,) = [ChainConfig.model_validate(c) for c in json.loads(chains_config(deployment))]
-    assert chain.rpc_url == "http://127.0.0.1:8545" and chain.start_block == 3
+    assert chain.rpc_url == "http://127.0.0.1:8545" and chain.first_block == 3
     standards = sorted(c.standard.value for c in chain.contracts)
     assert standards == ["erc1155", "erc20", "erc721", "governor", "lending-pool"]
 

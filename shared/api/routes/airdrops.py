@@ -68,6 +68,7 @@ def _snapshot(snapshot_id: str) -> AirdropSnapshot:
     summary="Snapshot a segment's members and amounts at a final block (409 block_not_final before)",
     tags=["airdrops"],
     status_code=201,
+    openapi_extensions={"x-kith-errors": [404]},  # an unknown segment_id or an untracked chain_id
 )
 def create_snapshot(body: SnapshotRequest) -> AirdropSnapshot:
     settings = get_settings()
